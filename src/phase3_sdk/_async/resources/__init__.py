@@ -1,0 +1,1 @@
+"""The resources of the asyncio client, one per table or RPC group."""

@@ -1,0 +1,193 @@
+"""What every table resource does the same way: get, create, update, delete, list, page and count."""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from ...backends.base import Delete, Filter, Insert, Order, Query, Update
+from ...errors import InvalidInput, NotFound
+from ...models import PayloadModel, RowModel, UpdateModel
+from ...models._base import invalid_input_from
+from ...resources.query import (
+    FilterSpec,
+    Page,
+    build_filters,
+    check_page_size,
+    page_query,
+    parse_order,
+    split_page,
+)
+from ...resources.tables import Table
+from ..transport import AsyncTransport
+
+RowT = TypeVar("RowT", bound=RowModel)
+P = TypeVar("P", bound=PayloadModel)
+
+
+def as_uuid(value: UUID | str, field: str = "id") -> UUID:
+    """``value`` as a UUID, or InvalidInput naming the field (before any request)."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidInput(f"{field} must be a UUID, got {value!r}", field=field) from None
+
+
+def validate_payload(model: type[P], data: Mapping[str, Any], *, what: str) -> P:
+    """Build a payload model, turning pydantic's error into InvalidInput naming every bad field."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise invalid_input_from(exc, what=what) from None
+
+
+class AsyncTableResource(Generic[RowT]):
+    """Base of the table resources. Subclasses add typed ``create``/``update``/``list`` methods."""
+
+    table: ClassVar[Table[Any]]
+    filters: ClassVar[Mapping[str, FilterSpec]] = {}
+    filter_type: ClassVar[type]
+
+    def __init__(self, transport: AsyncTransport) -> None:
+        self._transport = transport
+
+    @property
+    def _what(self) -> str:
+        return self.table.name
+
+    def _rows(self, rows: Sequence[Mapping[str, Any]]) -> builtins.list[RowT]:
+        model: type[RowT] = self.table.row
+        return [model.model_validate(r) for r in rows]
+
+    def _owner(self, user_id: UUID | str | None) -> UUID:
+        # A user-scoped client always writes its own user_id; only the service role may name another user,
+        # and it must, because the service role has no user of its own.
+        mine = self._transport.identity.user_id
+        if user_id is None:
+            if mine is None:
+                raise InvalidInput(
+                    f"user_id is required to create {self._what} rows as the service role "
+                    "(or use client.as_user(...))",
+                    field="user_id",
+                )
+            return mine
+        owner = as_uuid(user_id, "user_id")
+        if mine is not None and owner != mine:
+            raise InvalidInput("a user-scoped client can only create rows for its own user", field="user_id")
+        return owner
+
+    async def get(self, id: UUID | str) -> RowT:
+        """The row with this id, or :class:`NotFound` (also when RLS hides it from this client)."""
+        rows = await self._transport.select(
+            Query(self.table.name, self.table.light_columns, (Filter("id", "eq", as_uuid(id)),), limit=1)
+        )
+        if not rows:
+            raise NotFound(f"no {self._what} row with id {id} is visible to this client", code="PGRST116")
+        return self._rows(rows)[0]
+
+    async def _insert(self, payloads: Sequence[PayloadModel], *, user_id: UUID | str | None) -> builtins.list[RowT]:
+        owner = self._owner(user_id) if self.table.owned else None
+        rows: builtins.list[dict[str, Any]] = []
+        for payload in payloads:
+            row = payload.model_dump(exclude_unset=False, exclude_none=False)
+            # Drop unset optional columns so the database defaults apply (created_at, for one).
+            row = {k: v for k, v in row.items() if v is not None or k in payload.model_fields_set}
+            row["id"] = uuid.uuid4()
+            if owner is not None:
+                row["user_id"] = owner
+            rows.append(row)
+        written = await self._transport.insert(
+            Insert(self.table.name, rows, self.table.light_columns, self.table.json_columns)
+        )
+        return self._rows(written)
+
+    async def _create(self, model: type[PayloadModel], data: Mapping[str, Any], user_id: UUID | str | None) -> RowT:
+        payload = validate_payload(model, data, what=f"{self._what} row")
+        return (await self._insert([payload], user_id=user_id))[0]
+
+    async def _update(self, id: UUID | str, model: type[UpdateModel], data: Mapping[str, Any]) -> RowT:
+        key = as_uuid(id)
+        payload = validate_payload(model, data, what=f"{self._what} update")
+        changes = payload.changes()
+        if not changes:
+            raise InvalidInput(f"nothing to update on {self._what}: give at least one field")
+        rows = await self._transport.update(
+            Update(self.table.name, (Filter("id", "eq", key),), changes, self.table.light_columns, self.table.json_columns)
+        )
+        if not rows:
+            raise NotFound(f"no {self._what} row with id {id} that this client may change", code="PGRST116")
+        return self._rows(rows)[0]
+
+    async def delete(self, id: UUID | str) -> None:
+        """Delete the row, or :class:`NotFound` if it is not there or not this client's to delete."""
+        rows = await self._transport.delete(Delete(self.table.name, (Filter("id", "eq", as_uuid(id)),)))
+        if not rows:
+            raise NotFound(f"no {self._what} row with id {id} that this client may delete", code="PGRST116")
+
+    def _filters(self, given: Mapping[str, Any]) -> tuple[Filter, ...]:
+        return build_filters(self.filter_type, self.filters, given, what=self._what)
+
+    async def _page(
+        self,
+        filters: Mapping[str, Any],
+        *,
+        limit: int,
+        cursor: str | None,
+        order: str | None,
+        columns: tuple[str, ...] | None = None,
+    ) -> Page[RowT]:
+        check_page_size(limit)
+        order_by = parse_order(self.table, order)
+        query = page_query(self.table, self._filters(filters), order_by, limit, cursor, columns)
+        rows, next_cursor = split_page(order_by, await self._transport.select(query), limit)
+        return Page(self._rows(rows), next_cursor)
+
+    def _list(
+        self,
+        filters: Mapping[str, Any],
+        *,
+        order: str | None,
+        page_size: int,
+        limit: int | None,
+        columns: tuple[str, ...] | None = None,
+    ) -> AsyncIterator[RowT]:
+        # Not a generator itself: bad filters or ordering fail here, at the call, not at the first step of
+        # iteration somewhere else in the caller's code.
+        check_page_size(page_size)
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}", field="limit")
+        order_by = parse_order(self.table, order)
+        return self._iterate(self._filters(filters), order_by, page_size, limit, columns)
+
+    async def _iterate(
+        self,
+        filters: tuple[Filter, ...],
+        order_by: tuple[Order, ...],
+        page_size: int,
+        limit: int | None,
+        columns: tuple[str, ...] | None,
+    ) -> AsyncIterator[RowT]:
+        cursor: str | None = None
+        seen = 0
+        while True:
+            size = page_size if limit is None else min(page_size, limit - seen)
+            if size <= 0:
+                return
+            query = page_query(self.table, filters, order_by, size, cursor, columns)
+            rows, cursor = split_page(order_by, await self._transport.select(query), size)
+            for row in self._rows(rows):
+                yield row
+            seen += len(rows)
+            if cursor is None:
+                return
+
+    async def _count(self, filters: Mapping[str, Any]) -> int:
+        return await self._transport.count(Query(self.table.name, ("id",), self._filters(filters)))
+

@@ -1,0 +1,58 @@
+"""A backend bound to one identity, with the retry policy applied around each call, once, here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..backends.base import AsyncBackend, Delete, Insert, Query, Rpc, Update
+from ..identity import Identity
+from ..retry import RetryPolicy
+from ._io import Outcome
+
+T = TypeVar("T")
+
+
+class AsyncTransport:
+    """What resources talk to. Cheap to make: it holds three references and no connection."""
+
+    __slots__ = ("backend", "identity", "retry")
+
+    def __init__(self, backend: AsyncBackend, identity: Identity, retry: RetryPolicy) -> None:
+        self.backend = backend
+        self.identity = identity
+        self.retry = retry
+
+    def with_identity(self, identity: Identity) -> AsyncTransport:
+        """The same backend and policy acting for someone else."""
+        return AsyncTransport(self.backend, identity, self.retry)
+
+    async def _call(self, fn: Callable[[], Outcome[T]], *, idempotent: bool) -> T:
+        async for attempt in self.retry.async_retrying(idempotent):
+            with attempt:
+                return await fn()
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def select(self, query: Query) -> list[dict[str, Any]]:
+        """Rows of a query (reads are always safe to retry)."""
+        return await self._call(lambda: self.backend.select(query, self.identity), idempotent=True)
+
+    async def count(self, query: Query) -> int:
+        """How many rows a query matches."""
+        return await self._call(lambda: self.backend.count(query, self.identity), idempotent=True)
+
+    async def insert(self, op: Insert) -> list[dict[str, Any]]:
+        """Insert rows. Safe to retry because every row carries a client-generated id."""
+        return await self._call(lambda: self.backend.insert(op, self.identity), idempotent=True)
+
+    async def update(self, op: Update, *, idempotent: bool = True) -> list[dict[str, Any]]:
+        """Update rows; setting values by key is idempotent unless the caller says otherwise."""
+        return await self._call(lambda: self.backend.update(op, self.identity), idempotent=idempotent)
+
+    async def delete(self, op: Delete) -> list[dict[str, Any]]:
+        """Delete rows (deleting twice leaves the same state)."""
+        return await self._call(lambda: self.backend.delete(op, self.identity), idempotent=True)
+
+    async def rpc(self, op: Rpc, *, idempotent: bool) -> Any:
+        """Call a function; only the caller knows whether it is safe to repeat."""
+        return await self._call(lambda: self.backend.rpc(op, self.identity), idempotent=idempotent)

@@ -1,0 +1,173 @@
+"""The backend protocol and the small values resources describe their requests with.
+
+Resources build a :class:`Query` (table, filters, order, keyset position, limit) and hand it to a
+backend together with the caller's :class:`~phase3_sdk.identity.Identity`. Backends turn it into SQL or
+a PostgREST URL; they never see a model, and resources never see HTTP or SQL. Table, column and
+function names in these values come only from the SDK's own table definitions, never from user input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..identity import Identity
+
+#: Filter operators, named as PostgREST names them.
+#: eq/neq/gt/gte/lt/lte compare; ``in`` takes a sequence; ``is`` takes None/True/False;
+#: ``cs`` (array contains all of), ``ov`` (array overlaps any of).
+FilterOp = Literal["eq", "neq", "gt", "gte", "lt", "lte", "in", "is", "cs", "ov"]
+
+RpcReturns = Literal["rows", "scalar", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """``column <op> value``."""
+
+    column: str
+    op: FilterOp
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One sort key. Keyset pagination needs every sort column non-null, which the tables guarantee."""
+
+    column: str
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """Rows strictly after ``values`` in the order given by the query's ``order``.
+
+    ``values`` has one entry per order column; the last order column is always the primary key, so the
+    position is unique and no row is skipped or repeated between pages.
+    """
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A read of one table."""
+
+    table: str
+    columns: tuple[str, ...]
+    filters: tuple[Filter, ...] = ()
+    order: tuple[Order, ...] = ()
+    after: Keyset | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """New rows for one table. Every row carries a client-generated ``id``, so a retried insert of the
+    same payload is recognised and never duplicates (``ON CONFLICT (id) DO NOTHING`` then read back)."""
+
+    table: str
+    rows: Sequence[Mapping[str, Any]]
+    returning: tuple[str, ...]
+    #: Columns holding JSON (a list there is a JSON array, not a SQL array).
+    json_columns: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Set ``values`` on the rows matching ``filters``."""
+
+    table: str
+    filters: tuple[Filter, ...]
+    values: Mapping[str, Any]
+    returning: tuple[str, ...]
+    json_columns: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete the rows matching ``filters``."""
+
+    table: str
+    filters: tuple[Filter, ...]
+    returning: tuple[str, ...] = ("id",)
+
+
+@dataclass(frozen=True, slots=True)
+class Rpc:
+    """Call a database function with named arguments.
+
+    ``returns`` says how to read the answer: rows of a set-returning function, one scalar, or nothing.
+    ``casts`` names the SQL type of arguments that a plain JSON value cannot carry (e.g. a vector), for
+    backends that bind parameters by type.
+    """
+
+    function: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    returns: RpcReturns = "rows"
+    casts: Mapping[str, str] = field(default_factory=dict)
+
+
+class AsyncBackend(Protocol):
+    """What the async client needs from a backend. Each call is one request or one transaction."""
+
+    async def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
+        """Rows of ``query``."""
+        ...
+
+    async def count(self, query: Query, identity: Identity) -> int:
+        """How many rows ``query`` would return without its limit."""
+        ...
+
+    async def insert(self, op: Insert, identity: Identity) -> list[dict[str, Any]]:
+        """Insert rows (idempotently by id) and return them."""
+        ...
+
+    async def update(self, op: Update, identity: Identity) -> list[dict[str, Any]]:
+        """Update matching rows and return them as they are now."""
+        ...
+
+    async def delete(self, op: Delete, identity: Identity) -> list[dict[str, Any]]:
+        """Delete matching rows and return them."""
+        ...
+
+    async def rpc(self, op: Rpc, identity: Identity) -> Any:
+        """Call a function; rows, a scalar or None as ``op.returns`` says."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+class SyncBackend(Protocol):
+    """The blocking twin of :class:`AsyncBackend`."""
+
+    def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
+        """Rows of ``query``."""
+        ...
+
+    def count(self, query: Query, identity: Identity) -> int:
+        """How many rows ``query`` would return without its limit."""
+        ...
+
+    def insert(self, op: Insert, identity: Identity) -> list[dict[str, Any]]:
+        """Insert rows (idempotently by id) and return them."""
+        ...
+
+    def update(self, op: Update, identity: Identity) -> list[dict[str, Any]]:
+        """Update matching rows and return them as they are now."""
+        ...
+
+    def delete(self, op: Delete, identity: Identity) -> list[dict[str, Any]]:
+        """Delete matching rows and return them."""
+        ...
+
+    def rpc(self, op: Rpc, identity: Identity) -> Any:
+        """Call a function; rows, a scalar or None as ``op.returns`` says."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

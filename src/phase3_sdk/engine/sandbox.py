@@ -1,0 +1,416 @@
+"""Run a custom tool's JavaScript in a fresh QuickJS sandbox.
+
+Every call gets a brand-new QuickJS runtime and context (``quickjs-ng``'s ``Context`` owns its own
+``JSRuntime``); creating one costs about 0.15 ms, so there is nothing to pool and nothing can leak
+from one call to the next. The sandbox has only the ECMAScript built-ins: no module loader (so
+``import()`` rejects), no ``std``/``os``, no ``require``/``process``/``console``, and no Python
+callable at all -- ``log`` is plain JavaScript that appends to a bounded array which is read back
+after the tool finishes. Inputs go in, and the output comes out, as JSON text.
+
+Resource profiles (one row per :data:`PROFILES` entry):
+
+=============  ==========  ========  ==========  ===========
+profile        time limit  memory    JS stack    output JSON
+=============  ==========  ========  ==========  ===========
+``strict``     250 ms      16 MiB    256 KiB     256 KiB
+``standard``   1000 ms     64 MiB    512 KiB     1 MiB
+``permissive`` 5000 ms     256 MiB   1 MiB       8 MiB
+=============  ==========  ========  ==========  ===========
+
+The time limit is enforced inside QuickJS by its interrupt handler (which also fires inside the
+regex engine, so catastrophic backtracking is stopped) and, between promise jobs, by a wall-clock
+deadline checked here. The interrupt handler of ``quickjs-ng`` measures *process* CPU time
+(C ``clock()``), so while several threads burn CPU at once a tool can be stopped earlier than its
+nominal limit -- never later.
+
+Outcomes (``run_js_tool`` never raises for a fault of the tool itself):
+
+* the promise resolves to a JSON value -> ``success`` with the parsed value;
+* it resolves to ``undefined``, a function or a symbol (``JSON.stringify`` gives nothing) ->
+  ``success`` with ``output=None``, matching what JSON-based callers see;
+* it resolves to something ``JSON.stringify`` throws on (a ``BigInt``, a cycle) -> ``failure``;
+* JSON output longer than ``max_output_bytes`` (UTF-8) -> ``failure``;
+* a thrown error or rejected promise -> ``failure`` with ``"Name: message"``;
+* the time limit -> ``timeout``; the memory limit -> ``failure`` saying
+  ``"memory limit of N MiB exceeded"``. QuickJS sometimes reports a failed allocation by
+  throwing ``null``, so a tool that itself throws ``null`` is reported the same way;
+* a promise that never settles (nothing left to run) -> ``failure``;
+* a syntax error in the body -> ``failure`` with the ``SyntaxError`` message.
+
+Thread safety: a QuickJS runtime must only ever be touched by one thread. Each call creates, uses
+and frees its runtime on the calling thread and keeps no reference to it afterwards, so calls from
+any number of threads (for example via ``asyncio.to_thread``) are independent. Worker threads need
+a C stack comfortably larger than ``max_stack_bytes``; CPython's default (8 MiB on glibc) is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+# The C extension directly: the `quickjs` wrapper package starts a worker thread at import time for
+# its `Function` helper, which this module does not use. It ships no type information.
+_quickjs: Any = importlib.import_module("_quickjs")
+
+__all__ = [
+    "PROFILES",
+    "SandboxLimits",
+    "SandboxProfile",
+    "ToolOutcome",
+    "check_js_syntax",
+    "run_js_tool",
+]
+
+SandboxProfile = Literal["strict", "standard", "permissive"]
+
+_KIB: Final = 1024
+_MIB: Final = 1024 * 1024
+
+#: At most this many ``log`` lines are kept; later ones are counted and reported in one line.
+MAX_LOG_LINES: Final = 200
+#: Each ``log`` line is cut to this many characters.
+MAX_LOG_LINE_CHARS: Final = 2000
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits for one sandboxed evaluation.
+
+    ``time_limit_ms`` bounds the whole call (all promise jobs together); ``memory_limit_bytes`` is
+    QuickJS's allocator limit for the runtime; ``max_stack_bytes`` bounds JavaScript recursion;
+    ``max_output_bytes`` bounds the UTF-8 size of the returned JSON text.
+    """
+
+    time_limit_ms: float
+    memory_limit_bytes: int
+    max_stack_bytes: int
+    max_output_bytes: int
+
+    def __post_init__(self) -> None:
+        if not (self.time_limit_ms > 0 and math.isfinite(self.time_limit_ms)):
+            raise ValueError("time_limit_ms must be a positive finite number")
+        # Below ~1 MiB QuickJS cannot even set up its intrinsics, which would turn every call into
+        # a confusing "memory limit exceeded".
+        if self.memory_limit_bytes < _MIB:
+            raise ValueError("memory_limit_bytes must be at least 1 MiB")
+        if self.max_stack_bytes < 64 * _KIB:
+            raise ValueError("max_stack_bytes must be at least 64 KiB")
+        if self.max_output_bytes < 1:
+            raise ValueError("max_output_bytes must be positive")
+
+
+# Why these numbers: strict is for conditions and untrusted one-liners -- 250 ms is still ~10^7
+# simple JS operations, and 16 MiB holds a few hundred thousand small objects. standard covers
+# typical data-shaping tools with headroom (a step's payload is JSON that the database stores, so
+# more than 1 MiB of output per step is almost certainly a bug). permissive is the opt-in ceiling:
+# 5 s keeps a composite skill responsive and 256 MiB bounds the worst case when several tools run in
+# parallel worker threads. Stack sizes stay far below the 8 MiB C stack of a CPython thread, so
+# QuickJS's own guard always fires before the real stack overflows.
+PROFILES: Final[Mapping[SandboxProfile, SandboxLimits]] = {
+    "strict": SandboxLimits(250, 16 * _MIB, 256 * _KIB, 256 * _KIB),
+    "standard": SandboxLimits(1000, 64 * _MIB, 512 * _KIB, 1 * _MIB),
+    "permissive": SandboxLimits(5000, 256 * _MIB, 1 * _MIB, 8 * _MIB),
+}
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """The result of one tool run.
+
+    ``output`` is the parsed JSON value (``None`` unless ``status == "success"``, and also ``None``
+    when the tool returned ``undefined``). ``memory_used_mb`` is the JavaScript heap in use when the
+    tool finished (QuickJS exposes no peak), ``None`` if it could not be read.
+    """
+
+    status: Literal["success", "failure", "timeout"]
+    output: Any
+    error: str | None
+    logs: tuple[str, ...]
+    execution_time_ms: float
+    memory_used_mb: float | None
+
+
+class SandboxFault(Exception):
+    """Internal: the sandbox stopped the code (``kind`` is ``timeout``, ``memory`` or ``error``)."""
+
+    def __init__(self, kind: Literal["timeout", "memory", "error"], message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+class SandboxSession:
+    """Internal: one fresh QuickJS runtime with a single time budget across all entries into it.
+
+    Not part of the public API; ``conditions`` shares it so both run under the same rules.
+    """
+
+    def __init__(self, limits: SandboxLimits) -> None:
+        self.limits = limits
+        self._deadline = time.perf_counter() + limits.time_limit_ms / 1000
+        self.context = _quickjs.Context()
+        self.context.set_memory_limit(limits.memory_limit_bytes)
+        self.context.set_max_stack_size(limits.max_stack_bytes)
+
+    def _arm(self) -> None:
+        remaining = self._deadline - time.perf_counter()
+        if remaining <= 0:
+            raise SandboxFault("timeout", self._timeout_message())
+        # The binding restarts its CPU clock on every entry, so each entry only gets what is left of
+        # the call's budget; otherwise a chain of promise jobs could run for ever.
+        self.context.set_time_limit(remaining)
+
+    def _timeout_message(self) -> str:
+        return f"time limit of {self.limits.time_limit_ms:g} ms exceeded"
+
+    def _memory_message(self) -> str:
+        return f"memory limit of {self.limits.memory_limit_bytes / _MIB:g} MiB exceeded"
+
+    def translate(self, exc: BaseException) -> SandboxFault:
+        """Map an exception raised by the binding to a fault with a one-line message."""
+        text = str(exc)
+        first = text.split("\n", 1)[0].strip()
+        if first == "InternalError: interrupted":
+            return SandboxFault("timeout", self._timeout_message())
+        if first in ("null", "InternalError: out of memory") or "out of memory" in first:
+            return SandboxFault("memory", self._memory_message())
+        return SandboxFault("error", first or "unknown JavaScript error")
+
+    def eval(self, source: str) -> Any:
+        """Evaluate trusted wrapper source under the call's budget."""
+        self._arm()
+        try:
+            return self.context.eval(source)
+        except _quickjs.JSException as exc:
+            raise self.translate(exc) from None
+
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Call a JS function object (from :meth:`eval`) with string/number arguments."""
+        self._arm()
+        try:
+            return function(*args)
+        except _quickjs.JSException as exc:
+            raise self.translate(exc) from None
+
+    def drain_jobs(self) -> None:
+        """Run queued promise jobs until none is left or the budget is spent."""
+        while True:
+            self._arm()
+            try:
+                if not self.context.execute_pending_job():
+                    return
+            except _quickjs.JSException as exc:
+                raise self.translate(exc) from None
+
+    def memory_used_mb(self) -> float | None:
+        """The JS heap currently in use, in MiB."""
+        try:
+            used = self.context.memory()["memory_used_size"]
+        except Exception:  # pragma: no cover - the binding only fails here if QuickJS is broken
+            return None
+        return round(float(used) / _MIB, 3)
+
+
+# The wrapper is trusted code evaluated before the tool. The tool body is compiled with the
+# AsyncFunction constructor, which parses it as exactly one function body (so it cannot close the
+# wrapper early) and lets it use `await`. Everything the wrapper keeps is in a closure the tool
+# cannot name; `collect` is handed to Python as a function object.
+_WRAPPER: Final = r"""
+(function (body, paramsJson, maxLogs, maxLogChars) {
+  "use strict";
+  const AsyncFunction = (async function () {}).constructor;
+  const logs = [];
+  let dropped = 0;
+  const show = (value) => {
+    if (typeof value === "string") return value;
+    try {
+      const text = JSON.stringify(value);
+      if (text !== undefined) return text;
+    } catch (e) {}
+    try { return String(value); } catch (e) { return "[unprintable]"; }
+  };
+  const log = (...args) => {
+    if (logs.length >= maxLogs) { dropped += 1; return; }
+    logs.push(args.map(show).join(" ").slice(0, maxLogChars));
+  };
+  const describe = (e) => {
+    // QuickJS throws null when it cannot even allocate the error, else InternalError("out of memory").
+    if (e === null) return { oom: true, message: null };
+    try {
+      if (e instanceof InternalError && e.message === "out of memory") return { oom: true, message: null };
+    } catch (inner) {}
+    try {
+      if (e instanceof Error) return { oom: false, message: String(e.name) + ": " + String(e.message) };
+      return { oom: false, message: "Uncaught " + show(e) };
+    } catch (inner) {
+      return { oom: false, message: "Uncaught [unprintable value]" };
+    }
+  };
+  const state = { settled: false, ok: false, value: undefined, error: null, text: null };
+  let fn;
+  try {
+    fn = new AsyncFunction("params", "log", body);
+    // QuickJS builds the function by pasting the body into source text, so a body with unbalanced
+    // braces (`}); other(); (function () {`) can close it early. Still sandboxed, but not a tool.
+    if (Object.getPrototypeOf(fn) !== AsyncFunction.prototype || fn.name !== "anonymous") {
+      throw new SyntaxError("unbalanced braces: the body closes its own function");
+    }
+  } catch (e) {
+    fn = undefined;
+    state.settled = true;
+    state.error = describe(e);
+  }
+  const onValue = (value) => { state.settled = true; state.ok = true; state.value = value; };
+  const onError = (e) => { state.settled = true; state.error = describe(e); };
+  let promise = null;
+  if (fn !== undefined) {
+    promise = fn(JSON.parse(paramsJson), log);
+    promise.then(onValue, onError);
+  }
+  return (what) => {
+    if (what === "output") return state.text;
+    if (what === "reattach") {
+      if (!state.settled && promise !== null) promise.then(onValue, onError);
+      return null;
+    }
+    const meta = { settled: state.settled, ok: state.ok, error: state.error, length: null };
+    if (state.ok) {
+      try {
+        state.text = JSON.stringify(state.value);
+        meta.length = state.text === undefined ? null : state.text.length;
+        if (state.text === undefined) state.text = null;
+      } catch (e) {
+        meta.ok = false;
+        const d = describe(e);
+        meta.error = d.oom ? d : { oom: false, message: "output is not JSON-serializable: " + d.message };
+      }
+    }
+    meta.logs = dropped > 0 ? logs.concat(["[" + dropped + " more log lines dropped]"]) : logs;
+    return JSON.stringify(meta);
+  };
+})
+"""
+
+_SYNTAX_CHECK: Final = r"""
+(function (body) {
+  "use strict";
+  const AsyncFunction = (async function () {}).constructor;
+  try {
+    const fn = new AsyncFunction("params", "log", body);
+    if (Object.getPrototypeOf(fn) !== AsyncFunction.prototype || fn.name !== "anonymous") {
+      return "SyntaxError: unbalanced braces: the body closes its own function";
+    }
+    return null;
+  } catch (e) {
+    return String(e.name) + ": " + String(e.message);
+  }
+})
+"""
+
+
+def run_js_tool(
+    code: str,
+    params: Mapping[str, Any],
+    profile: SandboxProfile = "standard",
+    *,
+    limits: SandboxLimits | None = None,
+) -> ToolOutcome:
+    """Run a tool body (an async function body seeing ``params`` and ``log``) in a fresh sandbox.
+
+    ``limits`` overrides the profile's limits. Never raises for anything the tool does; raises
+    ``TypeError``/``ValueError`` only if ``params`` cannot be encoded as JSON or the profile is unknown.
+    """
+    chosen = limits if limits is not None else PROFILES[profile]
+    params_json = json.dumps(dict(params), allow_nan=False)
+    started = time.perf_counter()
+    session: SandboxSession | None = None
+    logs: tuple[str, ...] = ()
+
+    def finish(
+        status: Literal["success", "failure", "timeout"], output: Any = None, error: str | None = None
+    ) -> ToolOutcome:
+        memory = session.memory_used_mb() if session is not None else None
+        return ToolOutcome(
+            status=status,
+            output=output,
+            error=error,
+            logs=logs,
+            execution_time_ms=round((time.perf_counter() - started) * 1000, 3),
+            memory_used_mb=memory,
+        )
+
+    try:
+        session = SandboxSession(chosen)
+        wrapper = session.eval(_WRAPPER)
+        collect = session.call(wrapper, code, params_json, MAX_LOG_LINES, MAX_LOG_LINE_CHARS)
+        del wrapper
+        session.drain_jobs()
+        meta = json.loads(session.call(collect, "meta"))
+        if not meta["settled"]:
+            # When an async continuation runs out of memory, QuickJS marks the promise rejected but
+            # cannot allocate the job that would run our handler. Attaching the handlers again, now
+            # that the memory is free, delivers the rejection; a truly pending promise stays silent.
+            session.call(collect, "reattach")
+            session.drain_jobs()
+            meta = json.loads(session.call(collect, "meta"))
+        logs = tuple(str(line) for line in meta["logs"])
+        if not meta["settled"]:
+            return finish(
+                "failure",
+                error=(
+                    "the tool's promise never settled: it awaited a promise that never resolves "
+                    f"(or exhausted the {chosen.memory_limit_bytes / _MIB:g} MiB memory limit "
+                    "inside a nested async function)"
+                ),
+            )
+        if not meta["ok"]:
+            err = meta["error"] or {"oom": False, "message": "unknown error"}
+            if err["oom"]:
+                return finish("failure", error=session._memory_message())
+            return finish("failure", error=str(err["message"]))
+        length = meta["length"]
+        if length is None:
+            return finish("success")
+        # A JS string's length never exceeds its UTF-8 size, so this rejects oversized output
+        # before copying it out of the sandbox.
+        if length > chosen.max_output_bytes:
+            return finish("failure", error=_too_large(length, chosen, exact=False))
+        text = session.call(collect, "output")
+        del collect
+        size = len(text.encode("utf-8"))
+        if size > chosen.max_output_bytes:
+            return finish("failure", error=_too_large(size, chosen, exact=True))
+        return finish("success", output=json.loads(text))
+    except SandboxFault as fault:
+        if fault.kind == "timeout":
+            return finish("timeout", error=str(fault))
+        return finish("failure", error=str(fault))
+    finally:
+        # The JS handles (wrapper, collect) die with this frame; dropping the session too means the
+        # runtime is freed here, not by the garbage collector on some other thread (QuickJS
+        # runtimes must stay on one thread).
+        session = None
+
+
+def _too_large(size: int, limits: SandboxLimits, *, exact: bool) -> str:
+    qualifier = "" if exact else "at least "
+    return f"output is {qualifier}{size} bytes of JSON, over the limit of {limits.max_output_bytes} bytes"
+
+
+def check_js_syntax(code: str) -> str | None:
+    """Compile a tool body without running it; return the ``SyntaxError`` message or ``None``."""
+    session: SandboxSession | None = SandboxSession(PROFILES["strict"])
+    assert session is not None
+    try:
+        checker = session.eval(_SYNTAX_CHECK)
+        result = session.call(checker, code)
+        del checker
+    except SandboxFault as fault:
+        return str(fault)
+    finally:
+        session = None
+    return None if result is None else str(result)

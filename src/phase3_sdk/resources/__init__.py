@@ -1,0 +1,1 @@
+"""What resources share whatever their flavour: table definitions, typed filters, cursors."""

@@ -1,0 +1,135 @@
+"""Typed list filters, ordering and keyset cursors, turned into backend values.
+
+Filters are declared once per resource as a ``TypedDict`` (what IDEs and mypy see) and a mapping from each
+key to a column and operator. At run time the same ``TypedDict`` validates the keyword arguments, so an
+unknown filter or a value of the wrong type is an :class:`InvalidInput` naming it, before any request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+
+from ..backends.base import Filter, FilterOp, Keyset, Order, Query
+from ..errors import InvalidInput
+from ..models._base import invalid_input_from
+from .tables import Table
+
+T = TypeVar("T")
+
+#: Largest page a single request asks for (Supabase's default ``max-rows`` is 1000).
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class FilterSpec:
+    """How a filter keyword maps onto a column."""
+
+    column: str
+    op: FilterOp
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list. Pass ``next_cursor`` back to get the next page; None means this was the last."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@lru_cache(maxsize=None)
+def _adapter(typed_dict: type) -> TypeAdapter[Any]:
+    # The TypedDict's own config forbids extra keys, so a misspelt filter is an error, not a silent no-op.
+    return TypeAdapter(with_config(ConfigDict(extra="forbid"))(typed_dict))
+
+
+def build_filters(
+    typed_dict: type, specs: Mapping[str, FilterSpec], given: Mapping[str, Any], *, what: str
+) -> tuple[Filter, ...]:
+    """Validate filter keywords against ``typed_dict`` and map them to backend filters (None = not given)."""
+    try:
+        clean = _adapter(typed_dict).validate_python(dict(given))
+    except ValidationError as exc:
+        raise invalid_input_from(exc, what=f"filter for {what}") from None
+    return tuple(Filter(specs[k].column, specs[k].op, v) for k, v in clean.items() if v is not None)
+
+
+def parse_order(table: Table[Any], order: str | None) -> tuple[Order, ...]:
+    """``"-created_at"`` -> created_at descending, then id as the tie-breaker keyset pagination needs."""
+    spec = order or table.default_order
+    descending = spec.startswith("-")
+    column = spec.lstrip("-+")
+    if column not in table.order_columns:
+        known = ", ".join(sorted(table.order_columns))
+        raise InvalidInput(f"cannot order {table.name} by {column!r}; choose one of: {known}", field="order")
+    return (Order(column, descending), Order("id", descending))
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def encode_cursor(order: Sequence[Order], row: Mapping[str, Any]) -> str:
+    """An opaque cursor pointing just after ``row``."""
+    payload = {"o": [("-" if o.descending else "") + o.column for o in order], "v": [_encode_value(row[o.column]) for o in order]}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(order: Sequence[Order], cursor: str) -> Keyset:
+    """The keyset position in ``cursor``; it must have been made for the same ordering."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded))
+        expected = [("-" if o.descending else "") + o.column for o in order]
+        if payload["o"] != expected or len(payload["v"]) != len(order):
+            raise ValueError("cursor was made for another ordering")
+        return Keyset(tuple(payload["v"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"invalid cursor: {exc}", field="cursor") from None
+
+
+def check_page_size(limit: int) -> int:
+    """A page size within 1..MAX_PAGE_SIZE, or InvalidInput."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page size must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}", field="limit")
+    return limit
+
+
+def page_query(
+    table: Table[Any],
+    filters: tuple[Filter, ...],
+    order: tuple[Order, ...],
+    limit: int,
+    cursor: str | None,
+    columns: tuple[str, ...] | None = None,
+) -> Query:
+    """The query for one page; it asks for one row more than the page to know whether another follows."""
+    return Query(
+        table=table.name,
+        columns=columns or table.light_columns,
+        filters=filters,
+        order=order,
+        after=decode_cursor(order, cursor) if cursor else None,
+        limit=limit + 1,
+    )
+
+
+def split_page(order: Sequence[Order], rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """The page's rows and the cursor to the next page, if there is one."""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, encode_cursor(order, rows[-1])
+    return rows, None

@@ -1,0 +1,100 @@
+"""The eight Phase 3 tables as the SDK knows them: the only source of table and column names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Generic, TypeVar
+
+from ..models import Conversation, Pattern, Recommendation, RowModel, Skill, SkillExecution, SynthesisJob, Tool, ToolUsage
+
+RowT = TypeVar("RowT", bound=RowModel)
+
+
+@dataclass(frozen=True)
+class Table(Generic[RowT]):
+    """A table: its name, its row model, and what the SDK needs to know to read and write it."""
+
+    name: str
+    row: type[RowT]
+    #: Columns whose values are JSON documents (so a Python list there is a JSON array).
+    json_columns: frozenset[str] = frozenset()
+    #: Columns a list may be ordered by. All are NOT NULL, which keyset pagination relies on.
+    order_columns: frozenset[str] = frozenset({"created_at"})
+    default_order: str = "-created_at"
+    #: Large columns read only when asked for.
+    heavy_columns: frozenset[str] = frozenset()
+    #: Rows belong to a user (``user_id``), filled in from the client's identity.
+    owned: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the row model knows."""
+        return tuple(f.alias or name for name, f in self.row.model_fields.items())
+
+    @cached_property
+    def light_columns(self) -> tuple[str, ...]:
+        """The columns read by default."""
+        return tuple(c for c in self.columns if c not in self.heavy_columns)
+
+
+TOOLS = Table(
+    "custom_tools",
+    Tool,
+    json_columns=frozenset({"parameters"}),
+    order_columns=frozenset({"created_at", "updated_at", "name", "usage_count"}),
+)
+TOOL_USAGE = Table(
+    "custom_tool_usage",
+    ToolUsage,
+    json_columns=frozenset({"input_params", "output_result"}),
+    order_columns=frozenset({"timestamp"}),
+    default_order="-timestamp",
+)
+SKILLS = Table(
+    "composite_skills",
+    Skill,
+    json_columns=frozenset({"steps"}),
+    order_columns=frozenset({"created_at", "updated_at", "name", "execution_count"}),
+)
+SKILL_EXECUTIONS = Table(
+    "composite_skill_executions",
+    SkillExecution,
+    json_columns=frozenset({"input_params", "steps_executed", "final_output", "skill_snapshot"}),
+)
+SYNTHESIS_JOBS = Table(
+    "memory_synthesis_jobs",
+    SynthesisJob,
+    json_columns=frozenset({"insights"}),
+    order_columns=frozenset({"created_at", "updated_at"}),
+)
+PATTERNS = Table(
+    "memory_patterns",
+    Pattern,
+    json_columns=frozenset({"evidence"}),
+    order_columns=frozenset({"created_at", "updated_at", "confidence", "last_observed", "layer"}),
+)
+RECOMMENDATIONS = Table(
+    "synthesis_recommendations",
+    Recommendation,
+    order_columns=frozenset({"created_at", "updated_at"}),
+)
+CONVERSATIONS = Table(
+    "conversations",
+    Conversation,
+    json_columns=frozenset({"messages"}),
+    order_columns=frozenset({"created_at", "updated_at"}),
+    heavy_columns=frozenset({"embedding"}),
+)
+
+ALL_TABLES: tuple[Table[RowModel], ...] = (
+    CONVERSATIONS,  # type: ignore[assignment]
+    TOOLS,  # type: ignore[assignment]
+    TOOL_USAGE,  # type: ignore[assignment]
+    SKILLS,  # type: ignore[assignment]
+    SKILL_EXECUTIONS,  # type: ignore[assignment]
+    SYNTHESIS_JOBS,  # type: ignore[assignment]
+    PATTERNS,  # type: ignore[assignment]
+    RECOMMENDATIONS,  # type: ignore[assignment]
+)

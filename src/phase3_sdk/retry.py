@@ -1,0 +1,92 @@
+"""The retry policy: a value users pass, change or switch off per client.
+
+Modelled on the OpenAI, Anthropic and Stripe SDKs: exponential backoff with full jitter, ``Retry-After``
+honoured, a cap on attempts and on total time, and only transient failures of idempotent calls retried.
+Non-idempotent calls get exactly one attempt whatever the policy says.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, replace
+
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
+from .errors import RateLimited, TransientError
+
+logger = logging.getLogger("phase3_sdk.retry")
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError | RateLimited)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How transient failures are retried.
+
+    ``max_attempts`` counts the first try (1 = no retries). The delay before retry ``n`` is drawn
+    uniformly from ``[0, min(max_delay, initial_delay * 2**n)]`` (full jitter, so a crowd of clients
+    does not retry in lock-step), unless the server said ``Retry-After``, which wins up to ``max_delay``.
+    """
+
+    max_attempts: int = 3
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    max_total: float = 30.0
+    #: Set False for deterministic waits (tests, benchmarks): the full exponential delay is used.
+    jitter: bool = True
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """One attempt, no retries."""
+        return cls(max_attempts=1)
+
+    def with_(self, **changes: float | int | bool) -> RetryPolicy:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def delay_for(self, attempt: int, exc: BaseException | None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return float(min(max(retry_after, 0.0), self.max_delay))
+        ceiling = min(self.max_delay, self.initial_delay * (2 ** (attempt - 1)))
+        return random.uniform(0, ceiling) if self.jitter else ceiling
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        return self.delay_for(state.attempt_number, exc)
+
+    def _log(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        # The error's str() carries code and message only; keys and tokens never enter an error.
+        logger.info(
+            "retrying after attempt %d of %d: %s: %s",
+            state.attempt_number,
+            self.max_attempts,
+            type(exc).__name__,
+            exc,
+        )
+
+    def _kwargs(self, idempotent: bool) -> dict[str, object]:
+        attempts = self.max_attempts if idempotent else 1
+        return {
+            "stop": stop_after_attempt(max(attempts, 1)) | stop_after_delay(self.max_total),
+            "wait": self._wait,
+            "retry": retry_if_exception(_is_retryable),
+            "before_sleep": self._log,
+            "reraise": True,
+        }
+
+    def retrying(self, idempotent: bool = True) -> Retrying:
+        """A tenacity controller for a blocking call: ``for attempt in policy.retrying(): with attempt: ...``."""
+        return Retrying(**self._kwargs(idempotent))  # type: ignore[arg-type]
+
+    def async_retrying(self, idempotent: bool = True) -> AsyncRetrying:
+        """The same for a coroutine: ``async for attempt in policy.async_retrying(): with attempt: ...``."""
+        return AsyncRetrying(**self._kwargs(idempotent))  # type: ignore[arg-type]
+
+
+DEFAULT_RETRY = RetryPolicy()

@@ -1,0 +1,117 @@
+"""The few statistics the analyzers share, in plain numpy and ``math`` (no scipy dependency).
+
+Every built-in analyzer scores a pattern the same way, see :func:`confidence`: the significance of its
+test after a Bonferroni correction for the number of candidates it tried, times an effect size in 0..1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+
+def normal_sf(z: float) -> float:
+    """P(Z >= z) for a standard normal Z."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def binom_sf(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): exact for small samples, normal approximation for large ones."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    variance = n * p * (1.0 - p)
+    if variance >= 25.0:
+        # Continuity-corrected normal tail; accurate to well under the thresholds we compare with.
+        return normal_sf((k - 0.5 - n * p) / math.sqrt(variance))
+    log_p, log_q = math.log(p), math.log1p(-p)
+    total = 0.0
+    for i in range(k, n + 1):
+        term = math.exp(
+            math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        )
+        total += term
+        # Past the mode the terms shrink geometrically, so stop once they no longer matter.
+        if i > n * p and term < total * 1e-12:
+            break
+    return min(1.0, total)
+
+
+def t_to_p_two_sided(t: float, df: int) -> float:
+    """Two-sided p-value of a Student t statistic, via a normal approximation that holds for df >= 3."""
+    if df <= 0:
+        return 1.0
+    # Hill's/Wallace's transformation of t to an approximately standard normal z.
+    z = abs(t) * (1.0 - 1.0 / (4.0 * df)) / math.sqrt(1.0 + t * t / (2.0 * df))
+    return min(1.0, 2.0 * normal_sf(z))
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """A least-squares line ``y = intercept + slope * x`` with its test statistics."""
+
+    slope: float
+    intercept: float
+    r: float
+    t: float
+    p_value: float
+    n: int
+
+    def change_over(self, span: float) -> float:
+        """The fitted change of y over an x-interval of length ``span``."""
+        return self.slope * span
+
+
+def linear_trend(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> Trend | None:
+    """Fit y against x by least squares; ``None`` when there are fewer than 4 points or no x spread."""
+    n = int(x.size)
+    if n < 4:
+        return None
+    xm, ym = float(x.mean()), float(y.mean())
+    dx, dy = x - xm, y - ym
+    sxx = float(dx @ dx)
+    syy = float(dy @ dy)
+    if sxx <= 0.0:
+        return None
+    slope = float(dx @ dy) / sxx
+    if syy <= 0.0:
+        return Trend(slope, ym - slope * xm, 0.0, 0.0, 1.0, n)
+    r = max(-1.0, min(1.0, float(dx @ dy) / math.sqrt(sxx * syy)))
+    df = n - 2
+    t = r * math.sqrt(df / max(1e-12, 1.0 - r * r))
+    return Trend(slope, ym - slope * xm, r, t, t_to_p_two_sided(t, df), n)
+
+
+def welch_t(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """Welch's t statistic of mean(a) - mean(b) and its two-sided p-value."""
+    if a.size < 2 or b.size < 2:
+        return 0.0, 1.0
+    va, vb = float(a.var(ddof=1)) / a.size, float(b.var(ddof=1)) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0.0:
+        return 0.0, 1.0
+    t = (float(a.mean()) - float(b.mean())) / se
+    df = (va + vb) ** 2 / ((va**2) / (a.size - 1) + (vb**2) / (b.size - 1)) if va + vb > 0 else 1.0
+    return t, t_to_p_two_sided(t, max(1, round(df)))
+
+
+def adjusted(p_value: float, n_tests: int) -> float:
+    """Bonferroni-adjusted p-value: the chance any of ``n_tests`` null candidates scores this well."""
+    return min(1.0, p_value * max(1, n_tests))
+
+
+def confidence(p_value: float, n_tests: int, effect: float) -> float:
+    """Confidence of a built-in pattern: ``(1 - Bonferroni-adjusted p) * effect``, clamped to 0..1.
+
+    The first factor is how sure we are the pattern is not chance among everything the analyzer tried;
+    ``effect`` (0..1, defined per analyzer) is how strong it is. A strong but barely significant
+    pattern and a significant but weak one both score low; only significant and strong scores high.
+    """
+    value = (1.0 - adjusted(p_value, n_tests)) * max(0.0, min(1.0, effect))
+    return round(max(0.0, min(1.0, value)), 4)

@@ -1,0 +1,84 @@
+"""Shared fixtures: one real embedded PostgreSQL per test session, a fresh database per test module.
+
+* ``embedded_server`` (session): an :class:`EmbeddedDatabase` in a temp folder with two template
+  databases built once: ``phase3_template`` (Supabase shim + the repository's migrations) and
+  ``phase3_shim`` (the shim only, for tests that bring their own migrations).
+* ``db_url`` (module): a new database cloned from ``phase3_template`` (``CREATE DATABASE ... TEMPLATE``
+  takes tens of milliseconds), so modules never see each other's rows.
+* ``make_user`` (function): ``make_user(email=None, password=None) -> UUID``, a new ``auth.users`` row in
+  the module's database, with a unique email by default.
+* ``shim_db_url`` (function): a new database with the shim and no migrations.
+
+Under pytest-xdist every worker builds its own server (a second or so), so no names clash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from phase3_sdk.db import migrator
+from phase3_sdk.db.embedded import EmbeddedDatabase, apply_shim
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = REPO_ROOT / "supabase" / "migrations"
+TEMPLATE_DB = "phase3_template"
+SHIM_TEMPLATE_DB = "phase3_shim"
+
+MakeUser = Callable[..., uuid.UUID]
+
+_counter = itertools.count()
+
+
+def _db_name(prefix: str, label: str) -> str:
+    """A valid, unique database name that still says which test made it."""
+    slug = re.sub(r"[^a-z0-9_]", "_", label.lower())[-30:]
+    digest = hashlib.sha1(label.encode()).hexdigest()[:6]
+    return f"{prefix}_{slug}_{digest}_{next(_counter)}".strip("_")[:63]
+
+
+@pytest.fixture(scope="session")
+def embedded_server() -> Iterator[EmbeddedDatabase]:
+    """The session's embedded server, with its template databases ready."""
+    with EmbeddedDatabase() as db:
+        shim_url = db.create_database(SHIM_TEMPLATE_DB)
+        apply_shim(shim_url)
+        db.create_database(TEMPLATE_DB, template=SHIM_TEMPLATE_DB)
+        if any(MIGRATIONS_DIR.glob("*.sql")):
+            migrator.migrate(db.server_url(TEMPLATE_DB), MIGRATIONS_DIR)
+        yield db
+
+
+@pytest.fixture(scope="module")
+def db_url(embedded_server: EmbeddedDatabase, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database of its own for this test module, migrated (a clone of the template)."""
+    name = _db_name("m", request.module.__name__)
+    url = embedded_server.create_database(name, template=TEMPLATE_DB)
+    yield url
+    embedded_server.drop_database(name)
+
+
+@pytest.fixture
+def shim_db_url(embedded_server: EmbeddedDatabase, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new database with the Supabase shim (and pgvector in ``extensions``) but no migrations."""
+    name = _db_name("s", request.node.name)
+    url = embedded_server.create_database(name, template=SHIM_TEMPLATE_DB)
+    yield url
+    embedded_server.drop_database(name)
+
+
+@pytest.fixture
+def make_user(db_url: str) -> MakeUser:
+    """Return ``make_user(email=None, password=None) -> UUID`` creating users in this module's database."""
+    from phase3_sdk.db.embedded import create_auth_user
+
+    def make(email: str | None = None, password: str | None = None) -> uuid.UUID:
+        return create_auth_user(db_url, email or f"user-{uuid.uuid4().hex[:12]}@example.test", password)
+
+    return make
