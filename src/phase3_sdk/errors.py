@@ -50,7 +50,7 @@ class ConfigurationError(Phase3Error):
     """The client was set up wrongly (missing URL or key, conflicting options)."""
 
 
-class InvalidInput(Phase3Error):  # noqa: N818 - the issue's public name
+class InvalidInput(Phase3Error):
     """The input was rejected: by model validation before any request, or by a database constraint."""
 
     def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
@@ -58,17 +58,17 @@ class InvalidInput(Phase3Error):  # noqa: N818 - the issue's public name
         super().__init__(message, **kwargs)
 
 
-class NotFound(Phase3Error):  # noqa: N818
+class NotFound(Phase3Error):
     """No row matched, or the row exists but is not visible to the caller (RLS hides it)."""
 
 
-class PermissionDenied(Phase3Error):  # noqa: N818
+class PermissionDenied(Phase3Error):
     """The database refused the operation for this identity (SQLSTATE 42501, an RLS policy)."""
 
     default_hint = "act as the row's owner, or use client.service() in trusted server code"
 
 
-class Conflict(Phase3Error):  # noqa: N818
+class Conflict(Phase3Error):
     """A unique constraint was violated (SQLSTATE 23505)."""
 
 
@@ -78,7 +78,7 @@ class AuthError(Phase3Error):
     default_hint = "sign in again or refresh the access token"
 
 
-class RateLimited(Phase3Error):  # noqa: N818
+class RateLimited(Phase3Error):
     """The server answered 429 Too Many Requests."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
@@ -109,13 +109,19 @@ class LeaseLost(ExecutionError):
 class MigrationError(Phase3Error):
     """A migration failed; ``file`` and ``line`` name the failing statement."""
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, **kwargs: Any
+    ) -> None:
         self.file = file
         self.line = line
         super().__init__(message, **kwargs)
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}: " if self.file and self.line else (f"{self.file}: " if self.file else "")
+        where = (
+            f"{self.file}:{self.line}: "
+            if self.file and self.line
+            else (f"{self.file}: " if self.file else "")
+        )
         return where + super().__str__()
 
 

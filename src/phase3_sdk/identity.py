@@ -62,7 +62,9 @@ class Identity:
         return cls(role="service_role", claims={"role": "service_role"})
 
     @classmethod
-    def for_user(cls, user_id: UUID | str, *, access_token: str | None = None, email: str | None = None) -> Identity:
+    def for_user(
+        cls, user_id: UUID | str, *, access_token: str | None = None, email: str | None = None
+    ) -> Identity:
         """A signed-in user, as trusted server code asserts it (no token needed on a direct connection)."""
         try:
             uid = UUID(str(user_id))
@@ -109,7 +111,11 @@ class Identity:
 
 
 def mint_user_token(
-    user_id: UUID | str, jwt_secret: str, *, expires_in: int = DEFAULT_MINTED_TOKEN_SECONDS, email: str | None = None
+    user_id: UUID | str,
+    jwt_secret: str,
+    *,
+    expires_in: int = DEFAULT_MINTED_TOKEN_SECONDS,
+    email: str | None = None,
 ) -> str:
     """Sign an HS256 access token for a user, as Supabase Auth would (for trusted server code)."""
     now = int(time.time())

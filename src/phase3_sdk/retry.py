@@ -11,7 +11,14 @@ import logging
 import random
 from dataclasses import dataclass, replace
 
-from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+)
 
 from .errors import RateLimited, TransientError
 
@@ -81,7 +88,7 @@ class RetryPolicy:
         }
 
     def retrying(self, idempotent: bool = True) -> Retrying:
-        """A tenacity controller for a blocking call: ``for attempt in policy.retrying(): with attempt: ...``."""
+        """A tenacity controller for a blocking call (``for attempt in policy.retrying(): with attempt:``)."""
         return Retrying(**self._kwargs(idempotent))  # type: ignore[arg-type]
 
     def async_retrying(self, idempotent: bool = True) -> AsyncRetrying:

@@ -21,5 +21,6 @@ async def run_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) ->
     """Run CPU-bound or blocking work (the JS sandbox, analyzers) off the event loop."""
     return await asyncio.to_thread(fn, *args, **kwargs)
 
+
 #: What a deferred call produces: a coroutine here, the value itself in blocking code.
 Outcome = Awaitable

@@ -22,5 +22,6 @@ def run_blocking(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run the work in this thread: blocking code has no event loop to protect."""
     return fn(*args, **kwargs)
 
+
 #: What a deferred call produces: the value itself here, a coroutine in asyncio code.
 Outcome = Annotated[T, "returned directly"]

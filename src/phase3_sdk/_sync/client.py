@@ -18,12 +18,17 @@ from ..config import Settings
 from ..errors import ConfigurationError
 from ..identity import Identity, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
-from .backends.postgres import DEFAULT_POOL_MAX, DEFAULT_POOL_MIN, DEFAULT_STATEMENT_TIMEOUT_MS, PostgresBackend
+from .backends.postgres import (
+    DEFAULT_POOL_MAX,
+    DEFAULT_POOL_MIN,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    PostgresBackend,
+)
 from .resources.conversations import Conversations
 from .resources.search import Search
 from .resources.skills import SkillExecutions, Skills
 from .resources.synthesis import Patterns, Recommendations, SynthesisJobs
-from .resources.tools import ToolUsageLog, Tools
+from .resources.tools import Tools, ToolUsageLog
 from .transport import Transport
 
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
@@ -73,10 +78,14 @@ class Phase3Client:
         key rather than the service key (a user-scoped client never sends the service key).
         """
         if not url or not key:
-            raise ConfigurationError("a Supabase URL and key are required (or use AsyncPhase3Client.connect(db_url))")
+            raise ConfigurationError(
+                "a Supabase URL and key are required (or use AsyncPhase3Client.connect(db_url))"
+            )
         role = key_role(key)
         if role is None:
-            raise ConfigurationError("the key is neither a Supabase anon/publishable key nor a service-role/secret key")
+            raise ConfigurationError(
+                "the key is neither a Supabase anon/publishable key nor a service-role/secret key"
+            )
         service_key = key if role == "service_role" else None
         public_key = anon_key or (key if role == "anon" else None)
         from .backends.rest import RestBackend
@@ -131,8 +140,10 @@ class Phase3Client:
         return cls._make(shared, Transport(backend, Identity.service(), retry), owner=True)
 
     @classmethod
-    def from_env(cls, env_file: str | Path | None = ".env", *, retry: RetryPolicy = DEFAULT_RETRY) -> Phase3Client:
-        """A client from ``SUPABASE_URL`` + a key, or else ``SUPABASE_DB_URL``, read from the env and ``.env``."""
+    def from_env(
+        cls, env_file: str | Path | None = ".env", *, retry: RetryPolicy = DEFAULT_RETRY
+    ) -> Phase3Client:
+        """A client from ``SUPABASE_URL`` + a key, or else ``SUPABASE_DB_URL`` (env, then ``.env``)."""
         settings = Settings.from_env(env_file)
         return cls.from_settings(settings, retry=retry)
 
@@ -185,7 +196,9 @@ class Phase3Client:
         transport = Transport(self._shared.backend, identity, retry or self._transport.retry)
         return self._make(self._shared, transport, owner=False)
 
-    def as_user(self, access_token: str | None = None, *, user_id: UUID | str | None = None) -> Phase3Client:
+    def as_user(
+        self, access_token: str | None = None, *, user_id: UUID | str | None = None
+    ) -> Phase3Client:
         """A client acting for one user, with RLS applied; rows it creates get that user's id.
 
         Give the user's ``access_token`` (its ``sub`` names the user), or, in trusted server code, a
@@ -195,13 +208,21 @@ class Phase3Client:
         if (access_token is None) == (user_id is None):
             raise ConfigurationError("as_user() takes exactly one of access_token or user_id")
         if access_token is not None:
+            if self._shared.kind == "postgres" and not self._shared.jwt_secret:
+                # Over REST, PostgREST verifies the token. On a direct connection nothing else would, and
+                # an unverified token lets anyone claim any user id.
+                raise ConfigurationError(
+                    "as_user(access_token) on a database connection needs jwt_secret (SUPABASE_JWT_SECRET) "
+                    "to verify the token; trusted server code can pass user_id= instead"
+                )
             identity = Identity.from_token(access_token, jwt_secret=self._shared.jwt_secret)
         elif self._shared.kind == "postgres":
             identity = Identity.for_user(user_id)  # type: ignore[arg-type]
         else:
             if not self._shared.jwt_secret:
                 raise ConfigurationError(
-                    "as_user(user_id=...) over REST needs SUPABASE_JWT_SECRET to mint a token; pass access_token instead"
+                    "as_user(user_id=...) over REST needs SUPABASE_JWT_SECRET to mint a token; "
+                    "pass access_token instead"
                 )
             token = mint_user_token(user_id, self._shared.jwt_secret)  # type: ignore[arg-type]
             identity = Identity.for_user(user_id, access_token=token)  # type: ignore[arg-type]
@@ -217,7 +238,9 @@ class Phase3Client:
         Over REST this needs the client to have been made with the service-role key.
         """
         if self._shared.kind == "rest" and not getattr(self._shared.backend, "has_service_key", False):
-            raise ConfigurationError("service() over REST needs the service-role key (SUPABASE_SERVICE_ROLE_KEY)")
+            raise ConfigurationError(
+                "service() over REST needs the service-role key (SUPABASE_SERVICE_ROLE_KEY)"
+            )
         return self._derive(Identity.service())
 
     def with_retry(self, retry: RetryPolicy) -> Phase3Client:

@@ -76,7 +76,9 @@ def _keyset(order: Sequence[Order], after: Keyset, params: list[Any]) -> sql.Com
             params.append(value)
             terms.append(sql.SQL("{} = %s").format(sql.Identifier(prev.column)))
         params.append(after.values[i])
-        terms.append(sql.SQL("{} {} %s").format(sql.Identifier(key.column), sql.SQL("<" if key.descending else ">")))
+        terms.append(
+            sql.SQL("{} {} %s").format(sql.Identifier(key.column), sql.SQL("<" if key.descending else ">"))
+        )
         alternatives.append(sql.SQL("(") + sql.SQL(" and ").join(terms) + sql.SQL(")"))
     return sql.SQL("(") + sql.SQL(" or ").join(alternatives) + sql.SQL(")")
 
@@ -93,7 +95,7 @@ def where_clause(
     return sql.SQL(" where ") + sql.SQL(" and ").join(parts)
 
 
-def compile_select(query: Query) -> tuple[sql.Composable, list[Any]]:
+def compile_select(query: Query) -> tuple[sql.Composed, list[Any]]:
     """SQL and parameters for a :class:`Query`."""
     params: list[Any] = []
     stmt = sql.SQL("select {} from {}").format(_columns(query.columns), _table(query.table))
@@ -109,7 +111,7 @@ def compile_select(query: Query) -> tuple[sql.Composable, list[Any]]:
     return stmt, params
 
 
-def compile_count(query: Query) -> tuple[sql.Composable, list[Any]]:
+def compile_count(query: Query) -> tuple[sql.Composed, list[Any]]:
     """SQL and parameters counting a :class:`Query`'s rows (its limit and position ignored)."""
     params: list[Any] = []
     stmt = sql.SQL("select count(*) as count from {}").format(_table(query.table))
@@ -124,7 +126,7 @@ def adapt_value(column: str, value: Any, json_columns: frozenset[str]) -> Any:
     return value
 
 
-def compile_insert(op: Insert) -> tuple[sql.Composable, list[Any]]:
+def compile_insert(op: Insert) -> tuple[sql.Composed, list[Any]]:
     """``insert ... on conflict (id) do nothing returning ...``: a retried insert is a no-op."""
     columns = sorted({c for row in op.rows for c in row})
     params: list[Any] = []
@@ -144,13 +146,15 @@ def compile_insert(op: Insert) -> tuple[sql.Composable, list[Any]]:
     return stmt, params
 
 
-def compile_select_ids(table: str, ids: Sequence[Any], returning: Sequence[str]) -> tuple[sql.Composable, list[Any]]:
+def compile_select_ids(
+    table: str, ids: Sequence[Any], returning: Sequence[str]
+) -> tuple[sql.Composed, list[Any]]:
     """Read rows back by id (the rows an earlier attempt of a retried insert already wrote)."""
     stmt = sql.SQL("select {} from {} where id = any(%s)").format(_columns(returning), _table(table))
     return stmt, [list(ids)]
 
 
-def compile_update(op: Update) -> tuple[sql.Composable, list[Any]]:
+def compile_update(op: Update) -> tuple[sql.Composed, list[Any]]:
     """``update ... set ... where ... returning ...``."""
     params: list[Any] = []
     assignments: list[sql.Composable] = []
@@ -163,7 +167,7 @@ def compile_update(op: Update) -> tuple[sql.Composable, list[Any]]:
     return stmt, params
 
 
-def compile_delete(op: Delete) -> tuple[sql.Composable, list[Any]]:
+def compile_delete(op: Delete) -> tuple[sql.Composed, list[Any]]:
     """``delete from ... where ... returning ...``."""
     params: list[Any] = []
     stmt = sql.SQL("delete from {}").format(_table(op.table))
@@ -172,7 +176,7 @@ def compile_delete(op: Delete) -> tuple[sql.Composable, list[Any]]:
     return stmt, params
 
 
-def compile_rpc(op: Rpc) -> tuple[sql.Composable, list[Any]]:
+def compile_rpc(op: Rpc) -> tuple[sql.Composed, list[Any]]:
     """A function call with named arguments (``name => value``), as PostgREST calls it."""
     params: list[Any] = []
     args: list[sql.Composable] = []

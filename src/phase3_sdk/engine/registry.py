@@ -27,7 +27,9 @@ class ToolRegistry:
             raise InvalidInput(f"the handler for {name!r} is not callable", field="handler")
         with self._lock:
             if name in self._handlers and not replace and self._handlers[name] is not handler:
-                raise InvalidInput(f"a handler named {name!r} is already registered (pass replace=True)", field="name")
+                raise InvalidInput(
+                    f"a handler named {name!r} is already registered (pass replace=True)", field="name"
+                )
             self._handlers[name] = handler
 
     def unregister(self, name: str) -> None:

@@ -18,7 +18,16 @@ from .synthesis import (
     SynthesisJobCreate,
     SynthesisType,
 )
-from .tools import SandboxProfile, Tool, ToolCreate, ToolStatus, ToolUpdate, ToolUsage, ToolUsageCreate, Visibility
+from .tools import (
+    SandboxProfile,
+    Tool,
+    ToolCreate,
+    ToolStatus,
+    ToolUpdate,
+    ToolUsage,
+    ToolUsageCreate,
+    Visibility,
+)
 
 __all__ = [
     "EMBEDDING_DIMENSION",

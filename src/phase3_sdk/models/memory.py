@@ -86,8 +86,18 @@ class ConversationUpdate(UpdateModel):
 
     nullable = frozenset(
         {
-            "instance_key", "primary_emotion", "valence", "arousal", "dominance", "novelty", "self_relevance",
-            "emotional_salience", "salience_tier", "embedding", "attachment_context", "prospective_self_context",
+            "instance_key",
+            "primary_emotion",
+            "valence",
+            "arousal",
+            "dominance",
+            "novelty",
+            "self_relevance",
+            "emotional_salience",
+            "salience_tier",
+            "embedding",
+            "attachment_context",
+            "prospective_self_context",
         }
     )
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -46,7 +46,7 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adapter(typed_dict: type) -> TypeAdapter[Any]:
     # The TypedDict's own config forbids extra keys, so a misspelt filter is an error, not a silent no-op.
     return TypeAdapter(with_config(ConfigDict(extra="forbid"))(typed_dict))
@@ -84,7 +84,10 @@ def _encode_value(value: Any) -> Any:
 
 def encode_cursor(order: Sequence[Order], row: Mapping[str, Any]) -> str:
     """An opaque cursor pointing just after ``row``."""
-    payload = {"o": [("-" if o.descending else "") + o.column for o in order], "v": [_encode_value(row[o.column]) for o in order]}
+    payload = {
+        "o": [("-" if o.descending else "") + o.column for o in order],
+        "v": [_encode_value(row[o.column]) for o in order],
+    }
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
@@ -104,7 +107,9 @@ def decode_cursor(order: Sequence[Order], cursor: str) -> Keyset:
 def check_page_size(limit: int) -> int:
     """A page size within 1..MAX_PAGE_SIZE, or InvalidInput."""
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"page size must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}", field="limit")
+        raise InvalidInput(
+            f"page size must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}", field="limit"
+        )
     return limit
 
 
@@ -127,7 +132,9 @@ def page_query(
     )
 
 
-def split_page(order: Sequence[Order], rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
+def split_page(
+    order: Sequence[Order], rows: list[dict[str, Any]], limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
     """The page's rows and the cursor to the next page, if there is one."""
     if len(rows) > limit:
         rows = rows[:limit]

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from ..models import Conversation, Pattern, Recommendation, RowModel, Skill, SkillExecution, SynthesisJob, Tool, ToolUsage
+from ..models import (
+    Conversation,
+    Pattern,
+    Recommendation,
+    RowModel,
+    Skill,
+    SkillExecution,
+    SynthesisJob,
+    Tool,
+    ToolUsage,
+)
 
 RowT = TypeVar("RowT", bound=RowModel)
 
@@ -88,13 +98,13 @@ CONVERSATIONS = Table(
     heavy_columns=frozenset({"embedding"}),
 )
 
-ALL_TABLES: tuple[Table[RowModel], ...] = (
-    CONVERSATIONS,  # type: ignore[assignment]
-    TOOLS,  # type: ignore[assignment]
-    TOOL_USAGE,  # type: ignore[assignment]
-    SKILLS,  # type: ignore[assignment]
-    SKILL_EXECUTIONS,  # type: ignore[assignment]
-    SYNTHESIS_JOBS,  # type: ignore[assignment]
-    PATTERNS,  # type: ignore[assignment]
-    RECOMMENDATIONS,  # type: ignore[assignment]
+ALL_TABLES: tuple[Table[Any], ...] = (
+    CONVERSATIONS,
+    TOOLS,
+    TOOL_USAGE,
+    SKILLS,
+    SKILL_EXECUTIONS,
+    SYNTHESIS_JOBS,
+    PATTERNS,
+    RECOMMENDATIONS,
 )

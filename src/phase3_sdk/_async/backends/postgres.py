@@ -7,7 +7,7 @@ operation costs two network round trips (statement batch, commit) rather than fo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ...backends import sql as q
 from ...backends.base import Delete, Insert, Query, Rpc, Update
 from ...identity import Identity
-from .._io import Lock
+from .._io import Lock, Outcome
 
 T = TypeVar("T")
 
@@ -71,15 +71,14 @@ class AsyncPostgresBackend:
                 await self._pool.open(wait=False)
                 self._opened = True
 
-    async def run(self, identity: Identity, work: Callable[[Conn], Awaitable[T]]) -> T:
+    async def run(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
         """Run ``work`` in one transaction under ``identity``; map any failure to an SDK error."""
         if not self._opened:
             await self._open()
         try:
-            async with self._pool.connection() as conn:
-                async with conn.pipeline(), conn.transaction():
-                    await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
-                    return await work(conn)
+            async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+                await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                return await work(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             raise q.map_error(exc) from exc
 

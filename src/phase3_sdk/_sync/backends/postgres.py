@@ -8,7 +8,7 @@ operation costs two network round trips (statement batch, commit) rather than fo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ...backends import sql as q
 from ...backends.base import Delete, Insert, Query, Rpc, Update
 from ...identity import Identity
-from .._io import Lock
+from .._io import Lock, Outcome
 
 T = TypeVar("T")
 
@@ -72,15 +72,14 @@ class PostgresBackend:
                 self._pool.open(wait=False)
                 self._opened = True
 
-    def run(self, identity: Identity, work: Callable[[Conn], Awaitable[T]]) -> T:
+    def run(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
         """Run ``work`` in one transaction under ``identity``; map any failure to an SDK error."""
         if not self._opened:
             self._open()
         try:
-            with self._pool.connection() as conn:
-                with conn.pipeline(), conn.transaction():
-                    conn.execute(q.SET_IDENTITY, q.identity_params(identity))
-                    return work(conn)
+            with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+                conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                return work(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             raise q.map_error(exc) from exc
 
