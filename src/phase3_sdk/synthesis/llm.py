@@ -208,7 +208,8 @@ class LLMAnalyzer:
                 )
             if item.layer not in allowed:
                 raise InvalidInput(
-                    f"pattern {i} ({item.pattern_type}) is on layer {item.layer}, but a {self.synthesis_type} "
+                    f"pattern {i} ({item.pattern_type}) is on layer {item.layer}, but a "
+                    f"{self.synthesis_type} "
                     f"job may only write layers {sorted(allowed)}",
                     field=f"patterns.{i}.layer",
                 )

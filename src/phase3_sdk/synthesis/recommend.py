@@ -8,8 +8,26 @@ from typing import Any
 from phase3_sdk.synthesis.types import DetectedPattern, Priority, RecommendationDraft
 
 _NEGATIVE = frozenset(
-    "anxious anxiety worried stressed afraid fearful sad lonely angry frustrated hurt ashamed guilty "
-    "overwhelmed uneasy tense hopeless irritated".split()
+    [
+        "anxious",
+        "anxiety",
+        "worried",
+        "stressed",
+        "afraid",
+        "fearful",
+        "sad",
+        "lonely",
+        "angry",
+        "frustrated",
+        "hurt",
+        "ashamed",
+        "guilty",
+        "overwhelmed",
+        "uneasy",
+        "tense",
+        "hopeless",
+        "irritated",
+    ]
 )
 
 
@@ -29,10 +47,12 @@ def _weekly(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
     if negative:
         text = (
             f"You tend to feel {emotion} {window}, around{about or ' the same time each week'}. "
-            f"Block 15 minutes before it to prepare and write down one thing you can control about the{about or ' week'}."
+            "Block 15 minutes before it to prepare and write down one thing you can control about "
+            f"the{about or ' week'}."
         )
     else:
-        text = f"You reliably feel {emotion} {window}{' around' + about if about else ''}: protect that time in your week."
+        around = f" around{about}" if about else ""
+        text = f"You reliably feel {emotion} {window}{around}: protect that time in your week."
     return RecommendationDraft(
         text, "wellbeing" if negative else "routine", _priority(p.confidence, negative=negative)
     )
@@ -54,11 +74,14 @@ def _recurring_emotion(p: DetectedPattern, e: dict[str, Any]) -> RecommendationD
     negative = emotion in _NEGATIVE
     if negative:
         text = (
-            f"'{emotion}' is your most frequent feeling ({e['share']:.0%} of memories). Note what preceded it "
-            "the next three times, and consider talking it through with someone you trust."
+            f"'{emotion}' is your most frequent feeling ({e['share']:.0%} of memories). Note what "
+            "preceded it the next three times, and consider talking it through with someone you trust."
         )
     else:
-        text = f"'{emotion}' runs through {e['share']:.0%} of your memories: note what brings it about so you can repeat it."
+        text = (
+            f"'{emotion}' runs through {e['share']:.0%} of your memories: note what brings it about "
+            "so you can repeat it."
+        )
     return RecommendationDraft(
         text, "wellbeing" if negative else "reflection", _priority(p.confidence, negative=negative)
     )
@@ -72,10 +95,11 @@ def _trend(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft | None:
             f"Your mood has been falling (valence {change:+.2f} over the period). Check sleep, activity and "
             "contact with friends this week, and reach out for support if it keeps sliding."
             if falling_mood
-            else f"Your mood has been rising (valence {change:+.2f}). Write down what changed so you can keep it up."
+            else f"Your mood has been rising (valence {change:+.2f}). Write down what changed to keep it up."
         )
     else:
-        text = f"Your {dimension} has been {'rising' if change > 0 else 'falling'} ({change:+.2f}); notice what drives it."
+        direction = "rising" if change > 0 else "falling"
+        text = f"Your {dimension} has been {direction} ({change:+.2f}); notice what drives it."
     return RecommendationDraft(
         text, "wellbeing" if falling_mood else "reflection", _priority(p.confidence, negative=falling_mood)
     )
@@ -85,7 +109,8 @@ def _baseline(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft | No
     if e["mean_valence"] >= 0:
         return None  # a positive baseline needs no action
     return RecommendationDraft(
-        f"Your memories lean negative overall (mean valence {e['mean_valence']:+.2f}). Add one small thing you "
+        f"Your memories lean negative overall (mean valence {e['mean_valence']:+.2f}). Add one small "
+        "thing you "
         "enjoy to each day this week, and consider talking to someone about how you have been feeling.",
         "wellbeing",
         _priority(p.confidence, negative=True),
@@ -94,7 +119,8 @@ def _baseline(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft | No
 
 def _periodic(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
     return RecommendationDraft(
-        f"'{e['topic']}' is a steady {e['weekday'].capitalize()} ritual ({e['weekly_coverage']:.0%} of weeks). "
+        f"'{e['topic']}' is a steady {e['weekday'].capitalize()} ritual ({e['weekly_coverage']:.0%} of "
+        "weeks). "
         "Keep that slot protected in your calendar; it anchors your week.",
         "routine",
         "low",
@@ -103,7 +129,8 @@ def _periodic(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
 
 def _dominant(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
     return RecommendationDraft(
-        f"'{e['topic']}' fills {e['share']:.0%} of your memories. Ask yourself whether that matches how much it "
+        f"'{e['topic']}' fills {e['share']:.0%} of your memories. Ask yourself whether that matches how "
+        "much it "
         "matters to you.",
         "reflection",
         "low",
@@ -113,7 +140,8 @@ def _dominant(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
 def _shift(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
     focus = ", ".join(e["rising_topics"]) or "new topics"
     return RecommendationDraft(
-        f"Your focus shifted around {e['window_start']} towards {focus}. Take a moment to reflect on what started it.",
+        f"Your focus shifted around {e['window_start']} towards {focus}. Take a moment to reflect on "
+        "what started it.",
         "reflection",
         "medium" if p.confidence >= 0.5 else "low",
     )
@@ -123,13 +151,15 @@ def _warmth(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
     person = e["person"]
     if e["change"] > 0:
         return RecommendationDraft(
-            f"Things with {person} are getting warmer (valence {e['valence_start']:+.2f} -> {e['valence_end']:+.2f}). "
+            f"Things with {person} are getting warmer (valence {e['valence_start']:+.2f} -> "
+            f"{e['valence_end']:+.2f}). "
             f"Tell {person} what you appreciate, or plan something together.",
             "relationships",
             "medium" if p.confidence >= 0.75 else "low",
         )
     return RecommendationDraft(
-        f"Things with {person} have been cooling (valence {e['valence_start']:+.2f} -> {e['valence_end']:+.2f}). "
+        f"Things with {person} have been cooling (valence {e['valence_start']:+.2f} -> "
+        f"{e['valence_end']:+.2f}). "
         f"Consider an honest conversation with {person} about how things have been.",
         "relationships",
         _priority(p.confidence, negative=True),
@@ -140,7 +170,8 @@ def _relationship(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft 
     if e["mean_valence"] >= -0.2:
         return None  # a steady, neutral-or-positive presence needs no advice
     return RecommendationDraft(
-        f"Memories with {e['person']} are often negative (mean valence {e['mean_valence']:+.2f}). Reflect on what "
+        f"Memories with {e['person']} are often negative (mean valence {e['mean_valence']:+.2f}). "
+        "Reflect on what "
         "you need from this relationship.",
         "relationships",
         "medium",
@@ -151,12 +182,14 @@ def _goal(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
     goal = e["goal"]
     if e["followed_through"]:
         return RecommendationDraft(
-            f"You are acting on '{goal}' ({e['actions']} memories of progress). Set the next milestone and a date for it.",
+            f"You are acting on '{goal}' ({e['actions']} memories of progress). Set the next milestone "
+            "and a date for it.",
             "goals",
             "low",
         )
     return RecommendationDraft(
-        f"You have said you want to '{goal}' {e['statements']} times without a memory of acting on it. Pick one "
+        f"You have said you want to '{goal}' {e['statements']} times without a memory of acting on it. "
+        "Pick one "
         "first step you can do this week and put it in your calendar.",
         "goals",
         "medium" if p.confidence >= 0.5 else "low",
@@ -168,7 +201,8 @@ def _link(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
     negative = emotion in _NEGATIVE
     if negative:
         text = (
-            f"{entity} often comes with feeling {emotion} ({e['share']:.0%} of those memories). Before the next time, "
+            f"{entity} often comes with feeling {emotion} ({e['share']:.0%} of those memories). Before "
+            "the next time, "
             "name what specifically worries you about it and one way to make it easier."
         )
     else:
@@ -181,7 +215,8 @@ def _link(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
 def _aspiration(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
     if e["valence_difference"] > 0:
         return RecommendationDraft(
-            "Thinking about the future lifts your mood. Spend ten minutes a week writing about what you are working towards.",
+            "Thinking about the future lifts your mood. Spend ten minutes a week writing about what "
+            "you are working towards.",
             "goals",
             "low",
         )
@@ -194,7 +229,8 @@ def _aspiration(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
 
 def _core(p: DetectedPattern, e: dict[str, Any]) -> RecommendationDraft:
     return RecommendationDraft(
-        f"'{e['entity']}' carries more emotional weight than anything else in your memories. Give it deliberate "
+        f"'{e['entity']}' carries more emotional weight than anything else in your memories. Give it "
+        "deliberate "
         "attention: journal about it or discuss it with someone you trust.",
         "reflection",
         "medium" if p.confidence >= 0.5 else "low",

@@ -135,10 +135,17 @@ def _tier(salience: float) -> str:
     return "low"
 
 
-def _waking_time(rng: random.Random, start: datetime, days: int) -> datetime:
+def _at(start: datetime, day: int, hour: float) -> datetime:
+    # Hours count from midnight of ``start``'s date, so time-of-day does not depend on start's clock
+    # time; the first morning before ``start`` moves to the next day to stay inside the history.
+    when = start.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=day, hours=hour)
+    return when if when >= start else when + timedelta(days=1)
+
+
+def _waking_time(rng: random.Random, start: datetime, first_day: int, days: int) -> datetime:
     # Same waking-hours skew as the background, so planted rows add no time-of-day rhythm of their own.
     hour = min(23.9, max(6.0, rng.gauss(15.0, 4.0)))
-    return start + timedelta(days=rng.randrange(days), hours=hour)
+    return _at(start, first_day + rng.randrange(max(1, days)), hour)
 
 
 def _emotion_for(valence: float) -> str:
@@ -251,7 +258,7 @@ def _plant(b: _Builder, weeks: int, days: int) -> None:
                 kind="weekly_topic",
             )
     for _ in range(max(8, weeks)):
-        when = _waking_time(rng, b.start, days)
+        when = _waking_time(rng, b.start, 0, days)
         frac = (when - b.start).total_seconds() / 86400 / days
         valence = -0.2 + 0.9 * frac + rng.gauss(0.0, 0.08)
         phase = -1.0 if frac < 1 / 3 else (0.0 if frac < 2 / 3 else 1.0)
@@ -270,9 +277,10 @@ def _plant(b: _Builder, weeks: int, days: int) -> None:
     for i in range(goal_mentions + goal_mentions // 2):
         is_goal = i < goal_mentions
         # Statements of the goal come in the first 60% of the history, training mentions after.
-        when = _waking_time(rng, b.start, max(1, int(days * 0.6)))
-        if not is_goal:
-            when += timedelta(days=int(days * 0.6))
+        cut = int(days * 0.6)
+        when = (
+            _waking_time(rng, b.start, 0, cut) if is_goal else _waking_time(rng, b.start, cut, days - cut - 1)
+        )
         b.add(
             when=when,
             text=rng.choice(_GOAL_TEXTS if is_goal else _GOAL_ACTION_TEXTS),
@@ -295,8 +303,7 @@ def _noise(b: _Builder, count: int, days: int, np_rng: np.random.Generator) -> N
     valence_noise = np_rng.normal(0.0, 0.2, size=count)
     arousal_noise = np_rng.normal(0.0, 0.12, size=count)
     for i in range(count):
-        day = math.floor(offsets[i])
-        when = b.start + timedelta(days=day, hours=float(hours[i]))
+        when = _at(b.start, min(days - 2, math.floor(offsets[i])), float(hours[i]))
         topic = rng.choice(topic_names)
         text = rng.choice(_TOPICS[topic]).format(adj=rng.choice(_ADJECTIVES))
         attachment = None

@@ -28,12 +28,19 @@ def embedding_matrix(features: Features) -> tuple[npt.NDArray[np.float32], npt.N
 
 
 def spherical_kmeans(
-    vectors: npt.NDArray[np.float32], k: int, *, seed: int = 0, iterations: int = 12, sample: int = 4000
+    vectors: npt.NDArray[np.float32],
+    k: int,
+    *,
+    seed: int = 0,
+    iterations: int = 12,
+    sample: int = 4000,
+    merge_above: float = 0.35,
 ) -> npt.NDArray[np.int64]:
     """Cluster unit vectors by cosine similarity; returns a label per row, deterministic for a seed.
 
     Centroids are fitted on a fixed random sample of at most ``sample`` rows (k-means++ seeding), then
     every row is assigned to its nearest centroid: that keeps 10,000 x 768 under a tenth of a second.
+    Clusters whose centroids have cosine similarity of at least ``merge_above`` are then joined.
     """
     n = vectors.shape[0]
     if n == 0:
@@ -64,4 +71,25 @@ def spherical_kmeans(
             break
         centroids = updated.astype(np.float32)
     labels_all: npt.NDArray[np.int64] = np.argmax(vectors @ centroids.T, axis=1).astype(np.int64)
-    return labels_all
+    return _merge_close(labels_all, centroids, merge_above)
+
+
+def _merge_close(
+    labels: npt.NDArray[np.int64], centroids: npt.NDArray[np.float32], threshold: float
+) -> npt.NDArray[np.int64]:
+    # k is chosen from n alone, so one real topic phrased a few ways often splits into several
+    # clusters; joining centroids that point the same way puts it back together (single linkage).
+    parent = list(range(centroids.shape[0]))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    similarity = centroids @ centroids.T
+    for a, b in zip(*np.nonzero(np.triu(similarity, k=1) >= threshold), strict=True):
+        parent[root(int(a))] = root(int(b))
+    mapping = np.array([root(i) for i in range(len(parent))], dtype=np.int64)
+    merged: npt.NDArray[np.int64] = mapping[labels]
+    return merged

@@ -149,7 +149,8 @@ class EmotionalPatternsAnalyzer:
         valence = float(f.valence[in_window].mean())
         arousal = float(f.arousal[in_window].mean())
         description = (
-            f"Feeling {emotion} recurs {label}{about}: {k} of {total} {emotion} memories fall in that window, "
+            f"Feeling {emotion} recurs {label}{about}: {k} of {total} {emotion} memories fall in that "
+            "window, "
             f"{k / expected:.1f}x what your overall activity predicts (mean valence {valence:+.2f}, "
             f"arousal {arousal:.2f})"
         )
@@ -241,7 +242,8 @@ class EmotionalPatternsAnalyzer:
                     pattern_type="recurring_emotion",
                     layer=2,
                     description=(
-                        f"{emotion.capitalize()} is your most recurring feeling: {share:.0%} of memories, present "
+                        f"{emotion.capitalize()} is your most recurring feeling: {share:.0%} of "
+                        "memories, present "
                         f"in {coverage:.0%} of months (mean valence {valence:+.2f})"
                     ),
                     evidence={

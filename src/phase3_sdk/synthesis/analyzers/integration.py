@@ -116,7 +116,8 @@ class IntegrationAnalyzer:
                         pattern_type="emotion_link",
                         layer=5,
                         description=(
-                            f"{entity} and feeling {emotion} go together: {emotion} in {share:.0%} of memories about "
+                            f"{entity} and feeling {emotion} go together: {emotion} in {share:.0%} of "
+                            "memories about "
                             f"{entity} vs {base:.0%} overall (mean valence there {valence:+.2f})"
                         ),
                         evidence={
@@ -152,7 +153,8 @@ class IntegrationAnalyzer:
             pattern_type="aspiration_affect",
             layer=6,
             description=(
-                f"Talking about the future feels {tone} for you: valence {difference:+.2f} compared with other "
+                f"Talking about the future feels {tone} for you: valence {difference:+.2f} compared "
+                "with other "
                 f"memories ({len(ids)} future-oriented memories)"
             ),
             evidence={
@@ -182,7 +184,8 @@ class IntegrationAnalyzer:
                     pattern_type="core_theme",
                     layer=7,
                     description=(
-                        f"{entity} carries unusual emotional weight: salience {float(f.salience[mask].mean()):.2f} "
+                        f"{entity} carries unusual emotional weight: salience "
+                        f"{float(f.salience[mask].mean()):.2f} "
                         f"vs {float(f.salience[~mask].mean()):.2f} for everything else ({len(ids)} memories)"
                     ),
                     evidence={

@@ -96,10 +96,21 @@ class NarrativeCoherenceAnalyzer:
             return []
         k = max(2, min(40, round(math.sqrt(rows.size / 2))))
         labels = spherical_kmeans(vectors, k)
+        groups: list[npt.NDArray[np.int64]] = []
+        for c in np.unique(labels).tolist():
+            members = np.flatnonzero(labels == c)
+            groups.append(members)
+            # A flat k-means often lumps a small topic in with a bigger one; splitting each cluster
+            # once more gives a small topic (one memory a week among thousands) its own group.
+            if members.size >= 4 * self.min_support:
+                sub = spherical_kmeans(vectors[members], 4, merge_above=0.6)
+                groups.extend(
+                    members[sub == s] for s in np.unique(sub).tolist() if (sub == s).sum() < members.size
+                )
         topics = []
-        for c in range(k):
+        for members in groups:
             mask = np.zeros(f.n, dtype=bool)
-            mask[rows[labels == c]] = True
+            mask[rows[members]] = True
             size = int(mask.sum())
             if size < self.min_support:
                 continue
@@ -173,7 +184,8 @@ class NarrativeCoherenceAnalyzer:
                     pattern_type="periodic_topic",
                     layer=1,
                     description=(
-                        f"'{topic.name}' returns every week on {WEEKDAYS[day].capitalize()}: {k} of {m} mentions, "
+                        f"'{topic.name}' returns every week on {WEEKDAYS[day].capitalize()}: {k} of {m} "
+                        "mentions, "
                         f"in {coverage:.0%} of the weeks it spans (median gap {median_gap:.0f} days)"
                     ),
                     evidence=evidence,
@@ -201,7 +213,8 @@ class NarrativeCoherenceAnalyzer:
                     pattern_type="recurring_topic",
                     layer=1,
                     description=(
-                        f"'{topic.name}' is a running thread of your story: {share:.0%} of memories, present in "
+                        f"'{topic.name}' is a running thread of your story: {share:.0%} of memories, "
+                        "present in "
                         f"{coverage:.0%} of 4-week periods"
                     ),
                     evidence={
@@ -285,8 +298,10 @@ class NarrativeCoherenceAnalyzer:
                     pattern_type="narrative_shift",
                     layer=1,
                     description=(
-                        f"Your story changed direction around {when}: topic similarity to the previous month fell "
-                        f"to {sim:.2f} (usual {mean:.2f}); new focus: {', '.join(t.name for t in rising) or 'mixed'}"
+                        f"Your story changed direction around {when}: topic similarity to the previous "
+                        "month fell "
+                        f"to {sim:.2f} (usual {mean:.2f}); new focus: "
+                        f"{', '.join(t.name for t in rising) or 'mixed'}"
                     ),
                     evidence={
                         "memory_ids": cap_ids(ids),

@@ -23,9 +23,40 @@ FUTURE = re.compile(
 _CLAUSE_END = re.compile(r"[.,;:!?\n]| but | and i | because ")
 # Words that frame a goal rather than name it ("I want to *start* ... *next year*").
 _FILLER = frozenset(
-    """want wanna will going hope like would goal goals dream next year month week summer spring autumn
-    winter someday soon maybe start keep thinking finally really try actually able plan planning
-    intend""".split()
+    [
+        "want",
+        "wanna",
+        "will",
+        "going",
+        "hope",
+        "like",
+        "would",
+        "goal",
+        "goals",
+        "dream",
+        "next",
+        "year",
+        "month",
+        "week",
+        "summer",
+        "spring",
+        "autumn",
+        "winter",
+        "someday",
+        "soon",
+        "maybe",
+        "start",
+        "keep",
+        "thinking",
+        "finally",
+        "really",
+        "try",
+        "actually",
+        "able",
+        "plan",
+        "planning",
+        "intend",
+    ]
 )
 
 

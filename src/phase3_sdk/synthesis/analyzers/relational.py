@@ -97,7 +97,8 @@ class RelationalMemoryAnalyzer:
                     pattern_type="relationship_warmth",
                     layer=3,
                     description=(
-                        f"{person} comes up with {direction} warmth: the valence of memories mentioning {person} "
+                        f"{person} comes up with {direction} warmth: the valence of memories mentioning "
+                        f"{person} "
                         f"moved from {start:+.2f} to {start + change:+.2f} over {span / 7:.0f} weeks "
                         f"({int(mask.sum())} memories)"
                     ),
@@ -128,7 +129,8 @@ class RelationalMemoryAnalyzer:
                     pattern_type="recurring_relationship",
                     layer=3,
                     description=(
-                        f"{person} is a recurring presence: mentioned in {len(ids)} memories across {weeks} weeks "
+                        f"{person} is a recurring presence: mentioned in {len(ids)} memories across "
+                        f"{weeks} weeks "
                         f"(mean valence {valence:+.2f})"
                     ),
                     evidence={

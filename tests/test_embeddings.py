@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from phase3_sdk.embeddings import (
+    EMBEDDING_DIMENSION,
+    Embedder,
+    HashingEmbedder,
+    SentenceTransformerEmbedder,
+    check_dimension,
+    cosine_similarity,
+)
+from phase3_sdk.errors import ConfigurationError, InvalidInput
+
+
+def test_vectors_are_deterministic_across_instances_and_unit_length() -> None:
+    texts = ["Climbing at the gym tonight", "Grocery run, forgot the milk", ""]
+    first = HashingEmbedder().embed(texts)
+    second = HashingEmbedder().embed(texts)
+    assert first == second
+    assert all(len(v) == EMBEDDING_DIMENSION for v in first)
+    assert all(math.isclose(float(np.linalg.norm(v)), 1.0, rel_tol=1e-5) for v in first)
+
+
+def test_similar_texts_score_higher_than_unrelated() -> None:
+    embedder = HashingEmbedder()
+    a, b, c = embedder.embed(
+        [
+            "anxious about the Monday meeting with my manager",
+            "the Monday meeting with my manager makes me anxious",
+            "planted tomatoes on the balcony",
+        ]
+    )
+    assert cosine_similarity(a, b) > 0.6
+    assert cosine_similarity(a, c) < 0.2
+
+
+def test_normalisation_ignores_case_and_punctuation() -> None:
+    embedder = HashingEmbedder()
+    a, b = embedder.embed(["Hello, World!", "hello world"])
+    assert cosine_similarity(a, b) == pytest.approx(1.0)
+
+
+def test_embed_array_matches_embed_and_is_fast() -> None:
+    embedder = HashingEmbedder()
+    texts = [f"memory number {i} about topic {i % 97} with friend {i % 13}" for i in range(20_000)]
+    started = time.perf_counter()
+    matrix = embedder.embed_array(texts)
+    elapsed = time.perf_counter() - started
+    assert matrix.shape == (20_000, EMBEDDING_DIMENSION)
+    assert matrix.dtype == np.float32
+    assert elapsed < 2.0  # ~0.3 s here; 100,000 texts take ~2 s
+    assert np.allclose(matrix[:3], np.array(embedder.embed(texts[:3]), dtype=np.float32))
+
+
+def test_hashing_embedder_satisfies_the_protocol() -> None:
+    assert isinstance(HashingEmbedder(), Embedder)
+
+
+def test_check_dimension_names_field_and_sizes() -> None:
+    with pytest.raises(InvalidInput) as info:
+        check_dimension([0.1] * 767, field="query_embedding")
+    assert info.value.field == "query_embedding"
+    assert "768" in str(info.value)
+    assert "767" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_check_dimension_rejects_non_finite(bad: float) -> None:
+    vector = [0.0] * 768
+    vector[5] = bad
+    with pytest.raises(InvalidInput, match=r"non-finite.*index 5") as info:
+        check_dimension(vector)
+    assert info.value.field == "embedding"
+
+
+def test_check_dimension_rejects_nested_and_non_numeric() -> None:
+    with pytest.raises(InvalidInput, match="shape"):
+        check_dimension(np.zeros((1, 768)))
+    with pytest.raises(InvalidInput, match="numbers"):
+        check_dimension(["a"] * 768)  # type: ignore[list-item]
+
+
+def test_check_dimension_returns_float32_array() -> None:
+    out = check_dimension(np.ones(4), expected=4)
+    assert out.dtype == np.float32
+    assert out.tolist() == [1.0] * 4
+
+
+def test_sentence_transformer_adapter_explains_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    with pytest.raises(ConfigurationError, match="sentence-transformers") as info:
+        SentenceTransformerEmbedder()
+    assert "pip install 'phase3-sdk[sentence-transformers]'" in str(info.value)
