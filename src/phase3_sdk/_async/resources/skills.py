@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import builtins
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
-
-from typing_extensions import TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
+from typing_extensions import TypedDict, Unpack
+
+from ...backends.base import Filter, Query
+from ...engine.registry import ToolRegistry
+from ...errors import InvalidInput, NotFound
 from ...models import ExecutionStatus, Skill, SkillCreate, SkillExecution, SkillUpdate, Visibility
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import SKILL_EXECUTIONS, SKILLS
-from ...engine.registry import ToolRegistry
 from ..transport import AsyncTransport
-from ._base import AsyncTableResource
+from ._base import AsyncTableResource, as_uuid
+
+if TYPE_CHECKING:
+    from ...engine.steps import SkillStep, StepProblem
+    from ..engine.executor import AsyncSkillExecutor
 
 
 class SkillFilters(TypedDict, total=False):
@@ -77,7 +84,11 @@ class AsyncSkills(AsyncTableResource[Skill]):
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(
-        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, *, order: str | None = None,
+        self,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        *,
+        order: str | None = None,
         **filters: Unpack[SkillFilters],
     ) -> Page[Skill]:
         """One page of skills."""
@@ -86,6 +97,144 @@ class AsyncSkills(AsyncTableResource[Skill]):
     async def count(self, **filters: Unpack[SkillFilters]) -> int:
         """How many visible skills match the filters."""
         return await self._count(filters)
+
+    # -- execution ----------------------------------------------------------------------------------
+
+    def _executor(
+        self, lease_seconds: float | None = None, retry_backoff: float | None = None
+    ) -> AsyncSkillExecutor:
+        # Imported here: the engine pulls in QuickJS, which plain CRUD users should not pay for at import.
+        from ..engine.executor import DEFAULT_LEASE_SECONDS, DEFAULT_RETRY_BACKOFF, AsyncSkillExecutor
+
+        return AsyncSkillExecutor(
+            self._transport,
+            self._registry,
+            lease_seconds=DEFAULT_LEASE_SECONDS if lease_seconds is None else lease_seconds,
+            retry_backoff=DEFAULT_RETRY_BACKOFF if retry_backoff is None else retry_backoff,
+        )
+
+    async def resolve(self, skill: Skill | UUID | str) -> Skill:
+        """The skill an id or a name means to this client (:class:`NotFound` if none is visible).
+
+        A name means your own skill with that name, else the oldest public skill with that name.
+        """
+        if isinstance(skill, Skill):
+            return skill
+        if isinstance(skill, UUID):
+            return await self.get(skill)
+        if not isinstance(skill, str) or not skill:
+            raise InvalidInput(f"a skill id or name is required, got {skill!r}", field="skill")
+        try:
+            return await self.get(UUID(skill))
+        except ValueError:
+            pass
+        rows = self._rows(
+            await self._transport.select(
+                Query(SKILLS.name, SKILLS.light_columns, (Filter("name", "eq", skill),))
+            )
+        )
+        mine = self._transport.identity.user_id
+        own = [r for r in rows if mine is not None and r.user_id == mine]
+        public = sorted(
+            (r for r in rows if r.visibility == "public"), key=lambda r: (r.created_at, str(r.id))
+        )
+        chosen = own[0] if own else (public[0] if public else None)
+        if chosen is None:
+            raise NotFound(f"no skill named {skill!r} is visible to this client", code="PGRST116")
+        return chosen
+
+    async def execute(
+        self,
+        skill: Skill | UUID | str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a run's time budget, recorded in its result
+        user_id: UUID | str | None = None,
+        lease_seconds: float | None = None,
+        retry_backoff: float | None = None,
+    ) -> SkillExecution:
+        """Run a skill (by id, name or model) to its end; returns the persisted execution row.
+
+        The run is checkpointed step by step, so it can be resumed after a crash (:meth:`resume`). A
+        failing step does not raise: the row's ``status`` is ``failed`` with ``error_message`` (or the run
+        goes on, per the step's ``errorHandling``). Raised before anything runs or is written:
+        :class:`InvalidInput` for invalid steps, unknown tools or missing required inputs (a
+        ``$.input...`` mapping of an unconditional step that selects nothing); :class:`NotFound` for a
+        skill this client cannot see; ``ExecutionError`` for a disabled skill.
+
+        ``timeout`` (seconds) bounds the whole run: the step in flight is cut short and the run ends
+        ``failed``. ``lease_seconds`` (default 30) is how soon another process may resume it after this
+        one dies; ``retry_backoff`` (default 0.2 s) is the first wait of ``retry`` steps. Acting as the
+        service role, ``user_id`` says whose run it is (default: the skill's owner).
+        """
+        chosen = await self.resolve(skill)
+        who = None if user_id is None else as_uuid(user_id, "user_id")
+        mine = self._transport.identity.user_id
+        if mine is not None and who is not None and who != mine:
+            raise InvalidInput("a user-scoped client can only run skills as its own user", field="user_id")
+        return await self._executor(lease_seconds, retry_backoff).execute(
+            chosen, inputs, timeout=timeout, user_id=who
+        )
+
+    async def resume(
+        self,
+        execution_id: UUID | str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a run's time budget, recorded in its result
+        lease_seconds: float | None = None,
+        retry_backoff: float | None = None,
+    ) -> SkillExecution:
+        """Continue an interrupted execution from its last checkpoint; returns the finished row.
+
+        Only steps without a checkpoint run (a finished step never runs twice). The execution must be
+        free or its lease expired: while another process holds it, ``LeaseLost`` is raised, so of two
+        resumers exactly one runs it. An execution that has already ended is returned unchanged.
+        """
+        key = as_uuid(execution_id, "execution_id")
+        return await self._executor(lease_seconds, retry_backoff).resume(key, timeout=timeout)
+
+    async def cancel(self, execution_id: UUID | str) -> SkillExecution:
+        """Cancel a running execution; returns its row.
+
+        The process running it sees the request at its next checkpoint (after the step in flight) and
+        ends the run as ``cancelled``; if no process holds a live lease on it (it died), it is ended as
+        ``cancelled`` at once. Cancelling a cancelled execution is a no-op; cancelling one that
+        ``completed`` or ``failed`` raises ``ExecutionError``.
+        """
+        key = as_uuid(execution_id, "execution_id")
+        return await self._executor().cancel(key)
+
+    async def validate(
+        self, steps_or_skill: Skill | UUID | str | Sequence[Mapping[str, Any] | SkillStep]
+    ) -> builtins.list[StepProblem]:
+        """Every problem with a skill's steps at once (empty list: valid), including unknown tools.
+
+        Takes a list of steps, a :class:`Skill`, or a skill id or name. A tool exists if a Python handler
+        is registered under its name or an enabled custom tool with that name is visible to this client;
+        all names are looked up with one query.
+        """
+        from ...engine.steps import validate_steps
+        from ..engine.tools import AsyncToolRunner
+
+        owner = self._transport.identity.user_id
+        if isinstance(steps_or_skill, Skill | UUID | str):
+            skill = await self.resolve(steps_or_skill)
+            steps: Any = skill.steps
+            owner = owner or skill.user_id
+        else:
+            steps = steps_or_skill
+        names: builtins.list[str] = []
+        if isinstance(steps, Sequence) and not isinstance(steps, str | bytes):
+            for step in steps:
+                name = (
+                    getattr(step, "tool_name", None)
+                    if not isinstance(step, Mapping)
+                    else step.get("toolName", step.get("tool_name"))
+                )
+                if isinstance(name, str) and name:
+                    names.append(name)
+        known = await AsyncToolRunner(self._transport, self._registry).resolve(names, owner) if names else {}
+        return validate_steps(steps, tool_exists=lambda name: name in known)
 
 
 class SkillExecutionFilters(TypedDict, total=False):
@@ -121,7 +270,11 @@ class AsyncSkillExecutions(AsyncTableResource[SkillExecution]):
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(
-        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, *, order: str | None = None,
+        self,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        *,
+        order: str | None = None,
         **filters: Unpack[SkillExecutionFilters],
     ) -> Page[SkillExecution]:
         """One page of runs."""

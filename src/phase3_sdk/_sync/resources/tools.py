@@ -4,19 +4,32 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
+from collections.abc import Iterator, Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
-
-from typing_extensions import TypedDict, Unpack
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from ...models import SandboxProfile, Tool, ToolCreate, ToolStatus, ToolUpdate, ToolUsage, ToolUsageCreate, Visibility
+from typing_extensions import TypedDict, Unpack
+
+from ...engine.registry import Handler, ToolRegistry
+from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
+from ...errors import InvalidInput, NotFound
+from ...models import (
+    SandboxProfile,
+    Tool,
+    ToolCreate,
+    ToolStatus,
+    ToolUpdate,
+    ToolUsage,
+    ToolUsageCreate,
+    Visibility,
+)
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import TOOL_USAGE, TOOLS
-from ...engine.registry import ToolRegistry
 from ..transport import Transport
-from ._base import TableResource, validate_payload
+from ._base import TableResource, as_uuid, validate_payload
+
+H = TypeVar("H", bound=Handler)
 
 
 class ToolFilters(TypedDict, total=False):
@@ -53,7 +66,7 @@ class Tools(TableResource[Tool]):
         self._registry = registry
 
     def create(self, *, user_id: UUID | str | None = None, **fields: Any) -> Tool:
-        """Create a tool (fields of :class:`~phase3_sdk.models.ToolCreate`); it belongs to the client's user."""
+        """Create a tool (fields of :class:`~phase3_sdk.models.ToolCreate`), owned by the client's user."""
         return self._create(ToolCreate, fields, user_id)
 
     def update(self, id: UUID | str, **fields: Any) -> Tool:
@@ -75,7 +88,11 @@ class Tools(TableResource[Tool]):
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(
-        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, *, order: str | None = None,
+        self,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        *,
+        order: str | None = None,
         **filters: Unpack[ToolFilters],
     ) -> Page[Tool]:
         """One page of tools; pass ``page.next_cursor`` to get the next."""
@@ -84,6 +101,91 @@ class Tools(TableResource[Tool]):
     def count(self, **filters: Unpack[ToolFilters]) -> int:
         """How many visible tools match the filters."""
         return self._count(filters)
+
+    # -- Python handlers and single runs -----------------------------------------------------------
+
+    def handler(self, name: str, *, timeout: float | None = None, replace: bool = False) -> Callable[[H], H]:
+        """Decorator registering a Python tool under ``name`` (found before any ``custom_tools`` row).
+
+        The function takes the mapped parameters (a dict) and returns a JSON value; it may be ``async def``.
+        ``timeout`` (seconds) ends a call that runs longer as ``timeout`` (an async handler is cancelled; a
+        plain function is abandoned to finish in its worker thread). The registry is shared by every client
+        derived from the same root client, so register once at start-up. Returns the function unchanged.
+        """
+
+        def decorate(fn: H) -> H:
+            self.register(name, fn, timeout=timeout, replace=replace)
+            return fn
+
+        return decorate
+
+    def register(
+        self, name: str, fn: Handler, *, timeout: float | None = None, replace: bool = False
+    ) -> None:
+        """Register ``fn`` as the tool ``name`` (the non-decorator form of :meth:`handler`)."""
+        if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
+            raise InvalidInput(
+                f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+            )
+        if not callable(fn):
+            raise InvalidInput(f"the handler for {name!r} is not callable", field="handler")
+        current = self._registry.get(name)
+        if isinstance(current, RegisteredHandler) and current.fn is fn and current.timeout == timeout:
+            return  # registering the same function again (a re-imported module) is a no-op
+        self._registry.register(name, RegisteredHandler(fn, timeout), replace=replace)
+
+    def unregister(self, name: str) -> None:
+        """Forget the Python handler named ``name`` (no error if there is none)."""
+        self._registry.unregister(name)
+
+    def run(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a run's time budget, recorded in its result
+        user_id: UUID | str | None = None,
+    ) -> ToolRun:
+        """Call one tool by name and log the call in ``custom_tool_usage``; returns a :class:`ToolRun`.
+
+        Resolution: a registered Python handler, else your own enabled custom tool with that name, else
+        the oldest enabled public one (:class:`NotFound` if none). A fault of the tool (exception, throw,
+        time or memory limit) is a ``failure``/``timeout`` run, never an exception. ``timeout`` caps this
+        call below the tool's own limit. Acting as the service role, ``user_id`` says whose call it is
+        (default: the tool row's owner; required for a Python handler).
+        """
+        from ..engine.store import ExecutionStore
+        from ..engine.tools import ToolRunner
+
+        if not isinstance(name, str) or not name:
+            raise InvalidInput("a tool name is required", field="name")
+        values = check_inputs(params)
+        if timeout is not None and not timeout > 0:
+            raise InvalidInput(
+                f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+            )
+        mine = self._transport.identity.user_id
+        who = None if user_id is None else as_uuid(user_id, "user_id")
+        if mine is not None and who is not None and who != mine:
+            raise InvalidInput("a user-scoped client can only run tools as its own user", field="user_id")
+        runner = ToolRunner(self._transport, self._registry)
+        resolved = (runner.resolve([name], mine or who)).get(name)
+        if resolved is None:
+            raise NotFound(
+                f"no tool named {name!r}: no Python handler is registered and no enabled custom tool "
+                "with that name is visible to this client",
+                code="tool_not_found",
+            )
+        if mine is None and who is None:
+            if resolved.row is None:
+                raise InvalidInput(
+                    "user_id is required to log a Python handler's call as the service role", field="user_id"
+                )
+            who = resolved.row.user_id
+        result = runner.invoke(resolved, values, timeout=timeout)
+        entry = usage_entry(result, values, user_id=None if mine is not None else who, execution_id=None)
+        ExecutionStore(self._transport).log_calls([entry])
+        return result
 
 
 class ToolUsageFilters(TypedDict, total=False):
@@ -119,7 +221,9 @@ class ToolUsageLog(TableResource[ToolUsage]):
         self, entries: builtins.list[dict[str, Any]], *, user_id: UUID | str | None = None
     ) -> builtins.list[ToolUsage]:
         """Log several calls in one request."""
-        payloads = [validate_payload(ToolUsageCreate, e, what=f"tool_usage[{i}]") for i, e in enumerate(entries)]
+        payloads = [
+            validate_payload(ToolUsageCreate, e, what=f"tool_usage[{i}]") for i, e in enumerate(entries)
+        ]
         return self._insert(payloads, user_id=user_id)
 
     def list(
@@ -134,7 +238,11 @@ class ToolUsageLog(TableResource[ToolUsage]):
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(
-        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, *, order: str | None = None,
+        self,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        *,
+        order: str | None = None,
         **filters: Unpack[ToolUsageFilters],
     ) -> Page[ToolUsage]:
         """One page of logged calls."""

@@ -1,0 +1,148 @@
+"""Running one tool: resolve its name, call it (Python handler or QuickJS), report a :class:`ToolRun`.
+
+Resolution order, per name: a Python handler registered in this process, else the owner's own enabled
+``custom_tools`` row with that name, else the oldest enabled public row. All names a skill needs are
+resolved with one query.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+from uuid import UUID
+
+from ...backends.base import Filter, Query
+from ...engine.flavour import AsyncHandlerCaller, HandlerTimeout
+from ...engine.registry import ToolRegistry
+from ...engine.runs import ResolvedTool, ToolRun, json_value, pick_tool, unwrap_handler
+from ...engine.sandbox import PROFILES, run_js_tool
+from ...models import Tool
+from ...resources.tables import TOOLS
+from .. import _io
+from ..transport import AsyncTransport
+
+
+class AsyncToolRunner:
+    """Resolves and calls tools for one transport (identity); logging is the caller's business."""
+
+    __slots__ = ("_registry", "_transport")
+
+    def __init__(self, transport: AsyncTransport, registry: ToolRegistry) -> None:
+        self._transport = transport
+        self._registry = registry
+
+    def _from_registry(self, name: str) -> ResolvedTool | None:
+        handler = self._registry.get(name)
+        if handler is None:
+            return None
+        fn, timeout = unwrap_handler(handler)
+        return ResolvedTool(name, handler=fn, timeout=timeout)
+
+    async def resolve(self, names: Iterable[str], owner: UUID | None) -> dict[str, ResolvedTool]:
+        """Every name that resolves, with one query for those that are not Python handlers.
+
+        ``owner`` is whose "own" tools count (the client's user; for the service role, the user the
+        work is done for). Names that resolve to nothing are left out of the result.
+        """
+        found: dict[str, ResolvedTool] = {}
+        wanted: list[str] = []
+        for name in dict.fromkeys(names):
+            resolved = self._from_registry(name)
+            if resolved is not None:
+                found[name] = resolved
+            else:
+                wanted.append(name)
+        if wanted:
+            rows = await self._transport.select(
+                Query(
+                    TOOLS.name,
+                    TOOLS.light_columns,
+                    (Filter("name", "in", wanted), Filter("is_enabled", "eq", True)),
+                )
+            )
+            tools = [Tool.model_validate(r) for r in rows]
+            for name in wanted:
+                row = pick_tool(tools, name, owner)
+                if row is not None:
+                    found[name] = ResolvedTool(name, row=row)
+        return found
+
+    async def invoke(
+        self,
+        tool: ResolvedTool,
+        params: Mapping[str, Any],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a run's time budget, recorded in its result
+    ) -> ToolRun:
+        """Call the tool once. Never raises for a fault of the tool: it becomes a failure or timeout.
+
+        ``timeout`` (seconds) caps the call further than the tool's own limit (a handler's timeout, a
+        sandbox profile's time limit): the engine passes what is left of an execution's time budget.
+        """
+        usage_id = uuid.uuid4()
+        if tool.row is not None:
+            return await self._run_js(tool, tool.row, dict(params), timeout, usage_id)
+        assert tool.handler is not None
+        limit = (
+            tool.timeout
+            if timeout is None
+            else (timeout if tool.timeout is None else min(timeout, tool.timeout))
+        )
+        started = time.perf_counter()
+
+        def done(status: Any, output: Any = None, error: str | None = None) -> ToolRun:
+            elapsed = round((time.perf_counter() - started) * 1000, 3)
+            return ToolRun(tool.name, status, output, error, elapsed, usage_id=usage_id)
+
+        try:
+            result = await AsyncHandlerCaller.call(tool.handler, dict(params), limit)
+        except HandlerTimeout as exc:
+            return done("timeout", error=str(exc))
+        except Exception as exc:  # the handler's own fault: report it, never crash the run
+            return done("failure", error=f"{type(exc).__name__}: {exc}")
+        try:
+            output = json_value(result, what="the handler's output")
+        except ValueError as exc:
+            return done("failure", error=str(exc))
+        return done("success", output)
+
+    async def _run_js(
+        self,
+        tool: ResolvedTool,
+        row: Tool,
+        params: dict[str, Any],
+        timeout: float | None,  # noqa: ASYNC109 - a run's time budget, recorded in its result
+        usage_id: UUID,
+    ) -> ToolRun:
+        limits = PROFILES[row.sandbox_profile]
+        if timeout is not None and timeout * 1000 < limits.time_limit_ms:
+            limits = dataclasses.replace(limits, time_limit_ms=max(timeout * 1000, 1.0))
+        try:
+            # QuickJS is CPU-bound: off the event loop in the async client, inline in the blocking one.
+            outcome = await _io.run_blocking(
+                run_js_tool, row.code, params, row.sandbox_profile, limits=limits
+            )
+        except (TypeError, ValueError) as exc:  # params that are not JSON
+            return ToolRun(
+                tool.name,
+                "failure",
+                None,
+                f"parameters are not JSON: {exc}",
+                0.0,
+                custom_tool_id=row.id,
+                usage_id=usage_id,
+            )
+        return ToolRun(
+            tool.name,
+            outcome.status,
+            outcome.output,
+            outcome.error,
+            outcome.execution_time_ms,
+            logs=outcome.logs,
+            memory_used_mb=outcome.memory_used_mb,
+            custom_tool_id=row.id,
+            usage_id=usage_id,
+        )
