@@ -6,6 +6,8 @@ PostgreSQL connection, sync (:class:`Phase3Client`) and asyncio (:class:`AsyncPh
 
 from ._async.client import AsyncPhase3Client
 from ._sync.client import Phase3Client
+from .engine.runs import ToolRun
+from .engine.steps import SkillStep, StepProblem
 from .errors import (
     AuthError,
     ConfigurationError,
@@ -45,6 +47,9 @@ __all__ = [
     "RateLimited",
     "RetryPolicy",
     "ServerError",
+    "SkillStep",
+    "StepProblem",
+    "ToolRun",
     "TransientError",
     "__version__",
 ]
