@@ -64,8 +64,8 @@ class TableResource(Generic[RowT]):
         return self.table.name
 
     def _rows(self, rows: Sequence[Mapping[str, Any]]) -> builtins.list[RowT]:
-        model: type[RowT] = self.table.row
-        return [model.model_validate(r) for r in rows]
+        result: builtins.list[RowT] = self.table.rows_adapter.validate_python(rows)
+        return result
 
     def _owner(self, user_id: UUID | str | None) -> UUID:
         # A user-scoped client always writes its own user_id; only the service role may name another user,
@@ -93,7 +93,9 @@ class TableResource(Generic[RowT]):
             raise NotFound(f"no {self._what} row with id {id} is visible to this client", code="PGRST116")
         return self._rows(rows)[0]
 
-    def _insert(self, payloads: Sequence[PayloadModel], *, user_id: UUID | str | None) -> builtins.list[RowT]:
+    def _insert(
+        self, payloads: Sequence[PayloadModel], *, user_id: UUID | str | None
+    ) -> builtins.list[RowT]:
         owner = self._owner(user_id) if self.table.owned else None
         rows: builtins.list[dict[str, Any]] = []
         for payload in payloads:
@@ -109,7 +111,9 @@ class TableResource(Generic[RowT]):
         )
         return self._rows(written)
 
-    def _create(self, model: type[PayloadModel], data: Mapping[str, Any], user_id: UUID | str | None) -> RowT:
+    def _create(
+        self, model: type[PayloadModel], data: Mapping[str, Any], user_id: UUID | str | None
+    ) -> RowT:
         payload = validate_payload(model, data, what=f"{self._what} row")
         return (self._insert([payload], user_id=user_id))[0]
 
@@ -120,7 +124,13 @@ class TableResource(Generic[RowT]):
         if not changes:
             raise InvalidInput(f"nothing to update on {self._what}: give at least one field")
         rows = self._transport.update(
-            Update(self.table.name, (Filter("id", "eq", key),), changes, self.table.light_columns, self.table.json_columns)
+            Update(
+                self.table.name,
+                (Filter("id", "eq", key),),
+                changes,
+                self.table.light_columns,
+                self.table.json_columns,
+            )
         )
         if not rows:
             raise NotFound(f"no {self._what} row with id {id} that this client may change", code="PGRST116")
@@ -191,4 +201,3 @@ class TableResource(Generic[RowT]):
 
     def _count(self, filters: Mapping[str, Any]) -> int:
         return self._transport.count(Query(self.table.name, ("id",), self._filters(filters)))
-

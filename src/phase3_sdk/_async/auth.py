@@ -1,0 +1,208 @@
+"""``client.auth``: sign in through Supabase Auth (GoTrue) and get a user-scoped client that stays signed in.
+
+GoTrue's password and refresh grants are two POSTs to ``/auth/v1/token``; they are sent here over the REST
+backend's shared ``httpx`` client, and the answer is parsed with ``supabase_auth``'s own ``Session`` model.
+We do not drive ``supabase_auth.AsyncGoTrueClient`` itself: its async and sync classes are named
+``AsyncGoTrueClient``/``SyncGoTrueClient``, which the unasync generation of ``_sync`` cannot pair (it
+would emit a ``GoTrueClient`` that does not exist), it opens its own HTTP client unless given one, and
+it keeps a session store and refresh timers the SDK does not need: a refresh checked before each request is
+all a user-scoped client needs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pydantic import ValidationError
+from supabase_auth.types import Session as GoTrueSession
+
+from ..backends import postgrest as pt
+from ..backends.base import AsyncBackend, Delete, Insert, Query, Rpc, Update
+from ..errors import AuthError, ConfigurationError, RateLimited, TransientError
+from ..identity import Identity
+from ._io import Lock
+from .backends.rest import AsyncRestBackend
+from .transport import AsyncTransport
+
+if TYPE_CHECKING:
+    from .client import AsyncPhase3Client
+
+#: Refresh this many seconds before the access token expires, so a request never leaves with a token
+#: that dies in flight (clock skew between this host and the project included).
+DEFAULT_REFRESH_MARGIN = 60.0
+
+
+class AsyncSession:
+    """A signed-in user's access and refresh tokens; :meth:`identity` refreshes them before they expire.
+
+    One session belongs to one user-scoped client. Concurrent requests that find the token stale refresh
+    it once (a lock), since GoTrue rotates the refresh token on every use.
+    """
+
+    def __init__(
+        self,
+        backend: AsyncRestBackend,
+        session: GoTrueSession,
+        *,
+        jwt_secret: str | None = None,
+        refresh_margin: float = DEFAULT_REFRESH_MARGIN,
+    ) -> None:
+        self._backend = backend
+        self._jwt_secret = jwt_secret
+        self.refresh_margin = refresh_margin
+        self._lock = Lock()
+        self._transport: AsyncTransport | None = None
+        self._set(session)
+
+    def _set(self, session: GoTrueSession) -> None:
+        self._refresh_token = session.refresh_token
+        self._expires_at = float(session.expires_at or (time.time() + session.expires_in))
+        self._identity = Identity.from_token(session.access_token, jwt_secret=self._jwt_secret)
+        if self._transport is not None:
+            # The client's transport is its own (never shared), so its identity may be swapped: the
+            # Identity values themselves stay immutable.
+            self._transport.identity = self._identity
+
+    def __repr__(self) -> str:
+        user = str(self._identity.user_id)
+        return f"{type(self).__name__}(user_id={user!r}, expires_at={self._expires_at:.0f})"
+
+    @property
+    def expires_at(self) -> float:
+        """When the current access token expires (UNIX time)."""
+        return self._expires_at
+
+    @property
+    def current(self) -> Identity:
+        """The identity of the current access token, without refreshing."""
+        return self._identity
+
+    async def identity(self) -> Identity:
+        """The identity to send now, refreshed first if the token expires within ``refresh_margin``."""
+        if time.time() < self._expires_at - self.refresh_margin:
+            return self._identity
+        async with self._lock:
+            # Another request may have refreshed while this one waited for the lock.
+            if time.time() >= self._expires_at - self.refresh_margin:
+                await self.refresh()
+        return self._identity
+
+    async def refresh(self) -> None:
+        """Exchange the refresh token for a new session now."""
+        self._set(await token_grant(self._backend, "refresh_token", {"refresh_token": self._refresh_token}))
+
+
+async def token_grant(backend: AsyncRestBackend, grant_type: str, body: dict[str, Any]) -> GoTrueSession:
+    """``POST /auth/v1/token?grant_type=...``: a new session, or :class:`AuthError` saying why not.
+
+    Not retried: a refresh token is single-use, so repeating a refresh whose answer was lost could fail
+    anyway, and a failed sign-in is the user's to retry.
+    """
+    if not backend.anon_key:
+        raise ConfigurationError("signing in needs the project's anon (publishable) key as apikey")
+    try:
+        response = await backend.http.post(
+            f"{backend.url}/auth/v1/token",
+            params={"grant_type": grant_type},
+            json=body,
+            headers={"apikey": backend.anon_key},
+        )
+    except httpx.TransportError as exc:
+        raise pt.error_from_transport(exc) from None
+    secrets = (backend.anon_key, body.get("password"), body.get("refresh_token"))
+    if response.status_code >= 400:
+        error = pt.error_from_response(
+            response.status_code,
+            response.headers,
+            response.content,
+            reason=response.reason_phrase,
+            secrets=secrets,
+        )
+        if isinstance(error, RateLimited | TransientError):
+            raise error
+        # GoTrue answers 400 {"code": 400, "error_code": "invalid_credentials", "msg": ...} for bad
+        # credentials and an invalid or reused refresh token: an auth failure, whatever the status says.
+        try:
+            error_code = response.json().get("error_code")
+        except ValueError:
+            error_code = None
+        raise AuthError(
+            f"{'sign-in' if grant_type == 'password' else 'token refresh'} failed: {error.message}",
+            code=error_code if isinstance(error_code, str) else None,
+            status=response.status_code,
+        )
+    try:
+        return GoTrueSession.model_validate_json(response.content)
+    except ValidationError:
+        raise AuthError("Supabase Auth answered without a session (is the email confirmed?)") from None
+
+
+class _SessionBackend:
+    """A backend that sends each request under the session's current (refreshed) identity."""
+
+    def __init__(self, inner: AsyncBackend, session: AsyncSession) -> None:
+        self._inner = inner
+        self._session = session
+
+    async def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
+        return await self._inner.select(query, await self._session.identity())
+
+    async def count(self, query: Query, identity: Identity) -> int:
+        return await self._inner.count(query, await self._session.identity())
+
+    async def insert(self, op: Insert, identity: Identity) -> list[dict[str, Any]]:
+        return await self._inner.insert(op, await self._session.identity())
+
+    async def update(self, op: Update, identity: Identity) -> list[dict[str, Any]]:
+        return await self._inner.update(op, await self._session.identity())
+
+    async def delete(self, op: Delete, identity: Identity) -> list[dict[str, Any]]:
+        return await self._inner.delete(op, await self._session.identity())
+
+    async def rpc(self, op: Rpc, identity: Identity) -> Any:
+        return await self._inner.rpc(op, await self._session.identity())
+
+    async def aclose(self) -> None:
+        """Nothing to close: the root client owns the HTTP client."""
+
+
+class AsyncAuth:
+    """Sign-in helpers of a REST client (``client.auth``)."""
+
+    def __init__(self, client: AsyncPhase3Client, session: AsyncSession | None = None) -> None:
+        self._client = client
+        self._session = session
+
+    @property
+    def session(self) -> AsyncSession | None:
+        """The session of a client returned by a sign-in helper (None on other clients)."""
+        return self._session
+
+    def _backend(self) -> AsyncRestBackend:
+        backend = self._client._shared.backend
+        if not isinstance(backend, AsyncRestBackend):
+            raise ConfigurationError(
+                "signing in needs a Supabase URL (a REST client); use as_user() on a database client"
+            )
+        return backend
+
+    async def sign_in_with_password(
+        self, email: str, password: str, *, refresh_margin: float = DEFAULT_REFRESH_MARGIN
+    ) -> AsyncPhase3Client:
+        """Sign a user in and return a client acting for them, which refreshes its token before it expires.
+
+        Raises :class:`AuthError` for wrong credentials. The password is sent once and never kept.
+        """
+        backend = self._backend()
+        grant = await token_grant(backend, "password", {"email": email, "password": password})
+        shared = self._client._shared
+        session = AsyncSession(backend, grant, jwt_secret=shared.jwt_secret, refresh_margin=refresh_margin)
+        transport = AsyncTransport(
+            _SessionBackend(backend, session), session.current, self._client._transport.retry
+        )
+        session._transport = transport
+        client = type(self._client)._make(shared, transport, owner=False)
+        client.__dict__["auth"] = AsyncAuth(client, session)  # fills the cached_property
+        return client

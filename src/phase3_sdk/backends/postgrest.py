@@ -1,0 +1,386 @@
+"""Turning the backend values into PostgREST requests, and PostgREST responses into rows or SDK errors.
+
+Pure: no I/O, so every mapping is unit-testable. The REST backend (``_async/backends/rest.py``) only sends
+what :func:`select_request` and friends build, and reads answers with :func:`parse_rows`,
+:func:`parse_count` and :func:`error_from_response`.
+
+The grammar emitted here is PostgREST's (https://docs.postgrest.org/en/stable/references/api/tables_views.html):
+``col=eq.value``, ``col=in.("a,b",c)``, ``col=cs.{a,b}``, ``or=(a.lt.x,and(a.eq.x,id.lt.y))``,
+``order=a.desc,id.desc``, ``limit=n``, ``select=a,b``. Table, column and function names come only from the
+SDK's table definitions; values are only ever put in the value position of a filter (or the JSON body).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic_core import from_json, to_json
+
+from ..errors import (
+    ConfigurationError,
+    Phase3Error,
+    RateLimited,
+    ServerError,
+    TransientError,
+    error_class_for,
+)
+from ..identity import Identity
+from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
+
+REST_PREFIX = "/rest/v1"
+
+#: Statuses a gateway or PostgREST answers when the failure may pass on its own (520: Cloudflare's
+#: "unknown error" in front of Supabase).
+TRANSIENT_STATUSES = frozenset({502, 503, 504, 520})
+
+#: Characters that make a value ambiguous inside ``in.(...)`` or a logic tree (``or=(...)``), so it is
+#: double-quoted there. PostgREST splits those lists on ``,`` and closes them on ``)``.
+_LIST_RESERVED = re.compile(r'[,()"\\:\s]')
+#: The same for an element of a PostgreSQL array literal (``cs.{...}``).
+_ARRAY_RESERVED = re.compile(r'[,{}"\\\s]')
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request, relative to the project URL, without the auth headers (added per identity)."""
+
+    method: str
+    path: str
+    params: list[tuple[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+
+
+# -- auth headers ---------------------------------------------------------------------------------------
+
+
+def auth_headers(identity: Identity, *, anon_key: str | None, service_role_key: str | None) -> dict[str, str]:
+    """``apikey`` and ``Authorization`` for one request, chosen from the identity alone.
+
+    Only the service role ever gets the service key. A user or anon request with no anon key configured is
+    a :class:`ConfigurationError`, never a quiet fallback to the service key (that would bypass RLS).
+    """
+    if identity.role == "service_role":
+        if not service_role_key:
+            raise ConfigurationError("acting as the service role over REST needs the service-role key")
+        return {"apikey": service_role_key, "Authorization": f"Bearer {service_role_key}"}
+    if not anon_key:
+        raise ConfigurationError(
+            "a user-scoped or anon request over REST needs the anon (publishable) key: pass anon_key= "
+            "or set SUPABASE_ANON_KEY; the service key is never sent on a user's behalf"
+        )
+    if identity.role == "authenticated":
+        if not identity.access_token:
+            raise ConfigurationError("a user identity over REST needs the user's access token")
+        return {"apikey": anon_key, "Authorization": f"Bearer {identity.access_token}"}
+    return {"apikey": anon_key, "Authorization": f"Bearer {anon_key}"}
+
+
+# -- values -----------------------------------------------------------------------------------------------
+
+
+def format_value(value: Any) -> str:
+    """A Python value as PostgREST reads it in a filter (``true``, ``null``, ISO 8601 dates, UUID text)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return str(value)
+
+
+def _escape(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_list_item(value: Any) -> str:
+    """One element of ``in.(...)`` or a logic-tree value, double-quoted when it holds reserved characters."""
+    text = format_value(value)
+    if text == "" or _LIST_RESERVED.search(text):
+        return _escape(text)
+    return text
+
+
+def array_literal(values: Iterable[Any]) -> str:
+    """A PostgreSQL array literal (``{a,"b c"}``) for ``cs``/``ov``; elements quoted where needed."""
+    items = []
+    for value in values:
+        text = format_value(value)
+        if text == "" or text.upper() == "NULL" or _ARRAY_RESERVED.search(text):
+            text = _escape(text)
+        items.append(text)
+    return "{" + ",".join(items) + "}"
+
+
+def _as_list(value: Any) -> list[Any]:
+    # Same rule as the SQL backend: one value means an array of that one value.
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    return [value]
+
+
+def filter_param(f: Filter) -> tuple[str, str]:
+    """``(column, "op.value")`` for one filter."""
+    if f.op == "in":
+        return f.column, "in.(" + ",".join(quote_list_item(v) for v in f.value) + ")"
+    if f.op in ("cs", "ov"):
+        return f.column, f"{f.op}.{array_literal(_as_list(f.value))}"
+    if f.op == "is":
+        keyword = {None: "null", True: "true", False: "false"}[f.value]
+        return f.column, f"is.{keyword}"
+    return f.column, f"{f.op}.{format_value(f.value)}"
+
+
+def keyset_param(order: Sequence[Order], after: Keyset) -> tuple[str, str]:
+    """``or=(a.lt.x,and(a.eq.x,id.lt.y))``: rows strictly after ``after``, per-column direction respected."""
+    alternatives: list[str] = []
+    for i, key in enumerate(order):
+        terms = [
+            f"{prev.column}.eq.{quote_list_item(v)}"
+            for prev, v in zip(order[:i], after.values[:i], strict=True)
+        ]
+        terms.append(f"{key.column}.{'lt' if key.descending else 'gt'}.{quote_list_item(after.values[i])}")
+        alternatives.append(terms[0] if len(terms) == 1 else "and(" + ",".join(terms) + ")")
+    return "or", "(" + ",".join(alternatives) + ")"
+
+
+def order_param(order: Sequence[Order]) -> tuple[str, str]:
+    """``order=a.desc,id.desc``."""
+    return "order", ",".join(f"{o.column}.{'desc' if o.descending else 'asc'}" for o in order)
+
+
+def _filters(filters: Sequence[Filter]) -> list[tuple[str, str]]:
+    return [filter_param(f) for f in filters]
+
+
+def _fallback(value: Any) -> Any:
+    # numpy arrays (vectors of a bulk insert) and scalars: their plain Python form.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot send a {type(value).__name__} as JSON")
+
+
+def encode_json(value: Any) -> bytes:
+    """A JSON body; UUIDs, datetimes and dates become their text forms, numpy arrays JSON arrays."""
+    return to_json(value, fallback=_fallback)
+
+
+# -- requests ---------------------------------------------------------------------------------------------
+
+
+def _table_path(table: str) -> str:
+    return f"{REST_PREFIX}/{table}"
+
+
+def select_request(query: Query) -> Request:
+    """``GET /rest/v1/<table>?select=...&<filters>&or=(<keyset>)&order=...&limit=n``."""
+    params = [("select", ",".join(query.columns))]
+    params += _filters(query.filters)
+    if query.after is not None:
+        params.append(keyset_param(query.order, query.after))
+    if query.order:
+        params.append(order_param(query.order))
+    if query.limit is not None:
+        params.append(("limit", str(query.limit)))
+    return Request("GET", _table_path(query.table), params)
+
+
+def count_request(query: Query) -> Request:
+    """``HEAD`` with ``Prefer: count=exact``: the total comes back in ``Content-Range``, with no body."""
+    params = [("select", "id"), *_filters(query.filters)]
+    return Request("HEAD", _table_path(query.table), params, {"Prefer": "count=exact"})
+
+
+def insert_request(op: Insert) -> Request:
+    """``POST`` with ``on_conflict=id`` and ``resolution=ignore-duplicates``: a retried insert is a no-op.
+
+    ``columns`` names the union of the rows' keys and ``missing=default`` gives a key a row leaves out its
+    column default (as the SQL backend writes ``default``), so rows of one batch may differ in their keys.
+    """
+    columns = sorted({c for row in op.rows for c in row})
+    params = [("on_conflict", "id"), ("columns", ",".join(columns)), ("select", ",".join(op.returning))]
+    headers = {
+        "Prefer": "return=representation,resolution=ignore-duplicates,missing=default",
+        "Content-Type": "application/json",
+    }
+    return Request("POST", _table_path(op.table), params, headers, encode_json([dict(r) for r in op.rows]))
+
+
+def readback_request(table: str, ids: Sequence[Any], returning: Sequence[str]) -> Request:
+    """Rows an earlier attempt of a retried insert already wrote, read back by id."""
+    return select_request(Query(table, tuple(returning), (Filter("id", "in", list(ids)),)))
+
+
+def update_request(op: Update) -> Request:
+    """``PATCH`` with the filters and ``Prefer: return=representation``."""
+    params = [("select", ",".join(op.returning)), *_filters(op.filters)]
+    headers = {"Prefer": "return=representation", "Content-Type": "application/json"}
+    return Request("PATCH", _table_path(op.table), params, headers, encode_json(dict(op.values)))
+
+
+def delete_request(op: Delete) -> Request:
+    """``DELETE`` with the filters and ``Prefer: return=representation``."""
+    params = [("select", ",".join(op.returning)), *_filters(op.filters)]
+    return Request("DELETE", _table_path(op.table), params, {"Prefer": "return=representation"})
+
+
+def rpc_request(op: Rpc) -> Request:
+    """``POST /rest/v1/rpc/<function>`` with the named arguments as a JSON object.
+
+    ``op.casts`` is not needed here: PostgREST reads the parameter types from the function's signature.
+    """
+    headers = {"Content-Type": "application/json"}
+    return Request("POST", f"{REST_PREFIX}/rpc/{op.function}", [], headers, encode_json(dict(op.args)))
+
+
+# -- responses --------------------------------------------------------------------------------------------
+
+
+def parse_rows(content: bytes) -> list[dict[str, Any]]:
+    """A JSON array of row objects (an object alone counts as one row; an empty body as none)."""
+    if not content.strip():
+        return []
+    # pydantic_core's parser: about twice as fast as json.loads on a page of rows
+    # (benchmarks/client_overhead.py).
+    data = from_json(content)
+    if isinstance(data, dict):
+        return [data]
+    if not isinstance(data, list):
+        raise ServerError(f"expected rows (a JSON array) from the server, got {type(data).__name__}")
+    return data
+
+
+def parse_rpc(content: bytes, returns: str) -> Any:
+    """An RPC answer read as ``returns`` says: rows, one JSON value, or nothing."""
+    if returns == "rows":
+        return parse_rows(content)
+    if returns == "scalar":
+        return from_json(content) if content.strip() else None
+    return None
+
+
+_CONTENT_RANGE = re.compile(r"^\s*(?:\*|\d+-\d+)/(\d+|\*)\s*$")
+
+
+def parse_count(content_range: str | None) -> int:
+    """The total from ``Content-Range: 0-24/100`` or ``*/0``."""
+    match = _CONTENT_RANGE.match(content_range or "")
+    if not match or match.group(1) == "*":
+        raise ServerError(f"the server sent no exact count (Content-Range: {content_range!r})")
+    return int(match.group(1))
+
+
+def rows_by_id(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Rows keyed by their ``id`` as text (JSON carries UUIDs as strings)."""
+    return {str(row["id"]): dict(row) for row in rows}
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def _redact(text: str, secrets: Iterable[str | None]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    *,
+    reason: str = "",
+    secrets: Iterable[str | None] = (),
+) -> Phase3Error:
+    """The SDK error for a non-2xx answer.
+
+    PostgREST's error JSON ``{code, message, details, hint}`` is mapped with
+    :func:`~phase3_sdk.errors.error_class_for`; 429 is :class:`RateLimited` and 502/503/504/520 are
+    :class:`TransientError`, both with ``retry_after`` from the header. A body that is not PostgREST's
+    JSON (a gateway's HTML page) still gives one readable line with the status. ``secrets`` are blanked
+    out of anything taken from the body.
+    """
+    secrets = list(secrets)
+    retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
+    code: str | None = None
+    details: str | None = None
+    hint: str | None = None
+    message = ""
+    try:
+        data = json.loads(content) if content.strip() else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and ("message" in data or "code" in data or "msg" in data or "error" in data):
+        code = _text(data.get("code"))
+        message = (
+            _text(
+                data.get("message") or data.get("msg") or data.get("error_description") or data.get("error")
+            )
+            or ""
+        )
+        details = _text(data.get("details"))
+        hint = _text(data.get("hint"))
+    else:
+        first_line = (
+            content.decode("utf-8", "replace").strip().splitlines()[0][:200] if content.strip() else ""
+        )
+        message = first_line
+    label = f"HTTP {status}" + (f" {reason}" if reason else "")
+    message = _redact(f"{label}: {message}" if message else label, secrets)
+    details = _redact(details, secrets) if details else details
+    hint = _redact(hint, secrets) if hint else hint
+    if code is not None and not re.fullmatch(r"[0-9A-Z]{5}|PGRST\d{3}", code):
+        code = None  # a gateway's numeric or free-form code is not a SQLSTATE or PostgREST code
+    kwargs: dict[str, Any] = {"code": code, "details": details, "hint": hint, "status": status}
+    if status == 429:
+        return RateLimited(message, retry_after=retry_after, **kwargs)
+    if status in TRANSIENT_STATUSES:
+        return TransientError(message, retry_after=retry_after, **kwargs)
+    cls = error_class_for(code, status)
+    if cls is TransientError or cls is RateLimited:
+        return cls(message, retry_after=retry_after, **kwargs)
+    return cls(message, **kwargs)
+
+
+def error_from_transport(exc: BaseException) -> TransientError:
+    """A network failure (refused, reset, timed out) as a :class:`TransientError` naming what happened."""
+    kind = type(exc).__name__
+    detail = str(exc).strip()
+    what = "timed out" if "Timeout" in kind else "failed"
+    return TransientError(
+        f"the request {what}: {kind}" + (f": {detail}" if detail else ""),
+        code="timeout" if "Timeout" in kind else "connection",
+    )
