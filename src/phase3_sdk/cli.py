@@ -41,6 +41,7 @@ Handler: TypeAlias = Callable[[argparse.Namespace], int]
 #: ``module:function`` registrars loaded when their module exists (other engineers' command groups).
 OPTIONAL_GROUPS: tuple[str, ...] = (
     "phase3_sdk.synthesis.cli:add_synthesis_commands",
+    "phase3_sdk.cli_synthesis:add_synthesis_commands",
     "phase3_sdk.skills.cli:add_skills_commands",
     "phase3_sdk.search.cli:add_search_commands",
 )

@@ -14,9 +14,11 @@ from uuid import UUID
 
 from ..backends.base import AsyncBackend
 from ..config import Settings
+from ..embeddings import Embedder
 from ..errors import ConfigurationError
 from ..identity import Identity, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
+from .auth import AsyncAuth
 from .backends.postgres import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
@@ -38,12 +40,16 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 class _Shared:
     """State every client derived from one root shares: the backend and how to act for users."""
 
-    __slots__ = ("backend", "jwt_secret", "kind", "registry")
+    __slots__ = ("backend", "embedder", "jwt_secret", "kind", "registry")
 
-    def __init__(self, backend: AsyncBackend, kind: str, jwt_secret: str | None) -> None:
+    def __init__(
+        self, backend: AsyncBackend, kind: str, jwt_secret: str | None, embedder: Embedder | None = None
+    ) -> None:
         self.backend = backend
         self.kind = kind
         self.jwt_secret = jwt_secret
+        # search: turns query text into vectors (None: HashingEmbedder, offline and deterministic).
+        self.embedder = embedder
         # Python tool handlers registered with ``client.tools.handler``; shared so that a handler
         # registered once serves every user-scoped client made from the same root.
         from ..engine.registry import ToolRegistry
@@ -69,6 +75,7 @@ class AsyncPhase3Client:
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         http2: bool = True,
+        embedder: Embedder | None = None,
     ) -> None:
         """A REST client for a Supabase project.
 
@@ -98,7 +105,11 @@ class AsyncPhase3Client:
             http2=http2,
         )
         identity = Identity.service() if role == "service_role" else Identity.anon()
-        self._init(_Shared(backend, "rest", jwt_secret), AsyncTransport(backend, identity, retry), owner=True)
+        self._init(
+            _Shared(backend, "rest", jwt_secret, embedder),
+            AsyncTransport(backend, identity, retry),
+            owner=True,
+        )
 
     def _init(self, shared: _Shared, transport: AsyncTransport, *, owner: bool) -> None:
         self._shared = shared
@@ -122,6 +133,7 @@ class AsyncPhase3Client:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
         jwt_secret: str | None = None,
+        embedder: Embedder | None = None,
     ) -> AsyncPhase3Client:
         """A client on a direct PostgreSQL connection (psycopg 3 pool).
 
@@ -135,7 +147,7 @@ class AsyncPhase3Client:
             connect_timeout=connect_timeout,
             statement_timeout_ms=statement_timeout_ms,
         )
-        shared = _Shared(backend, "postgres", jwt_secret)
+        shared = _Shared(backend, "postgres", jwt_secret, embedder)
         return cls._make(shared, AsyncTransport(backend, Identity.service(), retry), owner=True)
 
     @classmethod
@@ -231,6 +243,10 @@ class AsyncPhase3Client:
         """A client for an identity built elsewhere (sign-in sessions, the synthesis worker)."""
         return self._derive(identity)
 
+    def _transport_for_user(self, user_id: UUID) -> AsyncTransport:
+        """How trusted workers act for a row's owner (a user id; a minted token over REST)."""
+        return self.as_user(user_id=user_id)._transport
+
     def service(self) -> AsyncPhase3Client:
         """A client acting as the service role (RLS bypassed). Only for trusted server code.
 
@@ -275,7 +291,7 @@ class AsyncPhase3Client:
     @cached_property
     def synthesis(self) -> AsyncSynthesisJobs:
         """Memory synthesis jobs."""
-        return AsyncSynthesisJobs(self._transport)
+        return AsyncSynthesisJobs(self._transport, self._transport_for_user)
 
     @cached_property
     def patterns(self) -> AsyncPatterns:
@@ -295,7 +311,12 @@ class AsyncPhase3Client:
     @cached_property
     def search(self) -> AsyncSearch:
         """Semantic, full-text and hybrid search over the caller's memories."""
-        return AsyncSearch(self._transport)
+        return AsyncSearch(self._transport, self._shared.embedder)
+
+    @cached_property
+    def auth(self) -> AsyncAuth:
+        """Sign-in helpers: ``client.auth.sign_in_with_password(email, password)`` gives a user's client."""
+        return AsyncAuth(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

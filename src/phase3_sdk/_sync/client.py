@@ -15,9 +15,11 @@ from uuid import UUID
 
 from ..backends.base import SyncBackend
 from ..config import Settings
+from ..embeddings import Embedder
 from ..errors import ConfigurationError
 from ..identity import Identity, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
+from .auth import Auth
 from .backends.postgres import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
@@ -39,12 +41,16 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 class _Shared:
     """State every client derived from one root shares: the backend and how to act for users."""
 
-    __slots__ = ("backend", "jwt_secret", "kind", "registry")
+    __slots__ = ("backend", "embedder", "jwt_secret", "kind", "registry")
 
-    def __init__(self, backend: SyncBackend, kind: str, jwt_secret: str | None) -> None:
+    def __init__(
+        self, backend: SyncBackend, kind: str, jwt_secret: str | None, embedder: Embedder | None = None
+    ) -> None:
         self.backend = backend
         self.kind = kind
         self.jwt_secret = jwt_secret
+        # search: turns query text into vectors (None: HashingEmbedder, offline and deterministic).
+        self.embedder = embedder
         # Python tool handlers registered with ``client.tools.handler``; shared so that a handler
         # registered once serves every user-scoped client made from the same root.
         from ..engine.registry import ToolRegistry
@@ -70,6 +76,7 @@ class Phase3Client:
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         http2: bool = True,
+        embedder: Embedder | None = None,
     ) -> None:
         """A REST client for a Supabase project.
 
@@ -99,7 +106,11 @@ class Phase3Client:
             http2=http2,
         )
         identity = Identity.service() if role == "service_role" else Identity.anon()
-        self._init(_Shared(backend, "rest", jwt_secret), Transport(backend, identity, retry), owner=True)
+        self._init(
+            _Shared(backend, "rest", jwt_secret, embedder),
+            Transport(backend, identity, retry),
+            owner=True,
+        )
 
     def _init(self, shared: _Shared, transport: Transport, *, owner: bool) -> None:
         self._shared = shared
@@ -123,6 +134,7 @@ class Phase3Client:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
         jwt_secret: str | None = None,
+        embedder: Embedder | None = None,
     ) -> Phase3Client:
         """A client on a direct PostgreSQL connection (psycopg 3 pool).
 
@@ -136,7 +148,7 @@ class Phase3Client:
             connect_timeout=connect_timeout,
             statement_timeout_ms=statement_timeout_ms,
         )
-        shared = _Shared(backend, "postgres", jwt_secret)
+        shared = _Shared(backend, "postgres", jwt_secret, embedder)
         return cls._make(shared, Transport(backend, Identity.service(), retry), owner=True)
 
     @classmethod
@@ -232,6 +244,10 @@ class Phase3Client:
         """A client for an identity built elsewhere (sign-in sessions, the synthesis worker)."""
         return self._derive(identity)
 
+    def _transport_for_user(self, user_id: UUID) -> Transport:
+        """How trusted workers act for a row's owner (a user id; a minted token over REST)."""
+        return self.as_user(user_id=user_id)._transport
+
     def service(self) -> Phase3Client:
         """A client acting as the service role (RLS bypassed). Only for trusted server code.
 
@@ -276,7 +292,7 @@ class Phase3Client:
     @cached_property
     def synthesis(self) -> SynthesisJobs:
         """Memory synthesis jobs."""
-        return SynthesisJobs(self._transport)
+        return SynthesisJobs(self._transport, self._transport_for_user)
 
     @cached_property
     def patterns(self) -> Patterns:
@@ -296,7 +312,12 @@ class Phase3Client:
     @cached_property
     def search(self) -> Search:
         """Semantic, full-text and hybrid search over the caller's memories."""
-        return Search(self._transport)
+        return Search(self._transport, self._shared.embedder)
+
+    @cached_property
+    def auth(self) -> Auth:
+        """Sign-in helpers: ``client.auth.sign_in_with_password(email, password)`` gives a user's client."""
+        return Auth(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

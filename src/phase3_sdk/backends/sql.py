@@ -6,12 +6,18 @@ Shared by the blocking and the asyncio Postgres backends. Identifiers are always
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
+from psycopg.abc import Buffer
+from psycopg.adapt import Dumper
 from psycopg.types.json import Jsonb
+from pydantic_core import to_json
 
 from ..errors import Phase3Error, TransientError, error_class_for
 from ..identity import Identity
@@ -119,10 +125,16 @@ def compile_count(query: Query) -> tuple[sql.Composed, list[Any]]:
     return stmt, params
 
 
+def json_dumps(value: Any) -> str:
+    """JSON text for a jsonb value. Unlike ``json.dumps`` it accepts what models hold (datetimes in a
+    message, UUIDs in evidence), encoding them as the REST backend does."""
+    return to_json(value).decode()
+
+
 def adapt_value(column: str, value: Any, json_columns: frozenset[str]) -> Any:
     """Wrap JSON values so psycopg sends them as jsonb rather than as arrays."""
     if column in json_columns and value is not None:
-        return Jsonb(value)
+        return Jsonb(value, dumps=json_dumps)
     return value
 
 
@@ -154,6 +166,75 @@ def compile_select_ids(
     return stmt, [list(ids)]
 
 
+# -- bulk insert: COPY into a per-transaction stage, then INSERT ... SELECT ---------------------------------
+#
+# COPY cannot write into a table with row-level security, and it has no ON CONFLICT. So a batch is copied
+# (binary format) into a temporary table that lives only until the transaction commits, then moved with
+# one INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING: RLS's WITH CHECK applies to every row exactly as
+# for a plain insert, and a retried batch inserts nothing twice.
+
+#: Column names, type oids and type names of a stage table, in column order.
+STAGE_TYPES = sql.SQL(
+    "select a.attname as name, a.atttypid::int as oid, t.typname as type"
+    " from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid"
+    " where a.attrelid = pg_catalog.to_regclass(%s) and a.attnum > 0 and not a.attisdropped order by a.attnum"
+)
+
+
+def group_by_columns(
+    rows: Sequence[Mapping[str, Any]],
+) -> list[tuple[tuple[str, ...], list[Mapping[str, Any]]]]:
+    """Rows grouped by the set of columns they give (absent columns get the table's defaults)."""
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(row)), []).append(row)
+    return list(groups.items())
+
+
+def compile_stage(table: str, stage: str, columns: Sequence[str]) -> sql.Composed:
+    """A temporary table with the types of ``table``'s ``columns``, dropped at commit."""
+    return sql.SQL("create temp table {} on commit drop as select {} from {} with no data").format(
+        sql.Identifier(stage), _columns(columns), _table(table)
+    )
+
+
+def compile_copy_stage(stage: str, columns: Sequence[str]) -> sql.Composed:
+    """``copy <stage> (...) from stdin`` in binary format."""
+    return sql.SQL("copy {} ({}) from stdin (format binary)").format(sql.Identifier(stage), _columns(columns))
+
+
+def compile_insert_from_stage(
+    table: str, stage: str, columns: Sequence[str], returning: Sequence[str]
+) -> sql.Composed:
+    """Move a stage's rows into ``table``; rows whose id is already there are skipped."""
+    return sql.SQL("insert into {} ({}) select {} from {} on conflict (id) do nothing returning {}").format(
+        _table(table), _columns(columns), _columns(columns), sql.Identifier(stage), _columns(returning)
+    )
+
+
+def vector_binary_dumper(oid: int) -> type[Dumper]:
+    """A binary COPY dumper for pgvector's ``vector`` with the database's own type oid.
+
+    pgvector's binary form is ``int16 dimensions, int16 unused, float32[dimensions]``, all big-endian;
+    numpy writes it in one call, which is what makes a 768-float embedding cheap to send (text form costs
+    ~100 us per row to format). Accepts numpy arrays, float sequences and pgvector's text form.
+    """
+
+    class VectorBinaryDumper(Dumper):
+        format = pq.Format.BINARY
+
+        def dump(self, obj: Any) -> Buffer:
+            if isinstance(obj, str):
+                obj = json.loads(obj)
+            values = np.asarray(obj, dtype=">f4")
+            if values.ndim != 1:
+                raise ValueError(f"a vector must be one-dimensional, got shape {values.shape}")
+            return struct.pack(">HH", values.shape[0], 0) + values.tobytes()
+
+    VectorBinaryDumper.oid = oid
+    return VectorBinaryDumper
+
+
 def compile_update(op: Update) -> tuple[sql.Composed, list[Any]]:
     """``update ... set ... where ... returning ...``."""
     params: list[Any] = []
@@ -182,7 +263,7 @@ def compile_rpc(op: Rpc) -> tuple[sql.Composed, list[Any]]:
     args: list[sql.Composable] = []
     for name, value in op.args.items():
         cast = op.casts.get(name)
-        params.append(Jsonb(value) if cast == "jsonb" and value is not None else value)
+        params.append(Jsonb(value, dumps=json_dumps) if cast == "jsonb" and value is not None else value)
         placeholder = sql.SQL("%s::{}").format(sql.SQL(cast)) if cast else sql.SQL("%s")
         args.append(sql.SQL("{} => ").format(sql.Identifier(name)) + placeholder)
     call = sql.SQL("{}({})").format(_table(op.function), sql.SQL(", ").join(args))

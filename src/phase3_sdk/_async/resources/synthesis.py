@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import datetime
-from typing import Any, ClassVar
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+from uuid import UUID
 
 from typing_extensions import TypedDict, Unpack
-from uuid import UUID
 
 from ...models import (
     JobStatus,
@@ -25,7 +26,20 @@ from ...models import (
 )
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
+from .. import _io
+from ..transport import AsyncTransport
 from ._base import AsyncTableResource, as_uuid
+
+if TYPE_CHECKING:
+    from ...jobqueue import StopSignal, WorkerReport
+    from ..synthesis.runner import AnalyzerFactory
+
+#: ``wait`` polls quickly at first, then backs off to this interval.
+WAIT_FIRST_POLL = 0.2
+WAIT_MAX_POLL = 2.0
+#: The queue defaults, repeated here so that importing the client does not import the analyzers.
+_LEASE_SECONDS = 60
+_POLL_INTERVAL = 1.0
 
 
 class JobFilters(TypedDict, total=False):
@@ -51,6 +65,13 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
         "created_before": FilterSpec("created_at", "lt"),
     }
 
+    def __init__(
+        self, transport: AsyncTransport, impersonate: Callable[[UUID], AsyncTransport] | None = None
+    ) -> None:
+        super().__init__(transport)
+        # How to act for a job's user: the client supplies it, since over REST that means minting a token.
+        self._impersonate = impersonate
+
     async def create(self, *, user_id: UUID | str | None = None, **fields: Any) -> SynthesisJob:
         """Queue a job from the fields of :class:`~phase3_sdk.models.SynthesisJobCreate`."""
         return await self._create(SynthesisJobCreate, fields, user_id)
@@ -67,7 +88,11 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(
-        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, *, order: str | None = None,
+        self,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        *,
+        order: str | None = None,
         **filters: Unpack[JobFilters],
     ) -> Page[SynthesisJob]:
         """One page of jobs."""
@@ -76,6 +101,136 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
     async def count(self, **filters: Unpack[JobFilters]) -> int:
         """How many jobs match the filters."""
         return await self._count(filters)
+
+    # -- the queue ---------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        synthesis_type: SynthesisType,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cron: str | None = None,
+        *,
+        max_attempts: int = 3,
+        user_id: UUID | str | None = None,
+    ) -> SynthesisJob:
+        """Queue a job over the memories created in ``[since, until)`` (open ends: all of them).
+
+        With ``cron`` (5 fields, UTC, e.g. ``"0 3 * * *"``) the job is recurring: it first runs at the next
+        time the schedule matches, and after every run the same row is re-queued for the following one
+        (``last_run`` says when it last ran; ``insights`` holds the latest run's summary). A worker retries a
+        run that raises, with backoff, up to ``max_attempts`` times. A user-scoped client queues for its
+        user; the service role must name ``user_id``.
+        """
+        from ...jobqueue import check_cron, next_cron_run
+
+        fields: dict[str, Any] = {
+            "synthesis_type": synthesis_type,
+            "time_range_start": since,
+            "time_range_end": until,
+            "max_attempts": max_attempts,
+        }
+        if cron is not None:
+            fields.update(
+                is_recurring=True,
+                cron_schedule=check_cron(cron),
+                next_run=next_cron_run(cron, datetime.now(UTC)),
+            )
+        return await self._create(SynthesisJobCreate, fields, user_id)
+
+    async def wait(
+        self,
+        job_id: UUID | str,
+        timeout: float = 60.0,  # noqa: ASYNC109 (the documented API, same in the blocking twin)
+        progress: bool = True,
+        *,
+        poll_interval: float = WAIT_FIRST_POLL,
+    ) -> SynthesisJob:
+        """Wait for a job to finish and return it as it ended.
+
+        "Finished" is ``completed`` or ``failed``; a failed job is returned, not raised: read its ``status``
+        and ``error_message`` (its analysis failing is an outcome of the job, not an error of this call).
+        A recurring job never ends, so for one this waits until its next run is over (``last_run`` moves)
+        and returns it re-queued. Polls from ``poll_interval`` seconds, backing off to 2 s. With
+        ``progress`` and a terminal or notebook, shows a progress bar. Raises
+        :class:`~phase3_sdk.jobqueue.SynthesisTimeout` (a ``TimeoutError``) after ``timeout`` seconds; the job
+        itself carries on.
+        """
+        from ...jobqueue import JobProgress, SynthesisTimeout
+
+        key = as_uuid(job_id, "job_id")
+        deadline = time.monotonic() + timeout
+        job = await self.get(key)
+        baseline = job.last_run
+        bar = JobProgress(progress, _describe(job))
+        delay = poll_interval
+        try:
+            while True:
+                bar.update(1.0 if job.status == "completed" else job.progress, _describe(job))
+                if job.status in ("completed", "failed"):
+                    return job
+                if job.is_recurring and job.last_run != baseline and job.status != "running":
+                    return job
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SynthesisTimeout(
+                        f"synthesis job {key} is still {job.status} after {timeout:g} s "
+                        f"(progress {job.progress:.0%}, attempt {job.attempts} of {job.max_attempts})"
+                    )
+                await _io.sleep(min(delay, left))
+                delay = min(delay * 1.5, WAIT_MAX_POLL)
+                job = await self.get(key)
+        finally:
+            bar.close()
+
+    async def run_worker(
+        self,
+        concurrency: int = 2,
+        once: bool = False,
+        worker_id: str | None = None,
+        lease_seconds: int = _LEASE_SECONDS,
+        poll_interval: float = _POLL_INTERVAL,
+        stop_event: StopSignal | None = None,
+        *,
+        analyzers: AnalyzerFactory | None = None,
+        heartbeat_interval: float | None = None,
+        retry_base: float | None = None,
+        retry_cap: float | None = None,
+        impersonate: Callable[[UUID], AsyncTransport] | None = None,
+    ) -> WorkerReport:
+        """Run a synthesis worker in this process until ``stop_event`` is set (``once``: until no job is due).
+
+        Call it on a service-role client. It claims due jobs (and jobs whose worker died) through
+        ``claim_synthesis_jobs``, ``concurrency`` at a time, and runs each impersonating the job's user, so
+        only that user's non-deleted memories are read. A running job heartbeats its lease every third of
+        ``lease_seconds`` and reports its progress; if the lease is lost it stops and keeps nothing. Results
+        are merged (a pattern seen again bumps ``observation_count``; confirmed patterns and recommendation
+        statuses are kept) and the job completed in one transaction. A run that raises is retried after
+        ``retry_base * 2**(attempt-1)`` seconds (jittered, at most ``retry_cap``) until ``max_attempts``, then
+        the job is ``failed`` with the reason. ``analyzers`` maps a synthesis type to the analyzers to run
+        (default: the built-in ones). ``impersonate`` maps a user id to a transport acting for them (default:
+        :meth:`~phase3_sdk.identity.Identity.for_user` on this client's backend). Returns what it did.
+        """
+        from ... import jobqueue
+        from ..synthesis.worker import AsyncSynthesisWorker
+
+        worker = AsyncSynthesisWorker(
+            self._transport,
+            concurrency=concurrency,
+            worker_id=worker_id,
+            lease_seconds=lease_seconds,
+            poll_interval=poll_interval,
+            heartbeat_interval=heartbeat_interval,
+            analyzers=analyzers,
+            impersonate=impersonate or self._impersonate,
+            retry_base=jobqueue.DEFAULT_RETRY_BASE if retry_base is None else retry_base,
+            retry_cap=jobqueue.DEFAULT_RETRY_CAP if retry_cap is None else retry_cap,
+        )
+        return await worker.run(once=once, stop_event=stop_event)
+
+
+def _describe(job: SynthesisJob) -> str:
+    return f"{job.synthesis_type} [{job.status}]"
 
 
 class PatternFilters(TypedDict, total=False):
@@ -130,7 +285,11 @@ class AsyncPatterns(AsyncTableResource[Pattern]):
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(
-        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, *, order: str | None = None,
+        self,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        *,
+        order: str | None = None,
         **filters: Unpack[PatternFilters],
     ) -> Page[Pattern]:
         """One page of patterns."""
@@ -186,7 +345,11 @@ class AsyncRecommendations(AsyncTableResource[Recommendation]):
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(
-        self, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None, *, order: str | None = None,
+        self,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        *,
+        order: str | None = None,
         **filters: Unpack[RecommendationFilters],
     ) -> Page[Recommendation]:
         """One page of recommendations."""
