@@ -21,6 +21,7 @@ from .errors import (
     Phase3Error,
     RateLimited,
     ServerError,
+    SynthesisTimeout,
     TransientError,
 )
 from .identity import Identity
@@ -49,6 +50,7 @@ __all__ = [
     "ServerError",
     "SkillStep",
     "StepProblem",
+    "SynthesisTimeout",
     "ToolRun",
     "TransientError",
     "__version__",

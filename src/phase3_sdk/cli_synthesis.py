@@ -11,9 +11,9 @@ import logging
 import signal
 import sys
 
-from phase3_sdk import jobqueue
 from phase3_sdk.cli import Subparsers
 from phase3_sdk.errors import ConfigurationError
+from phase3_sdk.synthesis import jobs as jobqueue
 
 log = logging.getLogger("phase3_sdk.synthesis.worker")
 

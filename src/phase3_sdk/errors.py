@@ -106,6 +106,12 @@ class LeaseLost(ExecutionError):
     """Another process holds the lease on this execution or job."""
 
 
+class SynthesisTimeout(Phase3Error, TimeoutError):
+    """``synthesis.wait`` gave up before the job finished (the job itself goes on)."""
+
+    default_hint = "wait longer, check that a worker is running (phase3 synthesis worker), or poll later"
+
+
 class MigrationError(Phase3Error):
     """A migration failed; ``file`` and ``line`` name the failing statement."""
 

@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from phase3_sdk import jobqueue
 from phase3_sdk._async.client import AsyncPhase3Client
 from phase3_sdk._async.synthesis import AsyncJobQueue
 from phase3_sdk._async.synthesis.runner import AnalyzerFactory
 from phase3_sdk._sync.client import Phase3Client
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInput, SynthesisTimeout
 from phase3_sdk.synthesis import analyzers_for
+from phase3_sdk.synthesis import jobs as jobqueue
 from phase3_sdk.synthesis.analyzers.base import Analyzer
 from phase3_sdk.synthesis.types import DetectedPattern, MemoryRecord, SynthesisType
 
@@ -140,7 +140,7 @@ async def test_wait_returns_the_finished_job_and_times_out_without_a_worker(
     admin: AsyncPhase3Client, user: AsyncPhase3Client
 ) -> None:
     job = await user.synthesis.submit("relational_memory")
-    with pytest.raises(jobqueue.SynthesisTimeout) as info:
+    with pytest.raises(SynthesisTimeout) as info:
         await user.synthesis.wait(job.id, timeout=0.3, progress=False)
     assert isinstance(info.value, TimeoutError)
     assert "pending" in str(info.value)

@@ -31,7 +31,7 @@ from ..transport import AsyncTransport
 from ._base import AsyncTableResource, as_uuid
 
 if TYPE_CHECKING:
-    from ...jobqueue import StopSignal, WorkerReport
+    from ...synthesis.jobs import StopSignal, WorkerReport
     from ..synthesis.runner import AnalyzerFactory
 
 #: ``wait`` polls quickly at first, then backs off to this interval.
@@ -122,7 +122,7 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
         run that raises, with backoff, up to ``max_attempts`` times. A user-scoped client queues for its
         user; the service role must name ``user_id``.
         """
-        from ...jobqueue import check_cron, next_cron_run
+        from ...synthesis.jobs import check_cron, next_cron_run
 
         fields: dict[str, Any] = {
             "synthesis_type": synthesis_type,
@@ -153,10 +153,11 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
         A recurring job never ends, so for one this waits until its next run is over (``last_run`` moves)
         and returns it re-queued. Polls from ``poll_interval`` seconds, backing off to 2 s. With
         ``progress`` and a terminal or notebook, shows a progress bar. Raises
-        :class:`~phase3_sdk.jobqueue.SynthesisTimeout` (a ``TimeoutError``) after ``timeout`` seconds; the job
+        :class:`~phase3_sdk.errors.SynthesisTimeout` (a ``TimeoutError``) after ``timeout`` seconds; the job
         itself carries on.
         """
-        from ...jobqueue import JobProgress, SynthesisTimeout
+        from ...errors import SynthesisTimeout
+        from ...synthesis.jobs import JobProgress
 
         key = as_uuid(job_id, "job_id")
         deadline = time.monotonic() + timeout
@@ -211,7 +212,7 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
         (default: the built-in ones). ``impersonate`` maps a user id to a transport acting for them (default:
         :meth:`~phase3_sdk.identity.Identity.for_user` on this client's backend). Returns what it did.
         """
-        from ... import jobqueue
+        from ...synthesis import jobs as jobqueue
         from ..synthesis.worker import AsyncSynthesisWorker
 
         worker = AsyncSynthesisWorker(

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ... import jobqueue
 from ..._concurrency import AsyncEvent, AsyncTaskGroup
 from ...errors import ConfigurationError, LeaseLost, Phase3Error
 from ...identity import Identity
 from ...models import SynthesisJob
+from ...synthesis import jobs as jobqueue
 from ...synthesis.analyzers.base import analyzers_for
 from .. import _io
 from ..transport import AsyncTransport

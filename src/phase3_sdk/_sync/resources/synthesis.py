@@ -32,7 +32,7 @@ from ..transport import Transport
 from ._base import TableResource, as_uuid
 
 if TYPE_CHECKING:
-    from ...jobqueue import StopSignal, WorkerReport
+    from ...synthesis.jobs import StopSignal, WorkerReport
     from ..synthesis.runner import AnalyzerFactory
 
 #: ``wait`` polls quickly at first, then backs off to this interval.
@@ -123,7 +123,7 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         run that raises, with backoff, up to ``max_attempts`` times. A user-scoped client queues for its
         user; the service role must name ``user_id``.
         """
-        from ...jobqueue import check_cron, next_cron_run
+        from ...synthesis.jobs import check_cron, next_cron_run
 
         fields: dict[str, Any] = {
             "synthesis_type": synthesis_type,
@@ -154,10 +154,11 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         A recurring job never ends, so for one this waits until its next run is over (``last_run`` moves)
         and returns it re-queued. Polls from ``poll_interval`` seconds, backing off to 2 s. With
         ``progress`` and a terminal or notebook, shows a progress bar. Raises
-        :class:`~phase3_sdk.jobqueue.SynthesisTimeout` (a ``TimeoutError``) after ``timeout`` seconds; the job
+        :class:`~phase3_sdk.errors.SynthesisTimeout` (a ``TimeoutError``) after ``timeout`` seconds; the job
         itself carries on.
         """
-        from ...jobqueue import JobProgress, SynthesisTimeout
+        from ...errors import SynthesisTimeout
+        from ...synthesis.jobs import JobProgress
 
         key = as_uuid(job_id, "job_id")
         deadline = time.monotonic() + timeout
@@ -212,7 +213,7 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         (default: the built-in ones). ``impersonate`` maps a user id to a transport acting for them (default:
         :meth:`~phase3_sdk.identity.Identity.for_user` on this client's backend). Returns what it did.
         """
-        from ... import jobqueue
+        from ...synthesis import jobs as jobqueue
         from ..synthesis.worker import SynthesisWorker
 
         worker = SynthesisWorker(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from ... import jobqueue
+from ...synthesis import jobs as jobqueue
 from ...errors import LeaseLost
 from ...models import Conversation, SynthesisJob
 from ...synthesis.analyzers.base import Analyzer

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ... import jobqueue
+from ...synthesis import jobs as jobqueue
 from ..._concurrency import Event, TaskGroup
 from ...errors import ConfigurationError, LeaseLost, Phase3Error
 from ...identity import Identity

@@ -18,8 +18,8 @@ from uuid import UUID
 
 from cronsim import CronSim, CronSimError
 
-from .errors import InvalidInput, Phase3Error
-from .synthesis.types import DetectedPattern, RecommendationDraft
+from ..errors import InvalidInput
+from .types import DetectedPattern, RecommendationDraft
 
 #: How long a claimed job stays a worker's without a heartbeat; heartbeats renew it every third of it.
 DEFAULT_LEASE_SECONDS = 60
@@ -32,12 +32,6 @@ DEFAULT_RETRY_CAP = 300.0
 MEMORY_PAGE_SIZE = 1000
 #: Patterns listed by name in a job's ``insights``.
 TOP_PATTERNS = 5
-
-
-class SynthesisTimeout(Phase3Error, TimeoutError):
-    """``synthesis.wait`` gave up before the job finished (the job itself goes on)."""
-
-    default_hint = "wait longer, check that a worker is running (phase3 synthesis worker), or poll later"
 
 
 class StopSignal(Protocol):
