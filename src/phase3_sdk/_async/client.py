@@ -281,7 +281,7 @@ class AsyncPhase3Client:
     @cached_property
     def skills(self) -> AsyncSkills:
         """Composite skills: CRUD, validation and durable execution."""
-        return AsyncSkills(self._transport, self._shared.registry)
+        return AsyncSkills(self._transport, self._shared.registry, self._transport_for_user)
 
     @cached_property
     def skill_executions(self) -> AsyncSkillExecutions:

@@ -282,7 +282,7 @@ class Phase3Client:
     @cached_property
     def skills(self) -> Skills:
         """Composite skills: CRUD, validation and durable execution."""
-        return Skills(self._transport, self._shared.registry)
+        return Skills(self._transport, self._shared.registry, self._transport_for_user)
 
     @cached_property
     def skill_executions(self) -> SkillExecutions:

@@ -155,6 +155,18 @@ class AsyncExecutionStore:
         )
         return _one(rows)
 
+    async def find_expired(self, limit: int) -> list[tuple[UUID, UUID]]:
+        """``(execution id, owner)`` of running executions whose lease expired, oldest expiry first.
+
+        ``find_expired_skill_executions`` (``20260202001200_skill_resume.sql``): expiry is judged by the
+        database clock, and RLS limits a user to their own runs. Only a hint: each must still be claimed.
+        """
+        rows = await self._transport.rpc(
+            Rpc("find_expired_skill_executions", {"p_limit": int(limit)}, returns="rows"),
+            idempotent=True,
+        )
+        return [(UUID(str(r["id"])), UUID(str(r["user_id"]))) for r in rows]
+
     async def cancel(self, execution_id: UUID) -> SkillExecution | None:
         """Request cancellation (or end a run nobody holds); the row as it is now, ``None`` if invisible."""
         rows = await self._transport.rpc(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
@@ -12,7 +12,8 @@ from typing_extensions import TypedDict, Unpack
 
 from ...backends.base import Filter, Query
 from ...engine.registry import ToolRegistry
-from ...errors import InvalidInput, NotFound
+from ...errors import ConfigurationError, InvalidInput, LeaseLost, NotFound
+from ...identity import Identity
 from ...models import ExecutionStatus, Skill, SkillCreate, SkillExecution, SkillUpdate, Visibility
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import SKILL_EXECUTIONS, SKILLS
@@ -51,9 +52,17 @@ class AsyncSkills(AsyncTableResource[Skill]):
         "created_before": FilterSpec("created_at", "lt"),
     }
 
-    def __init__(self, transport: AsyncTransport, registry: ToolRegistry) -> None:
+    def __init__(
+        self,
+        transport: AsyncTransport,
+        registry: ToolRegistry,
+        impersonate: Callable[[UUID], AsyncTransport] | None = None,
+    ) -> None:
         super().__init__(transport)
         self._registry = registry
+        # How a service-role client acts for a user in resume_expired; the client may pass one that can
+        # also mint the token a user identity needs over REST (see resume_expired).
+        self._impersonate = impersonate
 
     def _check_steps(self, fields: dict[str, Any]) -> dict[str, Any]:
         # Imported here: the engine pulls in QuickJS, which plain CRUD users should not pay for at import.
@@ -101,13 +110,16 @@ class AsyncSkills(AsyncTableResource[Skill]):
     # -- execution ----------------------------------------------------------------------------------
 
     def _executor(
-        self, lease_seconds: float | None = None, retry_backoff: float | None = None
+        self,
+        lease_seconds: float | None = None,
+        retry_backoff: float | None = None,
+        transport: AsyncTransport | None = None,
     ) -> AsyncSkillExecutor:
         # Imported here: the engine pulls in QuickJS, which plain CRUD users should not pay for at import.
         from ..engine.executor import DEFAULT_LEASE_SECONDS, DEFAULT_RETRY_BACKOFF, AsyncSkillExecutor
 
         return AsyncSkillExecutor(
-            self._transport,
+            transport or self._transport,
             self._registry,
             lease_seconds=DEFAULT_LEASE_SECONDS if lease_seconds is None else lease_seconds,
             retry_backoff=DEFAULT_RETRY_BACKOFF if retry_backoff is None else retry_backoff,
@@ -192,6 +204,79 @@ class AsyncSkills(AsyncTableResource[Skill]):
         """
         key = as_uuid(execution_id, "execution_id")
         return await self._executor(lease_seconds, retry_backoff).resume(key, timeout=timeout)
+
+    async def resume_expired(
+        self,
+        *,
+        limit: int = 10,
+        lease_seconds: float = 30,
+        timeout: float | None = None,  # noqa: ASYNC109 - each run's time budget, recorded in its result
+        retry_backoff: float | None = None,
+        impersonate: Callable[[UUID], AsyncTransport] | None = None,
+    ) -> builtins.list[SkillExecution]:
+        """Resume up to ``limit`` interrupted executions whose lease has expired; returns the ones it ran.
+
+        What "interrupted" means: still ``running``, started by this engine, and its lease expired by the
+        database clock -- the process driving it died (or stalled past its lease). A user-scoped client
+        finds only its own; a service-role client finds everyone's and resumes each *impersonating its
+        owner*, so RLS applies to the run as it did when the owner started it (tools resolve as the owner's,
+        usage is logged as theirs). Oldest expiry first; one at a time, each to its end, as :meth:`resume`
+        does (only steps without a checkpoint run).
+
+        Other resumers may be at work too: an execution another process claims first (or finishes, or
+        cancels) between the listing and our claim is skipped, as is one whose lease is lost to another
+        process mid-run (``LeaseLost`` is not an error here). The result holds only what this call ran.
+
+        ``lease_seconds`` is the lease this resumer takes on each run; ``timeout`` bounds each run;
+        ``impersonate`` maps an owner's id to a transport acting for them (default: the one this resource
+        was made with, else the same backend with :meth:`~phase3_sdk.identity.Identity.for_user` -- enough
+        on a database connection; over REST a user identity needs a signed token, so without an
+        ``impersonate`` that mints one this raises :class:`~phase3_sdk.errors.ConfigurationError` before
+        claiming anything). Raises ``InvalidInput`` for a bad argument before any request, and
+        ``PermissionDenied`` for an anonymous client.
+        """
+        from ..engine.store import AsyncExecutionStore
+
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInput(f"limit must be a positive integer, got {limit!r}", field="limit")
+        if timeout is not None and not timeout > 0:
+            raise InvalidInput(
+                f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+            )
+        # Made before any request, so a bad lease_seconds or retry_backoff is refused up front.
+        own = self._executor(lease_seconds, retry_backoff)
+
+        expired = await AsyncExecutionStore(self._transport).find_expired(limit)
+        acts_for_others = (
+            self._transport.identity.user_id is None and self._transport.identity.role == "service_role"
+        )
+        act_as = impersonate or self._impersonate
+        resumed: builtins.list[SkillExecution] = []
+        for execution_id, owner in expired:
+            executor = own  # a user's listing holds only their own runs (RLS): resume them as themselves
+            if acts_for_others:
+                transport = (
+                    act_as(owner)
+                    if act_as is not None
+                    else self._transport.with_identity(Identity.for_user(owner))
+                )
+                executor = self._executor(lease_seconds, retry_backoff, transport)
+            try:
+                done = await executor.resume_if_free(execution_id, timeout=timeout)
+            except LeaseLost:
+                continue  # another process took it over mid-run: it is that process's run now
+            except ConfigurationError as exc:
+                if act_as is not None:
+                    raise
+                # Raised before anything was sent (nothing claimed): say what to do about it.
+                raise ConfigurationError(
+                    f"resume_expired cannot act for user {owner} on this backend: {exc.message}",
+                    hint="over REST a user's requests need a token signed with the JWT secret, which only "
+                    "the client holds: pass impersonate=lambda uid: client.as_user(user_id=uid)._transport",
+                ) from exc
+            if done is not None:
+                resumed.append(done)
+        return resumed
 
     async def cancel(self, execution_id: UUID | str) -> SkillExecution:
         """Cancel a running execution; returns its row.

@@ -14,7 +14,8 @@ Life of an execution (see ``phase3_sdk.engine.runs`` for what a step sees and le
 4. ``finish_skill_execution`` sets the final status, output, error and time, releases the lease and
    bumps the skill's ``execution_count`` exactly once.
 
-If the process dies, the row stays ``running`` until its lease expires; ``resume`` then claims it
+If the process dies, the row stays ``running`` until its lease expires; ``resume`` (or
+``skills.resume_expired``, which finds such rows with ``find_expired_skill_executions``) then claims it
 (``claim_skill_execution``: a row lock makes exactly one of several resumers win) and runs only the
 steps without a checkpoint, from the context rebuilt out of the checkpoints and the snapshot. A step
 whose checkpoint was written never runs again; a step that was in flight when the process died runs
@@ -178,18 +179,36 @@ class SkillExecutor:
         another process holds a live lease on it, :class:`~phase3_sdk.errors.NotFound` if it is not
         visible to this client.
         """
+        resumed = self.resume_if_free(execution_id, timeout=timeout)
+        if resumed is not None:
+            return resumed
+        current = self.get(execution_id)
+        if current.status != "running":
+            return current
+        raise LeaseLost(
+            f"execution {execution_id} is held by {current.lease_owner!r} until "
+            f"{current.lease_expires_at}; it can be resumed once that lease expires",
+            code="lease_held",
+        )
+
+    def resume_if_free(
+        self,
+        execution_id: UUID,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a run's time budget, recorded in its result
+    ) -> SkillExecution | None:
+        """Claim the execution and run it to its end; ``None`` if it could not be claimed.
+
+        Not claimable: another process holds a live lease, it is no longer running, or it is not visible
+        to this client. One request decides (``claim_skill_execution``), so a caller that only wants runs
+        nobody else is driving (``skills.resume_expired``) spends no read on the ones it cannot take.
+        Raises :class:`~phase3_sdk.errors.LeaseLost` if the lease is lost to another process mid-run.
+        """
         _check_timeout(timeout)
         owner = _owner_token()
         execution = self._store.claim(execution_id, owner, self.lease_seconds)
         if execution is None:
-            current = self.get(execution_id)
-            if current.status != "running":
-                return current
-            raise LeaseLost(
-                f"execution {execution_id} is held by {current.lease_owner!r} until "
-                f"{current.lease_expires_at}; it can be resumed once that lease expires",
-                code="lease_held",
-            )
+            return None
         if execution.skill_snapshot is None:
             raise ExecutionError(f"execution {execution_id} has no skill snapshot to resume from")
         steps = parse_steps(execution.skill_snapshot)

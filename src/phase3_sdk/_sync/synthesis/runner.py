@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from ...synthesis import jobs as jobqueue
 from ...errors import LeaseLost
 from ...models import Conversation, SynthesisJob
+from ...synthesis import jobs as jobqueue
 from ...synthesis.analyzers.base import Analyzer
 from ...synthesis.recommend import recommend
 from ...synthesis.types import DetectedPattern, MemoryRecord, SynthesisType

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ...synthesis import jobs as jobqueue
 from ..._concurrency import Event, TaskGroup
 from ...errors import ConfigurationError, LeaseLost, Phase3Error
 from ...identity import Identity
 from ...models import SynthesisJob
+from ...synthesis import jobs as jobqueue
 from ...synthesis.analyzers.base import analyzers_for
 from .. import _io
 from ..transport import Transport
