@@ -73,7 +73,7 @@ def run_tools_and_skills(alice: Phase3Client) -> None:
         return {"result": params["value"] + 10}
 
     run = alice.tools.run("double", {"x": 21})
-    console.print(f"double(21) -> {run.output}  [{run.status}, {run.execution_time_ms:.2f} ms]")
+    console.print(f"double(21) -> {run.output}  ({run.status}, {run.execution_time_ms:.2f} ms)", markup=False)
     loop = alice.tools.create(name="spin", code="while (true) {}", sandbox_profile="strict")
     spun = alice.tools.run(loop.name, {})
     console.print(f"an infinite loop in a tool ends as [bold]{spun.status}[/bold]: {spun.error}")
@@ -118,7 +118,7 @@ def run_memories_and_search(alice: Phase3Client, count: int) -> None:
         if hits:
             top = hits[0]
             score = top.score if top.score is not None else (top.similarity or top.rank or 0.0)
-            table.add_row(kind, top.text[:70], f"{score:.3f}")
+            table.add_row(kind, top.text, f"{score:.3f}")
         else:
             table.add_row(kind, "(nothing)", "-")
     console.print(table)
@@ -136,13 +136,13 @@ def run_synthesis(client: Phase3Client, alice: Phase3Client) -> None:
     for pattern in alice.patterns.list(min_confidence=0.5, order="-confidence", limit=8):
         table.add_row(
             str(pattern.layer),
-            pattern.description[:80],
+            pattern.description,
             f"{pattern.confidence:.2f}",
             str(pattern.observation_count),
         )
     console.print(table)
     for rec in alice.recommendations.list(status="pending", limit=3):
-        console.print(f"[{rec.priority}] {rec.recommendation}")
+        console.print(f"({rec.priority}) {rec.recommendation}", markup=False)
 
 
 def show_isolation(alice: Phase3Client, bob: Phase3Client) -> None:
