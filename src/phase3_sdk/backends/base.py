@@ -72,6 +72,10 @@ class Insert:
     returning: tuple[str, ...]
     #: Columns holding JSON (a list there is a JSON array, not a SQL array).
     json_columns: frozenset[str] = frozenset()
+    #: A large batch where speed matters more than a statement per batch: a backend that can (Postgres)
+    #: stages the rows with COPY and inserts them from there, idempotently by id as always; others insert
+    #: as usual. Values of ``vector`` columns may then be float sequences or numpy arrays.
+    bulk: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,9 @@ Conn = psycopg.AsyncConnection[dict[str, Any]]
 class AsyncPostgresBackend:
     """Runs the SDK's operations on a PostgreSQL database through a connection pool."""
 
+    #: ``Insert(bulk=True)`` goes through binary COPY, so vector values may stay numpy arrays.
+    bulk_copy = True
+
     def __init__(
         self,
         conninfo: str,
@@ -82,6 +85,17 @@ class AsyncPostgresBackend:
         except (psycopg.Error, PoolTimeout) as exc:
             raise q.map_error(exc) from exc
 
+    async def run_unpipelined(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
+        """:meth:`run` without pipeline mode, for work that uses COPY (which pipeline mode does not allow)."""
+        if not self._opened:
+            await self._open()
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                return await work(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise q.map_error(exc) from exc
+
     async def _fetch(self, identity: Identity, stmt: Any, params: list[Any]) -> list[dict[str, Any]]:
         async def work(conn: Conn) -> list[dict[str, Any]]:
             cur = await conn.execute(stmt, params)
@@ -104,6 +118,8 @@ class AsyncPostgresBackend:
         """Insert rows; rows an earlier attempt already wrote are read back instead of duplicated."""
         if not op.rows:
             return []
+        if op.bulk:
+            return await self._bulk_insert(op, identity)
         stmt, params = q.compile_insert(op)
 
         async def work(conn: Conn) -> list[dict[str, Any]]:
@@ -118,6 +134,39 @@ class AsyncPostgresBackend:
             return [written[i] for i in wanted if i in written]
 
         return await self.run(identity, work)
+
+    async def _bulk_insert(self, op: Insert, identity: Identity) -> list[dict[str, Any]]:
+        # One transaction: per group of rows giving the same columns, COPY (binary) into a stage table, then
+        # INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING (backends/sql.py says why a stage).
+        groups = q.group_by_columns(op.rows)
+
+        async def work(conn: Conn) -> list[dict[str, Any]]:
+            written: dict[Any, dict[str, Any]] = {}
+            for n, (columns, rows) in enumerate(groups):
+                stage = f"phase3_bulk_stage_{n}"
+                await conn.execute(q.compile_stage(op.table, stage, columns))
+                cur = conn.cursor()
+                await cur.execute(q.STAGE_TYPES, (f"pg_temp.{stage}",))
+                types = {t["name"]: t for t in await cur.fetchall()}
+                for t in types.values():
+                    if t["type"] == "vector":
+                        # Registered on this cursor only: nothing leaks into the pooled connection.
+                        cur.adapters.register_dumper(None, q.vector_binary_dumper(t["oid"]))
+                async with cur.copy(q.compile_copy_stage(stage, columns)) as copy:
+                    copy.set_types([types[c]["oid"] for c in columns])
+                    for row in rows:
+                        await copy.write_row([row[c] for c in columns])
+                await cur.execute(q.compile_insert_from_stage(op.table, stage, columns, op.returning))
+                written.update(q.rows_by_id(await cur.fetchall()))
+            wanted = [row["id"] for row in op.rows]
+            missing = [i for i in wanted if i not in written]
+            if missing:
+                back_stmt, back_params = q.compile_select_ids(op.table, missing, op.returning)
+                cur = await conn.execute(back_stmt, back_params)
+                written.update(q.rows_by_id(await cur.fetchall()))
+            return [written[i] for i in wanted if i in written]
+
+        return await self.run_unpipelined(identity, work)
 
     async def update(self, op: Update, identity: Identity) -> list[dict[str, Any]]:
         """Update matching rows and return them."""

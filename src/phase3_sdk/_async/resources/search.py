@@ -1,55 +1,228 @@
-"""``client.search``: the caller's memories nearest to a query, through ``semantic_search``."""
+"""``client.search``: semantic, full-text and hybrid search over the caller's memories.
+
+Each method is one call of a database function (``semantic_search``, ``text_search``, ``hybrid_search``)
+that runs as the caller, so RLS decides whose memories are seen. Text given to ``semantic`` or ``hybrid``
+is embedded here with the client's :class:`~phase3_sdk.embeddings.Embedder`; everything is validated
+before any request.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+import numpy as np
+import numpy.typing as npt
 
 from ...backends.base import Rpc
-from ...models import Embedding, SalienceTier, SearchHit
-from ...models._base import invalid_input_from
+from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension
+from ...errors import ConfigurationError, InvalidInput
+from ...models import SalienceTier, SearchHit
+from .._io import run_blocking
 from ..transport import AsyncTransport
 
-_EMBEDDING: TypeAdapter[list[float]] = TypeAdapter(Embedding)
+#: The most hits one call returns (the functions clamp to the same bound).
+MAX_MATCH_COUNT = 1000
+_TIERS = frozenset({"critical", "high", "medium", "low"})
+
+#: What ``semantic`` accepts as its query: text to embed, or an embedding.
+QueryVector = Sequence[float] | npt.NDArray[Any]
+
+
+def _vector_text(vector: npt.NDArray[np.float32]) -> str:
+    # pgvector's text form; float32 -> Python float -> repr is exact, so the database sees these values.
+    return "[" + ",".join(repr(x) for x in vector.tolist()) + "]"
+
+
+def _check_match_count(match_count: int) -> int:
+    if (
+        isinstance(match_count, bool)
+        or not isinstance(match_count, int)
+        or not 1 <= match_count <= MAX_MATCH_COUNT
+    ):
+        raise InvalidInput(
+            f"match_count must be an integer from 1 to {MAX_MATCH_COUNT}, got {match_count!r}",
+            field="match_count",
+        )
+    return match_count
+
+
+def _check_filters(salience_tier: str | None, since: datetime | None, include_deleted: bool) -> None:
+    if salience_tier is not None and salience_tier not in _TIERS:
+        raise InvalidInput(
+            f"salience_tier must be one of {sorted(_TIERS)} or None, got {salience_tier!r}",
+            field="salience_tier",
+        )
+    if since is not None and not isinstance(since, datetime):
+        raise InvalidInput(f"since must be a datetime, got {type(since).__name__}", field="since")
+    if not isinstance(include_deleted, bool):
+        raise InvalidInput(
+            f"include_deleted must be a bool, got {include_deleted!r}", field="include_deleted"
+        )
+
+
+def _check_number(value: Any, field: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"{field} must be a number, got {value!r}", field=field)
+    if not low <= value <= high:
+        raise InvalidInput(f"{field} must be between {low} and {high}, got {value}", field=field)
+    return float(value)
+
+
+def _check_text(query: Any, field: str = "query") -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput(f"{field} must be a non-empty string, got {query!r}", field=field)
+    return query
 
 
 class AsyncSearch:
-    """Search over the caller's own memories (RLS decides whose rows are seen)."""
+    """Search over the caller's own memories. ``embedder`` turns query text into 768-dimension vectors."""
 
-    def __init__(self, transport: AsyncTransport) -> None:
+    def __init__(self, transport: AsyncTransport, embedder: Embedder | None = None) -> None:
         self._transport = transport
+        self.embedder: Embedder = embedder if embedder is not None else HashingEmbedder()
+        # A model of another width can never match the column; say so now, not at the first search.
+        width = getattr(self.embedder, "dimension", EMBEDDING_DIMENSION)
+        if width != EMBEDDING_DIMENSION:
+            raise ConfigurationError(
+                f"the embedder produces {width}-dimension vectors but conversations.embedding is "
+                f"vector({EMBEDDING_DIMENSION})",
+                hint="use a 768-dimension model (e.g. all-mpnet-base-v2) or HashingEmbedder()",
+            )
+
+    async def embed(self, text: str) -> list[float]:
+        """The query embedding of ``text`` (what ``semantic(text)`` searches with)."""
+        vector: list[float] = (await self._embed(_check_text(text))).tolist()
+        return vector
+
+    async def _embed(self, text: str) -> npt.NDArray[np.float32]:
+        # Embedding is CPU-bound (or a blocking model call): keep it off the event loop.
+        vectors = await run_blocking(self.embedder.embed, [text])
+        if len(vectors) != 1:
+            raise ConfigurationError(f"the embedder returned {len(vectors)} vectors for one text")
+        try:
+            return check_dimension(vectors[0], field="embedder output")
+        except InvalidInput as exc:
+            raise ConfigurationError(f"the embedder returned a bad vector: {exc.message}") from None
+
+    async def _query_vector(self, query: str | QueryVector) -> npt.NDArray[np.float32]:
+        if isinstance(query, str):
+            return await self._embed(_check_text(query))
+        return check_dimension(query, field="query")
+
+    async def _call(self, function: str, args: dict[str, Any], casts: dict[str, str]) -> list[SearchHit]:
+        rows = await self._transport.rpc(Rpc(function, args, returns="rows", casts=casts), idempotent=True)
+        return [SearchHit.model_validate(r) for r in rows]
 
     async def semantic(
         self,
-        embedding: Sequence[float],
-        *,
+        query: str | QueryVector,
         match_count: int = 10,
         threshold: float | None = 0.0,
         salience_tier: SalienceTier | None = None,
         since: datetime | None = None,
         include_deleted: bool = False,
     ) -> list[SearchHit]:
-        """The ``match_count`` memories most similar (cosine) to ``embedding``, most similar first."""
-        try:
-            vector = _EMBEDDING.validate_python(list(embedding))
-        except ValidationError as exc:
-            raise invalid_input_from(exc, what="query embedding") from None
-        rows = await self._transport.rpc(
-            Rpc(
-                "semantic_search",
-                {
-                    "query_embedding": _EMBEDDING.dump_python(vector),
-                    "match_count": match_count,
-                    "match_threshold": threshold,
-                    "filter_salience_tier": salience_tier,
-                    "filter_since": since,
-                    "include_deleted": include_deleted,
-                },
-                returns="rows",
-                casts={"query_embedding": "extensions.vector"},
-            ),
-            idempotent=True,
+        """The ``match_count`` memories most similar (cosine) to ``query``, most similar first.
+
+        ``query`` is a 768-dimension embedding, or text embedded with the client's embedder. Only hits
+        with ``similarity >= threshold`` are returned (``None``: no threshold); ``salience_tier`` and
+        ``since`` (``created_at >= since``) filter before ranking; deleted memories are skipped unless
+        ``include_deleted``. Each hit has ``similarity`` set.
+        """
+        _check_match_count(match_count)
+        if threshold is not None:
+            threshold = _check_number(threshold, "threshold", -1.0, 1.0)
+        _check_filters(salience_tier, since, include_deleted)
+        vector = await self._query_vector(query)
+        return await self._call(
+            "semantic_search",
+            {
+                "query_embedding": _vector_text(vector),
+                "match_count": match_count,
+                "match_threshold": threshold,
+                "filter_salience_tier": salience_tier,
+                "filter_since": since,
+                "include_deleted": include_deleted,
+            },
+            {"query_embedding": "extensions.vector"},
         )
-        return [SearchHit.model_validate(r) for r in rows]
+
+    async def text(
+        self,
+        query: str,
+        match_count: int = 10,
+        salience_tier: SalienceTier | None = None,
+        since: datetime | None = None,
+        include_deleted: bool = False,
+    ) -> list[SearchHit]:
+        """Full-text search: memories whose messages or topics match ``query``, best ``rank`` first.
+
+        ``query`` uses web-search syntax (``deadline stress``, ``"exact phrase"``, ``work -meeting``,
+        ``climbing or running``), English stemming, topics weighing more than message text. Needs no
+        embeddings. Each hit has ``rank`` set.
+        """
+        _check_text(query)
+        _check_match_count(match_count)
+        _check_filters(salience_tier, since, include_deleted)
+        return await self._call(
+            "text_search",
+            {
+                "query": query,
+                "match_count": match_count,
+                "filter_salience_tier": salience_tier,
+                "filter_since": since,
+                "include_deleted": include_deleted,
+            },
+            {},
+        )
+
+    async def hybrid(
+        self,
+        query: str,
+        match_count: int = 10,
+        semantic_weight: float = 1.0,
+        text_weight: float = 1.0,
+        rrf_k: int = 60,
+        embedding: QueryVector | None = None,
+        salience_tier: SalienceTier | None = None,
+        since: datetime | None = None,
+        include_deleted: bool = False,
+    ) -> list[SearchHit]:
+        """Semantic and full-text search fused by reciprocal rank, in one database call.
+
+        A memory's ``score`` is ``semantic_weight / (rrf_k + its semantic position) + text_weight /
+        (rrf_k + its text position)``, a side that did not find it adding nothing, so a memory matching
+        both ways ranks above one matching one way. ``query`` is embedded with the client's embedder unless
+        ``embedding`` is given. Each hit has ``score`` and, where that side found it, ``similarity`` and
+        ``rank``.
+        """
+        _check_text(query)
+        _check_match_count(match_count)
+        w_sem = _check_number(semantic_weight, "semantic_weight", 0.0, 1e6)
+        w_text = _check_number(text_weight, "text_weight", 0.0, 1e6)
+        if w_sem == 0.0 and w_text == 0.0:
+            raise InvalidInput("semantic_weight and text_weight cannot both be 0", field="semantic_weight")
+        if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or not 1 <= rrf_k <= 100_000:
+            raise InvalidInput(f"rrf_k must be an integer from 1 to 100000, got {rrf_k!r}", field="rrf_k")
+        _check_filters(salience_tier, since, include_deleted)
+        vector = check_dimension(embedding, field="embedding") if embedding is not None else None
+        if vector is None and w_sem > 0.0:
+            vector = await self._embed(query)
+        return await self._call(
+            "hybrid_search",
+            {
+                "query_text": query,
+                "query_embedding": _vector_text(vector) if vector is not None else None,
+                "match_count": match_count,
+                "semantic_weight": w_sem,
+                "text_weight": w_text,
+                "rrf_k": rrf_k,
+                "filter_salience_tier": salience_tier,
+                "filter_since": since,
+                "include_deleted": include_deleted,
+            },
+            {"query_embedding": "extensions.vector"},
+        )

@@ -34,6 +34,9 @@ Conn = psycopg.Connection[dict[str, Any]]
 class PostgresBackend:
     """Runs the SDK's operations on a PostgreSQL database through a connection pool."""
 
+    #: ``Insert(bulk=True)`` goes through binary COPY, so vector values may stay numpy arrays.
+    bulk_copy = True
+
     def __init__(
         self,
         conninfo: str,
@@ -83,6 +86,17 @@ class PostgresBackend:
         except (psycopg.Error, PoolTimeout) as exc:
             raise q.map_error(exc) from exc
 
+    def run_unpipelined(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
+        """:meth:`run` without pipeline mode, for work that uses COPY (which pipeline mode does not allow)."""
+        if not self._opened:
+            self._open()
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                return work(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise q.map_error(exc) from exc
+
     def _fetch(self, identity: Identity, stmt: Any, params: list[Any]) -> list[dict[str, Any]]:
         def work(conn: Conn) -> list[dict[str, Any]]:
             cur = conn.execute(stmt, params)
@@ -105,6 +119,8 @@ class PostgresBackend:
         """Insert rows; rows an earlier attempt already wrote are read back instead of duplicated."""
         if not op.rows:
             return []
+        if op.bulk:
+            return self._bulk_insert(op, identity)
         stmt, params = q.compile_insert(op)
 
         def work(conn: Conn) -> list[dict[str, Any]]:
@@ -119,6 +135,39 @@ class PostgresBackend:
             return [written[i] for i in wanted if i in written]
 
         return self.run(identity, work)
+
+    def _bulk_insert(self, op: Insert, identity: Identity) -> list[dict[str, Any]]:
+        # One transaction: per group of rows giving the same columns, COPY (binary) into a stage table, then
+        # INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING (backends/sql.py says why a stage).
+        groups = q.group_by_columns(op.rows)
+
+        def work(conn: Conn) -> list[dict[str, Any]]:
+            written: dict[Any, dict[str, Any]] = {}
+            for n, (columns, rows) in enumerate(groups):
+                stage = f"phase3_bulk_stage_{n}"
+                conn.execute(q.compile_stage(op.table, stage, columns))
+                cur = conn.cursor()
+                cur.execute(q.STAGE_TYPES, (f"pg_temp.{stage}",))
+                types = {t["name"]: t for t in cur.fetchall()}
+                for t in types.values():
+                    if t["type"] == "vector":
+                        # Registered on this cursor only: nothing leaks into the pooled connection.
+                        cur.adapters.register_dumper(None, q.vector_binary_dumper(t["oid"]))
+                with cur.copy(q.compile_copy_stage(stage, columns)) as copy:
+                    copy.set_types([types[c]["oid"] for c in columns])
+                    for row in rows:
+                        copy.write_row([row[c] for c in columns])
+                cur.execute(q.compile_insert_from_stage(op.table, stage, columns, op.returning))
+                written.update(q.rows_by_id(cur.fetchall()))
+            wanted = [row["id"] for row in op.rows]
+            missing = [i for i in wanted if i not in written]
+            if missing:
+                back_stmt, back_params = q.compile_select_ids(op.table, missing, op.returning)
+                cur = conn.execute(back_stmt, back_params)
+                written.update(q.rows_by_id(cur.fetchall()))
+            return [written[i] for i in wanted if i in written]
+
+        return self.run_unpipelined(identity, work)
 
     def update(self, op: Update, identity: Identity) -> list[dict[str, Any]]:
         """Update matching rows and return them."""
