@@ -152,14 +152,20 @@ class AsyncPhase3Client:
 
     @classmethod
     def from_env(
-        cls, env_file: str | Path | None = ".env", *, retry: RetryPolicy = DEFAULT_RETRY
+        cls,
+        env_file: str | Path | None = ".env",
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        embedder: Embedder | None = None,
     ) -> AsyncPhase3Client:
         """A client from ``SUPABASE_URL`` + a key, or else ``SUPABASE_DB_URL`` (env, then ``.env``)."""
         settings = Settings.from_env(env_file)
-        return cls.from_settings(settings, retry=retry)
+        return cls.from_settings(settings, retry=retry, embedder=embedder)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, retry: RetryPolicy = DEFAULT_RETRY) -> AsyncPhase3Client:
+    def from_settings(
+        cls, settings: Settings, *, retry: RetryPolicy = DEFAULT_RETRY, embedder: Embedder | None = None
+    ) -> AsyncPhase3Client:
         """A client from :class:`~phase3_sdk.config.Settings`."""
         jwt_secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         anon = settings.anon_key.get_secret_value() if settings.anon_key else None
@@ -173,6 +179,7 @@ class AsyncPhase3Client:
                 retry=retry,
                 timeout=settings.timeout,
                 connect_timeout=settings.connect_timeout,
+                embedder=embedder,
             )
         if settings.db_url:
             return cls.connect(
@@ -180,6 +187,7 @@ class AsyncPhase3Client:
                 retry=retry,
                 connect_timeout=settings.connect_timeout,
                 jwt_secret=jwt_secret,
+                embedder=embedder,
             )
         raise ConfigurationError(
             "no connection settings: set SUPABASE_URL with SUPABASE_ANON_KEY or SUPABASE_SERVICE_ROLE_KEY, "

@@ -153,14 +153,20 @@ class Phase3Client:
 
     @classmethod
     def from_env(
-        cls, env_file: str | Path | None = ".env", *, retry: RetryPolicy = DEFAULT_RETRY
+        cls,
+        env_file: str | Path | None = ".env",
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        embedder: Embedder | None = None,
     ) -> Phase3Client:
         """A client from ``SUPABASE_URL`` + a key, or else ``SUPABASE_DB_URL`` (env, then ``.env``)."""
         settings = Settings.from_env(env_file)
-        return cls.from_settings(settings, retry=retry)
+        return cls.from_settings(settings, retry=retry, embedder=embedder)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, retry: RetryPolicy = DEFAULT_RETRY) -> Phase3Client:
+    def from_settings(
+        cls, settings: Settings, *, retry: RetryPolicy = DEFAULT_RETRY, embedder: Embedder | None = None
+    ) -> Phase3Client:
         """A client from :class:`~phase3_sdk.config.Settings`."""
         jwt_secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         anon = settings.anon_key.get_secret_value() if settings.anon_key else None
@@ -174,6 +180,7 @@ class Phase3Client:
                 retry=retry,
                 timeout=settings.timeout,
                 connect_timeout=settings.connect_timeout,
+                embedder=embedder,
             )
         if settings.db_url:
             return cls.connect(
@@ -181,6 +188,7 @@ class Phase3Client:
                 retry=retry,
                 connect_timeout=settings.connect_timeout,
                 jwt_secret=jwt_secret,
+                embedder=embedder,
             )
         raise ConfigurationError(
             "no connection settings: set SUPABASE_URL with SUPABASE_ANON_KEY or SUPABASE_SERVICE_ROLE_KEY, "
