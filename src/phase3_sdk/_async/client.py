@@ -10,15 +10,15 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from ..backends.base import AsyncBackend
 from ..config import Settings
-from ..embeddings import Embedder
+from ..engine.registry import ToolRegistry
 from ..errors import ConfigurationError
 from ..identity import Identity, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
-from .auth import AsyncAuth
 from .backends.postgres import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
@@ -26,11 +26,17 @@ from .backends.postgres import (
     AsyncPostgresBackend,
 )
 from .resources.conversations import AsyncConversations
-from .resources.search import AsyncSearch
 from .resources.skills import AsyncSkillExecutions, AsyncSkills
 from .resources.synthesis import AsyncPatterns, AsyncRecommendations, AsyncSynthesisJobs
 from .resources.tools import AsyncTools, AsyncToolUsageLog
 from .transport import AsyncTransport
+
+if TYPE_CHECKING:
+    # Imported where used: search brings numpy and auth brings supabase_auth, ~300 ms that a client
+    # doing plain CRUD should not pay at import.
+    from ..embeddings import Embedder
+    from .auth import AsyncAuth
+    from .resources.search import AsyncSearch
 
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
 DEFAULT_TIMEOUT = 30.0
@@ -52,8 +58,6 @@ class _Shared:
         self.embedder = embedder
         # Python tool handlers registered with ``client.tools.handler``; shared so that a handler
         # registered once serves every user-scoped client made from the same root.
-        from ..engine.registry import ToolRegistry
-
         self.registry = ToolRegistry()
 
 
@@ -319,11 +323,15 @@ class AsyncPhase3Client:
     @cached_property
     def search(self) -> AsyncSearch:
         """Semantic, full-text and hybrid search over the caller's memories."""
+        from .resources.search import AsyncSearch
+
         return AsyncSearch(self._transport, self._shared.embedder)
 
     @cached_property
     def auth(self) -> AsyncAuth:
         """Sign-in helpers: ``client.auth.sign_in_with_password(email, password)`` gives a user's client."""
+        from .auth import AsyncAuth
+
         return AsyncAuth(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------

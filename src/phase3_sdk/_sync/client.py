@@ -11,15 +11,15 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from ..backends.base import SyncBackend
 from ..config import Settings
-from ..embeddings import Embedder
+from ..engine.registry import ToolRegistry
 from ..errors import ConfigurationError
 from ..identity import Identity, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
-from .auth import Auth
 from .backends.postgres import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
@@ -27,11 +27,17 @@ from .backends.postgres import (
     PostgresBackend,
 )
 from .resources.conversations import Conversations
-from .resources.search import Search
 from .resources.skills import SkillExecutions, Skills
 from .resources.synthesis import Patterns, Recommendations, SynthesisJobs
 from .resources.tools import Tools, ToolUsageLog
 from .transport import Transport
+
+if TYPE_CHECKING:
+    # Imported where used: search brings numpy and auth brings supabase_auth, ~300 ms that a client
+    # doing plain CRUD should not pay at import.
+    from ..embeddings import Embedder
+    from .auth import Auth
+    from .resources.search import Search
 
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
 DEFAULT_TIMEOUT = 30.0
@@ -53,8 +59,6 @@ class _Shared:
         self.embedder = embedder
         # Python tool handlers registered with ``client.tools.handler``; shared so that a handler
         # registered once serves every user-scoped client made from the same root.
-        from ..engine.registry import ToolRegistry
-
         self.registry = ToolRegistry()
 
 
@@ -320,11 +324,15 @@ class Phase3Client:
     @cached_property
     def search(self) -> Search:
         """Semantic, full-text and hybrid search over the caller's memories."""
+        from .resources.search import Search
+
         return Search(self._transport, self._shared.embedder)
 
     @cached_property
     def auth(self) -> Auth:
         """Sign-in helpers: ``client.auth.sign_in_with_password(email, password)`` gives a user's client."""
+        from .auth import Auth
+
         return Auth(self)
 
     # -- lifecycle ---------------------------------------------------------------------------------
