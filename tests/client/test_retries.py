@@ -165,6 +165,9 @@ def test_postgres_killed_connection_is_transient_and_a_read_retries(db_url: str,
         kill()
         with pytest.raises(TransientError):
             me.with_retry(RetryPolicy.none()).tools.count()
+        # The pool replaces the dead connection in the background; killing before it is back would kill
+        # nothing. One successful read (retries on) proves a live pooled connection exists to kill.
+        assert me.tools.count() == 0
         kill()
         assert me.tools.count() == 0  # the retried read got a fresh connection
     finally:
