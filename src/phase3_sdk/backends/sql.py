@@ -6,6 +6,7 @@ Shared by the blocking and the asyncio Postgres backends. Identifiers are always
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -166,15 +167,16 @@ def compile_select_ids(
     return stmt, [list(ids)]
 
 
-# -- bulk insert: COPY into a per-transaction stage, then INSERT ... SELECT ---------------------------------
+# -- bulk insert: COPY into a stage table, then INSERT ... SELECT -----------------------------------------
 #
 # COPY cannot write into a table with row-level security, and it has no ON CONFLICT. So a batch is copied
-# (binary format) into a temporary table that lives only until the transaction commits, then moved with
-# one INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING: RLS's WITH CHECK applies to every row exactly as
-# for a plain insert, and a retried batch inserts nothing twice.
+# (binary format) into a temporary table, then moved with one INSERT ... SELECT ... ON CONFLICT (id) DO
+# NOTHING: RLS's WITH CHECK applies to every row exactly as for a plain insert, and a retried batch inserts
+# nothing twice. The stage is created once per connection, role and column set, and is emptied at every
+# commit (ON COMMIT DELETE ROWS): creating and dropping a temp table per batch cost ~2-4 ms of catalog work.
 
-#: Column names, type oids and type names of a stage table, in column order.
-STAGE_TYPES = sql.SQL(
+#: Column names, type oids and type names of a table, in column order.
+TABLE_TYPES = sql.SQL(
     "select a.attname as name, a.atttypid::int as oid, t.typname as type"
     " from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid"
     " where a.attrelid = pg_catalog.to_regclass(%s) and a.attnum > 0 and not a.attisdropped order by a.attnum"
@@ -191,16 +193,25 @@ def group_by_columns(
     return list(groups.items())
 
 
+def stage_name(role: str, table: str, columns: Sequence[str]) -> str:
+    """The stage's name: one per role (a temp table belongs to the role that made it, and another role on
+    the same pooled connection may not write to it) and per column set."""
+    digest = hashlib.sha1("\0".join((role, table, *columns)).encode()).hexdigest()[:16]
+    return f"phase3_stage_{digest}"
+
+
 def compile_stage(table: str, stage: str, columns: Sequence[str]) -> sql.Composed:
-    """A temporary table with the types of ``table``'s ``columns``, dropped at commit."""
-    return sql.SQL("create temp table {} on commit drop as select {} from {} with no data").format(
-        sql.Identifier(stage), _columns(columns), _table(table)
-    )
+    """A temporary table with the types of ``table``'s ``columns``, emptied at every commit."""
+    return sql.SQL(
+        "create temp table if not exists {} on commit delete rows as select {} from {} with no data"
+    ).format(sql.Identifier(stage), _columns(columns), _table(table))
 
 
 def compile_copy_stage(stage: str, columns: Sequence[str]) -> sql.Composed:
     """``copy <stage> (...) from stdin`` in binary format."""
-    return sql.SQL("copy {} ({}) from stdin (format binary)").format(sql.Identifier(stage), _columns(columns))
+    return sql.SQL("copy {} ({}) from stdin (format binary)").format(
+        sql.Identifier("pg_temp", stage), _columns(columns)
+    )
 
 
 def compile_insert_from_stage(
@@ -208,8 +219,35 @@ def compile_insert_from_stage(
 ) -> sql.Composed:
     """Move a stage's rows into ``table``; rows whose id is already there are skipped."""
     return sql.SQL("insert into {} ({}) select {} from {} on conflict (id) do nothing returning {}").format(
-        _table(table), _columns(columns), _columns(columns), sql.Identifier(stage), _columns(returning)
+        _table(table),
+        _columns(columns),
+        _columns(columns),
+        sql.Identifier("pg_temp", stage),
+        _columns(returning),
     )
+
+
+_VECTOR_HEADER = struct.Struct(">HH")
+
+
+def encode_vectors(values: Sequence[Any]) -> list[Any]:
+    """A bulk insert's vector column, encoded for :func:`vector_binary_dumper` in one numpy pass.
+
+    When every value is a float32 array of one width (what ``bulk_create`` sends), the whole column becomes
+    one buffer of pgvector binary rows and each value a ``bytes`` slice of it: ~1 us per 768-float row
+    instead of ~6 us converting row by row. Anything else is left for the dumper to convert.
+    """
+    arrays = [v for v in values if v is not None]
+    if not arrays or not all(isinstance(v, np.ndarray) and v.ndim == 1 for v in arrays):
+        return list(values)
+    width = arrays[0].shape[0]
+    if any(v.shape[0] != width for v in arrays):
+        return list(values)
+    encoded = np.empty((len(arrays), 4 + 4 * width), dtype=np.uint8)
+    encoded[:, :4] = np.frombuffer(_VECTOR_HEADER.pack(width, 0), dtype=np.uint8)
+    encoded[:, 4:] = np.stack(arrays).astype(">f4").view(np.uint8)
+    rows = iter(encoded)
+    return [None if v is None else next(rows).tobytes() for v in values]
 
 
 def vector_binary_dumper(oid: int) -> type[Dumper]:
@@ -217,22 +255,78 @@ def vector_binary_dumper(oid: int) -> type[Dumper]:
 
     pgvector's binary form is ``int16 dimensions, int16 unused, float32[dimensions]``, all big-endian;
     numpy writes it in one call, which is what makes a 768-float embedding cheap to send (text form costs
-    ~100 us per row to format). Accepts numpy arrays, float sequences and pgvector's text form.
+    ~100 us per row to format). Accepts ``bytes`` already in that form (:func:`encode_vectors`), numpy
+    arrays, float sequences and pgvector's text form.
     """
 
     class VectorBinaryDumper(Dumper):
         format = pq.Format.BINARY
 
         def dump(self, obj: Any) -> Buffer:
+            if isinstance(obj, bytes):
+                return obj
             if isinstance(obj, str):
                 obj = json.loads(obj)
             values = np.asarray(obj, dtype=">f4")
             if values.ndim != 1:
                 raise ValueError(f"a vector must be one-dimensional, got shape {values.shape}")
-            return struct.pack(">HH", values.shape[0], 0) + values.tobytes()
+            return _VECTOR_HEADER.pack(values.shape[0], 0) + values.tobytes()
 
     VectorBinaryDumper.oid = oid
     return VectorBinaryDumper
+
+
+def jsonb_binary_dumper(oid: int) -> type[Dumper]:
+    """A binary COPY dumper for ``jsonb`` (version byte 1, then the JSON text) encoding with pydantic-core:
+    ~4x faster than psycopg's default ``json.dumps`` and, like :func:`json_dumps`, it accepts datetimes."""
+
+    class JsonbBinaryDumper(Dumper):
+        format = pq.Format.BINARY
+
+        def dump(self, obj: Any) -> Buffer:
+            return b"\x01" + to_json(obj)
+
+    JsonbBinaryDumper.oid = oid
+    return JsonbBinaryDumper
+
+
+_ARRAY_HEADER = struct.Struct(">iiIii")  # dimensions, has nulls, element type, length, lower bound
+_EMPTY_ARRAY = struct.Struct(">iiI")  # an empty array has no dimensions
+_TEXT_OID = 25
+
+
+def text_array_binary_dumper(oid: int) -> type[Dumper]:
+    """A binary COPY dumper for ``text[]`` from a list of strings (None allowed): psycopg's generic list
+    dumper costs ~5 us per value, this ~1 us (a memory's topic lists are short)."""
+
+    class TextArrayBinaryDumper(Dumper):
+        format = pq.Format.BINARY
+
+        def dump(self, obj: Any) -> Buffer:
+            if not obj:
+                return _EMPTY_ARRAY.pack(0, 0, _TEXT_OID)
+            parts = [b""]
+            nulls = 0
+            for item in obj:
+                if item is None:
+                    nulls = 1
+                    parts.append(b"\xff\xff\xff\xff")
+                else:
+                    data = str(item).encode()
+                    parts.append(len(data).to_bytes(4, "big") + data)
+            parts[0] = _ARRAY_HEADER.pack(1, nulls, _TEXT_OID, len(obj), 1)
+            return b"".join(parts)
+
+    TextArrayBinaryDumper.oid = oid
+    return TextArrayBinaryDumper
+
+
+#: Faster binary COPY dumpers than psycopg's defaults, by type name (see each).
+BULK_DUMPERS = {
+    "vector": vector_binary_dumper,
+    "jsonb": jsonb_binary_dumper,
+    "_text": text_array_binary_dumper,
+}
 
 
 def compile_update(op: Update) -> tuple[sql.Composed, list[Any]]:

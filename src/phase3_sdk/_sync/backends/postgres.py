@@ -8,7 +8,8 @@ operation costs two network round trips (statement batch, commit) rather than fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -63,6 +64,10 @@ class PostgresBackend:
         )
         self._opened = False
         self._open_lock = Lock()
+        #: Bulk insert state: column types per table, and the stage tables each pooled connection has (a
+        #: weak map, so a connection the pool closes takes its entry with it).
+        self._types: dict[str, dict[str, tuple[int, str]]] = {}
+        self._stages: weakref.WeakKeyDictionary[Conn, set[str]] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         # The conninfo may hold a password: never show it.
@@ -136,27 +141,46 @@ class PostgresBackend:
 
         return self.run(identity, work)
 
+    def _table_types(
+        self, conn: Conn, table: str, columns: Sequence[str]
+    ) -> dict[str, tuple[int, str]]:
+        # Column type oids for COPY, read once per table (they only change with a migration that adds a
+        # column, which then misses here and is read again).
+        types = self._types.get(table, {})
+        if not all(c in types for c in columns):
+            cur = conn.execute(q.TABLE_TYPES, (f"{q.SCHEMA}.{table}",))
+            types = {t["name"]: (t["oid"], t["type"]) for t in cur.fetchall()}
+            self._types[table] = types
+        return types
+
     def _bulk_insert(self, op: Insert, identity: Identity) -> list[dict[str, Any]]:
         # One transaction: per group of rows giving the same columns, COPY (binary) into a stage table, then
         # INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING (backends/sql.py says why a stage).
         groups = q.group_by_columns(op.rows)
+        made: list[tuple[Conn, str]] = []
 
         def work(conn: Conn) -> list[dict[str, Any]]:
+            known = self._stages.get(conn, set())
             written: dict[Any, dict[str, Any]] = {}
-            for n, (columns, rows) in enumerate(groups):
-                stage = f"phase3_bulk_stage_{n}"
-                conn.execute(q.compile_stage(op.table, stage, columns))
+            for columns, rows in groups:
+                types = self._table_types(conn, op.table, columns)
+                stage = q.stage_name(identity.role, op.table, columns)
+                if stage not in known:
+                    conn.execute(q.compile_stage(op.table, stage, columns))
+                    made.append((conn, stage))
                 cur = conn.cursor()
-                cur.execute(q.STAGE_TYPES, (f"pg_temp.{stage}",))
-                types = {t["name"]: t for t in cur.fetchall()}
-                for t in types.values():
-                    if t["type"] == "vector":
+                values = []
+                for c in columns:
+                    column = [row[c] for row in rows]
+                    oid, type_name = types[c]
+                    if type_name in q.BULK_DUMPERS:
                         # Registered on this cursor only: nothing leaks into the pooled connection.
-                        cur.adapters.register_dumper(None, q.vector_binary_dumper(t["oid"]))
+                        cur.adapters.register_dumper(None, q.BULK_DUMPERS[type_name](oid))
+                    values.append(q.encode_vectors(column) if type_name == "vector" else column)
                 with cur.copy(q.compile_copy_stage(stage, columns)) as copy:
-                    copy.set_types([types[c]["oid"] for c in columns])
-                    for row in rows:
-                        copy.write_row([row[c] for c in columns])
+                    copy.set_types([types[c][0] for c in columns])
+                    for row in zip(*values, strict=True):
+                        copy.write_row(row)
                 cur.execute(q.compile_insert_from_stage(op.table, stage, columns, op.returning))
                 written.update(q.rows_by_id(cur.fetchall()))
             wanted = [row["id"] for row in op.rows]
@@ -167,7 +191,11 @@ class PostgresBackend:
                 written.update(q.rows_by_id(cur.fetchall()))
             return [written[i] for i in wanted if i in written]
 
-        return self.run_unpipelined(identity, work)
+        result = self.run_unpipelined(identity, work)
+        # Only a committed stage exists afterwards: one made in a rolled-back transaction is made again.
+        for conn, stage in made:
+            self._stages.setdefault(conn, set()).add(stage)
+        return result
 
     def update(self, op: Update, identity: Identity) -> list[dict[str, Any]]:
         """Update matching rows and return them."""
