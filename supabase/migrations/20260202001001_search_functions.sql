@@ -5,16 +5,18 @@
 -- operator(extensions.<=>), functions run as the caller (security invoker, so RLS decides whose rows are
 -- seen), they never take a user id, and everything but the query has a default.
 
--- semantic_search, replaced: it now chooses its plan per query.
---  * Up to 2,000 memories (most users): an exact scan of the caller's rows, ordered by cosine
---    distance. 2 ms for 1,000 memories.
---  * More: rank all of the caller's memories by Hamming distance between binary sketches, read from the
---    covering index conversations_user_search_idx without touching the table, then re-rank the best
---    `depth` (80 x match_count, at least 800) by exact cosine distance. Filters are applied exactly,
---    before ranking, so they never cost recall (an HNSW index post-filters). Measured (benchmarks/
---    search.py): recall@10 0.99 at 10,000 memories (depth 400 gave 0.97), where the exact scan takes
---    13-19 ms and this path 5-9 ms; at 100,000 the exact scan takes 270 ms.
--- The caller's memory count is counted only up to the limit, on the same index: well under a millisecond.
+-- semantic_search, replaced: it now chooses its plan per query, in one round trip.
+--  * Fewer than 2,000 memories (most users): an exact scan of the caller's rows by cosine distance.
+--  * More: rank all of the caller's memories by Hamming distance between 2-bit sketches
+--    (public.embedding_sketch), read from the covering index conversations_user_search_idx without
+--    touching the table, then re-rank the best `depth` of them by exact cosine distance.
+--  Filters (tier, since, deleted) apply exactly, before any ranking, so they never cost recall (an HNSW
+--  index post-filters). Both paths first rank narrow (id, distance) rows and fetch the full rows of the
+--  final k only: sorting 1,000 full rows, and computing every distance twice (once for the order, once
+--  for `similarity`), was what made the old function take 2.2 ms for 1,000 memories where the bare
+--  exact scan takes 0.9 ms.
+--  The caller's memory count is counted only up to the limit, on the same index (0.2 ms). Numbers for
+--  each path: benchmarks/search.py and the note in 20260202001000_search_layout.sql.
 create or replace function public.semantic_search(
   query_embedding extensions.vector(768),
   match_count integer default 10,
@@ -55,15 +57,19 @@ set search_path = ''
 -- or the query; measured, that plan is 4x slower (20 ms instead of 5 ms at 10,000 memories). Planning
 -- each call costs ~0.2 ms.
 set plan_cache_mode = force_custom_plan
+-- A 100,000-memory ranking is costed above jit_above_cost, and compiling it would take longer than
+-- running it.
+set jit = off
 as $$
 #variable_conflict use_column
 declare
-  -- Below this many memories an exact scan is as fast as the sketch path and has nothing to tune.
+  -- Below this many memories the exact scan is as fast as the sketch path and has nothing to tune.
   exact_limit constant integer := 2000;
   caller uuid := (select auth.uid());
   k integer := least(greatest(coalesce(match_count, 10), 1), 1000);
   depth integer;
   owned integer;
+  sketch bit(2304);
 begin
   if caller is null or query_embedding is null then
     return;
@@ -73,49 +79,64 @@ begin
 
   if owned < exact_limit then
     return query
+    with ranked as (
+      select c.id as hit, c.embedding operator(extensions.<=>) query_embedding as distance
+      from public.conversations c
+      where c.user_id = caller
+        and c.embedding is not null
+        and (include_deleted or not c.is_deleted)
+        and (filter_salience_tier is null or c.salience_tier = filter_salience_tier)
+        and (filter_since is null or c.created_at >= filter_since)
+      order by 2
+      limit k
+    )
     select
       c.id, c.user_id, c.instance_key, c.messages, c.primary_emotion, c.secondary_emotions,
       c.valence, c.arousal, c.dominance, c.novelty, c.self_relevance, c.emotional_salience, c.salience_tier,
       c.extracted_topics, c.decay_multiplier, c.user_marked_important, c.is_deleted,
       c.attachment_context, c.prospective_self_context, c.created_at, c.updated_at,
-      1 - (c.embedding operator(extensions.<=>) query_embedding) as similarity
-    from public.conversations c
-    where c.user_id = caller
-      and c.embedding is not null
-      and (include_deleted or not c.is_deleted)
-      and (filter_salience_tier is null or c.salience_tier = filter_salience_tier)
-      and (filter_since is null or c.created_at >= filter_since)
-      and (match_threshold is null or 1 - (c.embedding operator(extensions.<=>) query_embedding) >= match_threshold)
-    order by c.embedding operator(extensions.<=>) query_embedding
-    limit k;
+      1 - r.distance as similarity
+    from ranked r
+    join public.conversations c on c.id = r.hit
+    where match_threshold is null or 1 - r.distance >= match_threshold
+    order by r.distance, c.id;
     return;
   end if;
 
-  depth := least(greatest(k * 80, 800), 20000);
+  -- Re-ranking depth: each candidate costs one random heap page. Measured on benchmarks/search.py's data
+  -- (recall@10 after re-ranking): 200 gives 1.00 at 10,000 memories and 0.99 at 100,000.
+  depth := least(greatest(k * 30, 300), 20000);
+  sketch := public.embedding_sketch(query_embedding)::bit(2304);
   return query
   with candidates as materialized (
     select c.id as candidate
     from public.conversations c
     where c.user_id = caller
-      and c.embedding_bq is not null
+      and c.embedding_sketch is not null
       and (include_deleted or not c.is_deleted)
       and (filter_salience_tier is null or c.salience_tier = filter_salience_tier)
       and (filter_since is null or c.created_at >= filter_since)
-    order by c.embedding_bq operator(extensions.<~>) extensions.binary_quantize(query_embedding)::bit(768)
+    order by c.embedding_sketch operator(extensions.<~>) sketch
     limit depth
+  ),
+  ranked as (
+    select c.id as hit, c.embedding operator(extensions.<=>) query_embedding as distance
+    from public.conversations c
+    where c.id in (select candidates.candidate from candidates)
+      and c.user_id = caller
+    order by 2
+    limit k
   )
   select
     c.id, c.user_id, c.instance_key, c.messages, c.primary_emotion, c.secondary_emotions,
-      c.valence, c.arousal, c.dominance, c.novelty, c.self_relevance, c.emotional_salience, c.salience_tier,
-      c.extracted_topics, c.decay_multiplier, c.user_marked_important, c.is_deleted,
-      c.attachment_context, c.prospective_self_context, c.created_at, c.updated_at,
-    1 - (c.embedding operator(extensions.<=>) query_embedding) as similarity
-  from public.conversations c
-  where c.id in (select candidates.candidate from candidates)
-    and c.user_id = caller
-    and (match_threshold is null or 1 - (c.embedding operator(extensions.<=>) query_embedding) >= match_threshold)
-  order by c.embedding operator(extensions.<=>) query_embedding
-  limit k;
+    c.valence, c.arousal, c.dominance, c.novelty, c.self_relevance, c.emotional_salience, c.salience_tier,
+    c.extracted_topics, c.decay_multiplier, c.user_marked_important, c.is_deleted,
+    c.attachment_context, c.prospective_self_context, c.created_at, c.updated_at,
+    1 - r.distance as similarity
+  from ranked r
+  join public.conversations c on c.id = r.hit
+  where match_threshold is null or 1 - r.distance >= match_threshold
+  order by r.distance, c.id;
 end;
 $$;
 

@@ -243,24 +243,48 @@ def test_bulk_create_validates_every_row_first(root: Phase3Client, make_user: Ma
 def test_large_user_takes_the_sketch_path_with_exact_top_hits(
     root: Phase3Client, make_user: MakeUser, db_url: str
 ) -> None:
-    """Above 2,000 memories semantic_search ranks by binary sketch then re-ranks exactly."""
+    """Above 2,000 memories semantic_search ranks by 2-bit sketch, then re-ranks exactly.
+
+    Planted: for each query, ten memories just around it (cosine ~0.9) among 3,000 clustered others, and
+    a deleted and a 'low'-tier copy of the query itself. The sketch path must return the exact top 10 in
+    exact order, skip the deleted copy unless asked, and apply the tier filter before ranking (so a tier
+    filter returns that tier's best, not the overall best filtered afterwards).
+    """
     me = root.as_user(user_id=make_user())
     rng = np.random.default_rng(11)
     centres = rng.normal(size=(40, 768))
-    labels = rng.integers(0, 40, 3000)
-    vectors = centres[labels] + rng.normal(scale=0.9, size=(3000, 768))
+    vectors = centres[rng.integers(0, 40, 3000)] + rng.normal(scale=0.9, size=(3000, 768))
+    queries = rng.normal(size=(3, 768))
+    planted = np.concatenate([q + rng.normal(scale=0.35, size=(10, 768)) for q in queries])
+    vectors = np.concatenate([vectors, planted])
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    tiers = ["medium", "high"] * (len(vectors) // 2)
     rows = [
-        {"messages": [{"role": "user", "content": f"m{i}"}], "embedding": v} for i, v in enumerate(vectors)
+        {"messages": [{"role": "user", "content": f"m{i}"}], "embedding": v, "salience_tier": t}
+        for i, (v, t) in enumerate(zip(vectors, tiers, strict=True))
+    ]
+    rows += [
+        {"messages": [{"role": "user", "content": f"deleted{j}"}], "embedding": q, "is_deleted": True}
+        for j, q in enumerate(queries)
+    ]
+    rows += [
+        {"messages": [{"role": "user", "content": f"low{j}"}], "embedding": q, "salience_tier": "low"}
+        for j, q in enumerate(queries)
     ]
     me.conversations.bulk_create(rows, batch_size=1500)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("vacuum analyze public.conversations")  # index-only scans need the visibility map
-    hits_total = 0
-    for q in vectors[:5] + 0.05:
-        q = q / np.linalg.norm(q)
-        exact = np.argsort(-(vectors @ q))[:10]
-        hits = me.search.semantic(q, match_count=10, threshold=None)
-        hits_total += len({h.messages[0]["content"] for h in hits} & {f"m{i}" for i in exact})
-        assert hits[0].messages[0]["content"] == f"m{exact[0]}"
-    assert hits_total >= 48  # recall@10 >= 0.96 over five queries
+    for j, q in enumerate(queries):
+        sims = vectors @ q
+        exact = [f"m{i}" for i in np.argsort(-sims)[:10]]
+        hits = me.search.semantic(q, match_count=11, threshold=None)
+        assert texts(hits) == [f"low{j}", *exact]  # the deleted copy is skipped, the rest in exact order
+        assert hits[1].similarity == pytest.approx(float(sims[np.argsort(-sims)[0]]), abs=1e-5)
+        with_deleted = me.search.semantic(q, match_count=2, threshold=None, include_deleted=True)
+        assert sorted(texts(with_deleted)) == sorted([f"deleted{j}", f"low{j}"])
+        high = np.flatnonzero(np.array(tiers) == "high")
+        best_high = [f"m{i}" for i in high[np.argsort(-sims[high])[:5]]]
+        assert texts(me.search.semantic(q, match_count=5, threshold=None, salience_tier="high")) == best_high
+        strict = me.search.semantic(q, match_count=50, threshold=0.5)
+        assert texts(strict) == [f"low{j}", *[f"m{i}" for i in np.argsort(-sims) if sims[i] >= 0.5]]
