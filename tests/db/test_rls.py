@@ -15,16 +15,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-TABLES = (
-    "conversations",
-    "custom_tools",
-    "custom_tool_usage",
-    "composite_skills",
-    "composite_skill_executions",
-    "memory_synthesis_jobs",
-    "memory_patterns",
-    "synthesis_recommendations",
-)
+from phase3_sdk.resources.tables import ALL_TABLES
+
+TABLES = tuple(table.name for table in ALL_TABLES)
 VECTOR = "[" + ",".join(["0.5"] * 768) + "]"
 
 

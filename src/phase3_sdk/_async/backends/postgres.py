@@ -31,6 +31,18 @@ DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 Conn = psycopg.AsyncConnection[dict[str, Any]]
 
 
+async def _with_read_back(conn: Conn, op: Insert, written: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The inserted rows in request order, reading back those an earlier attempt had already written
+    (``ON CONFLICT (id) DO NOTHING`` returns nothing for them)."""
+    wanted = [row["id"] for row in op.rows]
+    missing = [i for i in wanted if i not in written]
+    if missing:
+        stmt, params = q.compile_select_ids(op.table, missing, op.returning)
+        cur = await conn.execute(stmt, params)
+        written.update(q.rows_by_id(await cur.fetchall()))
+    return [written[i] for i in wanted if i in written]
+
+
 class AsyncPostgresBackend:
     """Runs the SDK's operations on a PostgreSQL database through a connection pool."""
 
@@ -130,13 +142,7 @@ class AsyncPostgresBackend:
         async def work(conn: Conn) -> list[dict[str, Any]]:
             cur = await conn.execute(stmt, params)
             written = q.rows_by_id(await cur.fetchall())
-            wanted = [row["id"] for row in op.rows]
-            missing = [i for i in wanted if i not in written]
-            if missing:
-                back_stmt, back_params = q.compile_select_ids(op.table, missing, op.returning)
-                cur = await conn.execute(back_stmt, back_params)
-                written.update(q.rows_by_id(await cur.fetchall()))
-            return [written[i] for i in wanted if i in written]
+            return await _with_read_back(conn, op, written)
 
         return await self.run(identity, work)
 
@@ -182,13 +188,7 @@ class AsyncPostgresBackend:
                         await copy.write_row(row)
                 await cur.execute(q.compile_insert_from_stage(op.table, stage, columns, op.returning))
                 written.update(q.rows_by_id(await cur.fetchall()))
-            wanted = [row["id"] for row in op.rows]
-            missing = [i for i in wanted if i not in written]
-            if missing:
-                back_stmt, back_params = q.compile_select_ids(op.table, missing, op.returning)
-                cur = await conn.execute(back_stmt, back_params)
-                written.update(q.rows_by_id(await cur.fetchall()))
-            return [written[i] for i in wanted if i in written]
+            return await _with_read_back(conn, op, written)
 
         result = await self.run_unpipelined(identity, work)
         # Only a committed stage exists afterwards: one made in a rolled-back transaction is made again.

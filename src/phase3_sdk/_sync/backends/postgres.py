@@ -32,6 +32,18 @@ DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 Conn = psycopg.Connection[dict[str, Any]]
 
 
+def _with_read_back(conn: Conn, op: Insert, written: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The inserted rows in request order, reading back those an earlier attempt had already written
+    (``ON CONFLICT (id) DO NOTHING`` returns nothing for them)."""
+    wanted = [row["id"] for row in op.rows]
+    missing = [i for i in wanted if i not in written]
+    if missing:
+        stmt, params = q.compile_select_ids(op.table, missing, op.returning)
+        cur = conn.execute(stmt, params)
+        written.update(q.rows_by_id(cur.fetchall()))
+    return [written[i] for i in wanted if i in written]
+
+
 class PostgresBackend:
     """Runs the SDK's operations on a PostgreSQL database through a connection pool."""
 
@@ -131,13 +143,7 @@ class PostgresBackend:
         def work(conn: Conn) -> list[dict[str, Any]]:
             cur = conn.execute(stmt, params)
             written = q.rows_by_id(cur.fetchall())
-            wanted = [row["id"] for row in op.rows]
-            missing = [i for i in wanted if i not in written]
-            if missing:
-                back_stmt, back_params = q.compile_select_ids(op.table, missing, op.returning)
-                cur = conn.execute(back_stmt, back_params)
-                written.update(q.rows_by_id(cur.fetchall()))
-            return [written[i] for i in wanted if i in written]
+            return _with_read_back(conn, op, written)
 
         return self.run(identity, work)
 
@@ -183,13 +189,7 @@ class PostgresBackend:
                         copy.write_row(row)
                 cur.execute(q.compile_insert_from_stage(op.table, stage, columns, op.returning))
                 written.update(q.rows_by_id(cur.fetchall()))
-            wanted = [row["id"] for row in op.rows]
-            missing = [i for i in wanted if i not in written]
-            if missing:
-                back_stmt, back_params = q.compile_select_ids(op.table, missing, op.returning)
-                cur = conn.execute(back_stmt, back_params)
-                written.update(q.rows_by_id(cur.fetchall()))
-            return [written[i] for i in wanted if i in written]
+            return _with_read_back(conn, op, written)
 
         result = self.run_unpipelined(identity, work)
         # Only a committed stage exists afterwards: one made in a rolled-back transaction is made again.
