@@ -1,11 +1,15 @@
 -- Semantic, full-text and hybrid search over the caller's memories.
 --
 -- Same rules as every function here: parameter types are schema-qualified (`extensions.vector`, since a
--- function's own search_path does not cover its signature), bodies name operators with
--- operator(extensions.<=>), functions run as the caller (security invoker, so RLS decides whose rows are
--- seen), they never take a user id, and everything but the query has a default.
+-- function's own search_path does not cover its signature, which resolves with the caller's path: the
+-- root of the old 42704 failure), bodies name operators with operator(extensions.<=>), functions run as
+-- the caller (security invoker, so RLS decides whose rows are seen), they never take a user id (the old
+-- `user_id_param` let any caller read any user's memories), and everything but the query has a default.
 
--- semantic_search, replaced: it now chooses its plan per query, in one round trip.
+-- The old signature, if an earlier attempt created it, must not survive next to the safe one.
+drop function if exists public.semantic_search(extensions.vector, uuid, integer, double precision);
+
+-- semantic_search chooses its plan per query, in one round trip.
 --  * Fewer than 2,000 memories (most users): an exact scan of the caller's rows by cosine distance.
 --  * More: rank all of the caller's memories by Hamming distance between 2-bit sketches
 --    (public.embedding_sketch), read from the covering index conversations_user_search_idx without
@@ -204,7 +208,8 @@ grant execute on function public.text_search(text, integer, text, timestamptz, b
 
 -- hybrid_search: reciprocal rank fusion of semantic_search and text_search, in one round trip.
 -- score = semantic_weight / (rrf_k + semantic rank) + text_weight / (rrf_k + text rank), a side that did
--- not find the memory adding nothing; each side contributes its best max(5 x match_count, 50) candidates.
+-- not find the memory adding nothing; each side contributes its best max(5 x match_count, 50) candidates
+-- (the semantic side only those with positive similarity).
 -- Without query_embedding it is text search scored the same way.
 create or replace function public.hybrid_search(
   query_text text,
@@ -259,7 +264,9 @@ as $$
   semantic as (
     select s.id, s.similarity, row_number() over (order by s.similarity desc, s.id) as position
     from params p, public.semantic_search(query_embedding, p.depth, null, filter_salience_tier, filter_since, include_deleted) s
-    where query_embedding is not null
+    -- Only memories that are actually alike count as found by meaning: an unrelated one (cosine <= 0)
+    -- would otherwise earn a semantic rank just for existing, and could tie a memory matching both ways.
+    where query_embedding is not null and s.similarity > 0
   ),
   fulltext as (
     select t.id, t.rank, row_number() over (order by t.rank desc, t.created_at desc, t.id) as position
