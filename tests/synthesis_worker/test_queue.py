@@ -15,7 +15,7 @@ from phase3_sdk._async.client import AsyncPhase3Client
 from phase3_sdk._async.synthesis import AsyncJobQueue
 from phase3_sdk._async.synthesis.runner import AnalyzerFactory
 from phase3_sdk._sync.client import Phase3Client
-from phase3_sdk.errors import InvalidInput, SynthesisTimeout
+from phase3_sdk.errors import InvalidInput, SynthesisTimeout, TransientError
 from phase3_sdk.synthesis import analyzers_for
 from phase3_sdk.synthesis import jobs as jobqueue
 from phase3_sdk.synthesis.analyzers.base import Analyzer
@@ -204,3 +204,13 @@ def test_the_blocking_client_runs_jobs_in_threads(db_url: str, user: AsyncPhase3
         finished = me.synthesis.wait(jobs[0].id, timeout=5, progress=False)
         assert finished.status == "completed"
         assert finished.memories_analyzed == 200
+
+
+def test_a_one_pass_worker_fails_at_once_when_the_database_is_unreachable() -> None:
+    # --once must end: an unreachable database is an error for a single pass, not a wait without end.
+    client = Phase3Client.connect("postgresql://nobody@127.0.0.1:1/nothing", connect_timeout=1)
+    try:
+        with pytest.raises(TransientError):
+            client.synthesis.run_worker(concurrency=1, once=True)
+    finally:
+        client.close()

@@ -373,7 +373,14 @@ def map_error(exc: BaseException) -> Phase3Error:
     from psycopg_pool import PoolTimeout
 
     if isinstance(exc, PoolTimeout):
-        return TransientError(f"no database connection became free in time: {exc}", code="pool_timeout")
+        # The pool hides why: either every connection is busy, or none could be opened at all (a wrong
+        # URL, a server down), which the pool only logs. Say both, since the caller cannot tell them apart.
+        return TransientError(
+            f"could not get a database connection in time: {exc}",
+            code="pool_timeout",
+            hint="check that the database is reachable at that URL (psycopg_pool logs each failed connect); "
+            "if it is, the pool is exhausted: raise max_connections or close idle clients",
+        )
     if isinstance(exc, psycopg.Error):
         diag = exc.diag
         code = exc.sqlstate

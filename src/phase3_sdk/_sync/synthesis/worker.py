@@ -130,7 +130,11 @@ class SynthesisWorker:
             try:
                 jobs = self._queue.claim(self.worker_id, 1, self.lease_seconds)
             except Phase3Error as exc:
-                # The database is unreachable or overloaded: keep the worker alive and try again later.
+                if once:
+                    # One pass was asked for and could not be made: that is the caller's error to see, not
+                    # something to wait out forever.
+                    raise
+                # A long-running worker rides out an unreachable or overloaded database and tries again.
                 log.warning("synthesis worker %s: claim failed: %s", self.worker_id, exc)
                 self._idle(self.poll_interval, stop)
                 continue
