@@ -32,7 +32,15 @@ from rich.table import Table
 from phase3_sdk import __version__
 from phase3_sdk.errors import Phase3Error
 
-__all__ = ["OPTIONAL_GROUPS", "CommandRegistrar", "Subparsers", "add_db_commands", "add_dev_commands", "main"]
+__all__ = [
+    "OPTIONAL_GROUPS",
+    "CommandRegistrar",
+    "Subparsers",
+    "add_db_commands",
+    "add_dev_commands",
+    "db_url_from",
+    "main",
+]
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 CommandRegistrar: TypeAlias = Callable[[Subparsers], None]
@@ -102,7 +110,8 @@ def add_db_commands(subparsers: Subparsers) -> None:
     p.set_defaults(handler=_db_check)
 
 
-def _db_url(args: argparse.Namespace) -> str:
+def db_url_from(args: argparse.Namespace) -> str:
+    """The database URL a command works on: ``--db-url``, else ``SUPABASE_DB_URL`` (environment or .env)."""
     if args.db_url:
         return str(args.db_url)
     from phase3_sdk.config import Settings
@@ -124,7 +133,7 @@ def _db_migrate(args: argparse.Namespace) -> int:
     err = _stderr()
     with err.status("migrating..."):
         applied = migrator.migrate(
-            _db_url(args), _migrations(args), on_progress=lambda m: err.print(f"applying {m.path.name}")
+            db_url_from(args), _migrations(args), on_progress=lambda m: err.print(f"applying {m.path.name}")
         )
     print(f"applied {len(applied)} migration{'' if len(applied) == 1 else 's'}")
     return 0
@@ -133,7 +142,7 @@ def _db_migrate(args: argparse.Namespace) -> int:
 def _db_status(args: argparse.Namespace) -> int:
     from phase3_sdk.db import migrator
 
-    rows = migrator.status(_db_url(args), _migrations(args))
+    rows = migrator.status(db_url_from(args), _migrations(args))
     table = Table("version", "name", "state")
     colors = {"applied": "green", "pending": "yellow", "unknown": "red"}
     for row in rows:
@@ -145,7 +154,7 @@ def _db_status(args: argparse.Namespace) -> int:
 def _db_verify(args: argparse.Namespace) -> int:
     from phase3_sdk.db import migrator
 
-    checks = migrator.verify(_db_url(args))
+    checks = migrator.verify(db_url_from(args))
     table = Table("check", "ok", "detail")
     for c in checks:
         table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.detail)

@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 
-from phase3_sdk.cli import Subparsers
+from phase3_sdk.cli import Subparsers, db_url_from
 from phase3_sdk.errors import ConfigurationError
 from phase3_sdk.synthesis import jobs as jobqueue
 
@@ -48,14 +48,6 @@ def add_synthesis_commands(subparsers: Subparsers) -> None:
     p.set_defaults(handler=_worker)
 
 
-def _db_url(args: argparse.Namespace) -> str:
-    if args.db_url:
-        return str(args.db_url)
-    from phase3_sdk.config import Settings
-
-    return Settings.from_env(args.env_file).require_db_url()
-
-
 def _worker(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise ConfigurationError(f"--concurrency must be at least 1, got {args.concurrency}")
@@ -64,7 +56,7 @@ def _worker(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(message)s",
     )
-    report = asyncio.run(_serve(args, _db_url(args)))
+    report = asyncio.run(_serve(args, db_url_from(args)))
     print(
         f"worker {report.worker_id}: {len(report.completed)} completed, {len(report.retried)} retried, "
         f"{len(report.failed)} failed, {len(report.lost)} lost, {report.memories_analyzed} memories analysed"
