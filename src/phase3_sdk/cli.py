@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TypeAlias
+from uuid import UUID
 
 import psycopg
 from rich.console import Console
@@ -78,7 +79,7 @@ def _stderr() -> Console:
 
 
 def add_db_commands(subparsers: Subparsers) -> None:
-    """Register ``phase3 db migrate|status|verify|check``."""
+    """Register ``phase3 db migrate|status|verify|check|tune-search``."""
     db = subparsers.add_parser("db", help="apply and inspect supabase/migrations")
     commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
 
@@ -108,6 +109,22 @@ def add_db_commands(subparsers: Subparsers) -> None:
         help="start with pgvector already in extensions (a project that enabled it from the dashboard)",
     )
     p.set_defaults(handler=_db_check)
+    p = commands.add_parser(
+        "tune-search",
+        help="train per-user search cells so that semantic search stays fast for users with many memories",
+    )
+    p.add_argument("--db-url", metavar="URL", help="PostgreSQL URL (default: SUPABASE_DB_URL)")
+    p.add_argument(
+        "--min-memories",
+        type=int,
+        metavar="N",
+        help="tune users with at least N live memories with embeddings (default: 5000)",
+    )
+    p.add_argument("--rows-per-cell", type=int, metavar="N", help="memories per cell (default: 300)")
+    p.add_argument(
+        "--user", dest="users", action="append", type=UUID, metavar="UUID", help="only this user (repeatable)"
+    )
+    p.set_defaults(handler=_db_tune_search)
 
 
 def db_url_from(args: argparse.Namespace) -> str:
@@ -177,6 +194,33 @@ def _db_check(args: argparse.Namespace) -> int:
         )
     if report.error is not None:
         raise report.error
+    print(report.summary())
+    return 0
+
+
+def _db_tune_search(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from phase3_sdk.db import tune
+
+    url = db_url_from(args)
+    columns = (TextColumn("tuning users"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_stderr(), transient=True) as progress:
+        task = progress.add_task("tune", total=None)
+
+        def advance(done: int, total: int, user: tune.TunedUser) -> None:
+            progress.update(task, completed=done, total=total)
+            progress.console.print(
+                f"{user.user_id}: {user.memories:,} memories in {user.cells} cells ({user.seconds:.1f} s)"
+            )
+
+        report = tune.tune_search(
+            url,
+            min_memories=tune.DEFAULT_MIN_MEMORIES if args.min_memories is None else args.min_memories,
+            rows_per_cell=tune.DEFAULT_ROWS_PER_CELL if args.rows_per_cell is None else args.rows_per_cell,
+            user_ids=args.users,
+            on_progress=advance,
+        )
     print(report.summary())
     return 0
 

@@ -46,6 +46,7 @@ EXPECTED_TABLES: tuple[str, ...] = (
     "memory_synthesis_jobs",
     "memory_patterns",
     "synthesis_recommendations",
+    "memory_search_cells",
 )
 
 

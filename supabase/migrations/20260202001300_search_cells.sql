@@ -1,0 +1,219 @@
+-- Per-user search cells: what keeps one user's semantic search fast at 100,000 memories.
+--
+-- Until now semantic_search ranked ALL of the caller's memories by sketch distance (the covering index of
+-- 20260202001000_search_layout.sql) before re-ranking the best few hundred exactly. That is linear in the
+-- user's memory count: ~150-200 ns per memory read from the index, so ~20-30 ms at 100,000 memories on a
+-- 2-core machine, whatever else is tuned (narrower sketches, partial indexes, a threshold instead of a sort
+-- were each measured at 10-20% better, and a parallel scan was slower: worker start-up costs more than it saves
+-- on 2 cores).
+--
+-- A cell is a cluster of one user's memories: `phase3 db tune-search` (phase3_sdk.db.tune) runs k-means over a
+-- sample of a user's embeddings (about one cell per 300 memories), stores the centroids here and writes every
+-- memory's nearest cell into conversations.search_cell. A query then reads only the cells nearest to it,
+-- nearest first, until they hold about 1/12 of the user's memories (at least 4,000), in cell order from
+-- the index below: an inverted-file (IVF) index per user. Measured on benchmarks/search.py's data: the exact
+-- top 10 of a query lies in those cells for 99.7-100% of queries at 10,000 and 100,000 memories.
+--
+-- Why per user rather than pgvector's ivfflat or hnsw: those index the whole table and filter by user after
+-- the index scan, which loses recall for any user who is not most of the table (see the search issue), and a
+-- global index's centroids would be averages of everyone's memories, readable by everyone; these are each
+-- user's own, under RLS.
+--
+-- Correct without tuning, only slower: memories written after a user's cells were trained (and every memory
+-- of a user never tuned) have search_cell -1, and -1 is always read. Tuning again folds them in.
+
+create table if not exists public.memory_search_cells (
+  user_id uuid not null references auth.users (id) on delete cascade,
+  cell smallint not null constraint memory_search_cells_cell_check check (cell >= 0),
+  centroid extensions.vector(768) not null,
+  -- How many memories the cell held when it was trained: the search reads cells until it has read enough.
+  members integer not null default 0 constraint memory_search_cells_members_check check (members >= 0),
+  trained_at timestamptz not null default now(),
+  primary key (user_id, cell)
+);
+
+-- A query reads all of the caller's centroids: keep each (3 KB) inside its row instead of in the TOAST table,
+-- as for conversations.embedding (search_layout.sql); measured at 100,000 memories (333 cells), the whole
+-- search went from 8.4 to 7.1 ms (p50).
+alter table public.memory_search_cells alter column centroid set storage main;
+
+alter table public.memory_search_cells enable row level security;
+
+-- A user reads their own cells (semantic_search runs as the caller); only the tuner (the table owner or the
+-- service role) writes them. A user who could write them could only slow down or degrade their own search.
+drop policy if exists memory_search_cells_owner_read on public.memory_search_cells;
+create policy memory_search_cells_owner_read on public.memory_search_cells
+  for select to authenticated
+  using ((select auth.uid()) = user_id);
+
+revoke all on table public.memory_search_cells from anon, authenticated;
+grant select on table public.memory_search_cells to authenticated;
+grant select, insert, update, delete on table public.memory_search_cells to service_role;
+
+-- -1: not assigned to a cell (never tuned, or written since). Not null, so that `search_cell = any(cells)`
+-- can be one index condition; adding a column with a constant default rewrites nothing.
+alter table public.conversations add column if not exists search_cell smallint not null default -1;
+
+-- The index a search reads: the caller's memories cell by cell, each entry carrying the sketch and the filter
+-- columns, so ranking never touches the table. Memories without an embedding are never searched.
+create index if not exists conversations_search_cell_idx
+  on public.conversations (user_id, search_cell, created_at desc)
+  include (id, embedding_sketch, is_deleted, salience_tier)
+  where embedding_sketch is not null;
+-- The covering index it replaces was also what listed a user's memories newest first; that needs its own
+-- narrow index again now that the search index is ordered by cell.
+create index if not exists conversations_user_created_idx on public.conversations (user_id, created_at desc);
+drop index if exists public.conversations_user_search_idx;
+
+-- A memory whose embedding changes may belong to another cell now: mark it unassigned (read by every query)
+-- rather than leave it where no query near its new embedding would look.
+create or replace function public.reset_search_cell()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  -- `is distinct from` would need pgvector's `=` on the search_path; spelled out, a null on either side counts
+  -- as a change (a memory without an embedding is not in the search index anyway).
+  if new.embedding is null or old.embedding is null
+     or not (new.embedding operator(extensions.=) old.embedding) then
+    new.search_cell := -1;
+  end if;
+  return new;
+end;
+$$;
+
+drop trigger if exists reset_search_cell on public.conversations;
+create trigger reset_search_cell before update of embedding on public.conversations
+  for each row execute function public.reset_search_cell();
+
+-- semantic_search, same signature and result as 20260202001001_search_functions.sql, now reading cells:
+--  1. The cells to read (if the caller has any): nearest centroid first, until they hold enough memories.
+--  2. Rank the memories of those cells, plus the unassigned ones, by sketch distance, from
+--     conversations_search_cell_idx alone; filters apply here, exactly, before any ranking.
+--  3. Re-rank the best `depth` by exact cosine distance, then read the full rows of the final k only.
+-- A user without cells has only unassigned memories, so step 2 ranks them all: the earlier behaviour.
+--
+-- Plans: every statement here is planned well without knowing its parameters (the filters are conditions on
+-- index columns or cheap per-entry checks), so PL/pgSQL may cache generic plans; forcing custom plans (as
+-- the previous version did) re-planned every expression in the function, ~0.5 ms per call. Bitmap scans and
+-- hash or merge joins are off because RLS adds `(select auth.uid()) = user_id` to every scan of
+-- conversations, and with the user index back the planner liked to AND a bitmap of ALL the caller's memories
+-- into the re-ranking lookup (10 ms at 100,000 memories, for 300 rows found by primary key).
+create or replace function public.semantic_search(
+  query_embedding extensions.vector(768),
+  match_count integer default 10,
+  match_threshold double precision default null,
+  filter_salience_tier text default null,
+  filter_since timestamptz default null,
+  include_deleted boolean default false
+)
+returns table (
+  id uuid,
+  user_id uuid,
+  instance_key text,
+  messages jsonb,
+  primary_emotion text,
+  secondary_emotions text[],
+  valence double precision,
+  arousal double precision,
+  dominance double precision,
+  novelty double precision,
+  self_relevance double precision,
+  emotional_salience double precision,
+  salience_tier text,
+  extracted_topics text[],
+  decay_multiplier double precision,
+  user_marked_important boolean,
+  is_deleted boolean,
+  attachment_context text,
+  prospective_self_context text,
+  created_at timestamptz,
+  updated_at timestamptz,
+  similarity double precision
+)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+-- A 100,000-memory ranking can be costed above jit_above_cost; compiling it takes longer than running it.
+set jit = off
+set enable_bitmapscan = off
+set enable_hashjoin = off
+set enable_mergejoin = off
+as $$
+#variable_conflict use_column
+declare
+  -- Read cells until they hold this many memories, or this share of the caller's: measured on
+  -- benchmarks/search.py's data, reading ~8% of a 100,000-memory user (cells of ~300) or 40% of a
+  -- 10,000-memory one gives recall@10 0.99 after re-ranking. The floor is a setting (`alter role
+  -- authenticated set phase3.search_min_rows = ...`) so that it can be traded for speed, or tested small.
+  min_rows integer := coalesce(nullif(pg_catalog.current_setting('phase3.search_min_rows', true), '')::integer, 4000);
+  share constant integer := 12;
+  caller uuid := (select auth.uid());
+  k integer := least(greatest(coalesce(match_count, 10), 1), 1000);
+  -- Re-ranking depth: each candidate costs one random heap page. 200 gave recall@10 1.00 at 10,000 memories
+  -- and 0.99 at 100,000 when every memory was ranked by sketch; 300 leaves room.
+  depth integer := least(greatest(coalesce(match_count, 10) * 30, 300), 20000);
+  since timestamptz := coalesce(filter_since, '-infinity');
+  sketch bit(2304);
+  cells smallint[];
+  picked uuid[];
+begin
+  if caller is null or query_embedding is null then
+    return;
+  end if;
+  sketch := public.embedding_sketch(query_embedding)::bit(2304);
+
+  select pg_catalog.array_agg(s.cell)
+  into cells
+  from (
+    select
+      c.cell,
+      coalesce(sum(c.members) over (nearest rows between unbounded preceding and 1 preceding), 0) as before,
+      sum(c.members) over () as total
+    from public.memory_search_cells c
+    where c.user_id = caller
+    window nearest as (order by c.centroid operator(extensions.<=>) query_embedding, c.cell)
+  ) s
+  where s.before < greatest(min_rows, s.total / share);
+  cells := coalesce(cells, '{}'::smallint[]) || (-1)::smallint;
+
+  select pg_catalog.array_agg(s.id)
+  into picked
+  from (
+    select m.id
+    from public.conversations m
+    where m.user_id = caller
+      and m.search_cell = any(cells)
+      and m.embedding_sketch is not null
+      and m.created_at >= since
+      and (include_deleted or not m.is_deleted)
+      and (filter_salience_tier is null or m.salience_tier = filter_salience_tier)
+    order by m.embedding_sketch operator(extensions.<~>) sketch
+    limit depth
+  ) s;
+
+  return query
+  with ranked as (
+    select c.id as hit, c.embedding operator(extensions.<=>) query_embedding as distance
+    from pg_catalog.unnest(picked) as p(candidate)
+    join public.conversations c on c.id = p.candidate
+    order by 2
+    limit k
+  )
+  select
+    c.id, c.user_id, c.instance_key, c.messages, c.primary_emotion, c.secondary_emotions,
+    c.valence, c.arousal, c.dominance, c.novelty, c.self_relevance, c.emotional_salience, c.salience_tier,
+    c.extracted_topics, c.decay_multiplier, c.user_marked_important, c.is_deleted,
+    c.attachment_context, c.prospective_self_context, c.created_at, c.updated_at,
+    1 - r.distance as similarity
+  from ranked r
+  join public.conversations c on c.id = r.hit
+  where match_threshold is null or 1 - r.distance >= match_threshold
+  order by r.distance, c.id;
+end;
+$$;
+
+revoke execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean) from public, anon;
+grant execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean) to authenticated, service_role;
