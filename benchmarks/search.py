@@ -8,13 +8,16 @@ One throwaway embedded PostgreSQL (shared_buffers 128 MB, 2 cores). The SDK's ro
 HNSW index (its defaults: cosine, m 16, ef_search 40) shares no table or index with ours and is built
 before anything is timed. Each size is one user's memories; 20 other users with 1,000 memories each share
 the table, so every method must filter by user. After loading, both databases are vacuumed and analysed
-(what autovacuum would do), and every method is timed on its own: 5 warm-up queries, then the timed
-ones, one method after the other, so no method's cache misses are charged to another.
+(what autovacuum would do). The SDK is timed twice: first as loaded (no search cells: every memory is
+ranked), then after ``tune_search`` (``phase3 db tune-search``) has trained the users' cells, which is the
+state every other row is measured in. Methods take turns query by query (5 warm-up queries, then the
+timed ones; who goes first rotates), so every method sees the same cache state on average instead of the
+first one paying for everyone's cache misses.
 
 Methods, per size:
 
 * ``phase3 SDK``: ``client.search.semantic`` end to end: pool, transaction with role and JWT claims,
-  the function, full rows validated into ``SearchHit`` models.
+  the function, full rows validated into ``SearchHit`` models. ``no cells``: before tuning.
 * ``phase3 SQL``: the same function called on one psycopg connection as the same user, returning ids:
   what the database spends, comparable with the two rows below.
 * ``vecs``: ``collection.query(..., filters={"user_id": {"$eq": ...}})`` (SQLAlchemy, psycopg2).
@@ -63,6 +66,7 @@ import psycopg
 from phase3_sdk import Phase3Client
 from phase3_sdk.db import migrator
 from phase3_sdk.db.embedded import EmbeddedDatabase, apply_shim
+from phase3_sdk.db.tune import tune_search
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "supabase" / "migrations"
 DIM = 768
@@ -123,15 +127,22 @@ def vector_text(q: Vectors) -> str:
     return "[" + ",".join(map(repr, q.tolist())) + "]"
 
 
-def timed(fn: Callable[[Vectors], list[str]], queries: Vectors) -> tuple[list[list[str]], list[float]]:
-    for q in queries[:WARMUP]:
-        fn(q)  # warm caches and plans; measured: the rest
-    results, times = [], []
-    for q in queries[WARMUP:]:
-        t = time.perf_counter()
-        results.append(fn(q))
-        times.append((time.perf_counter() - t) * 1000)
-    return results, times
+Method = Callable[[Vectors], list[str]]
+
+
+def timed(methods: list[Method], queries: Vectors) -> list[tuple[list[list[str]], list[float]]]:
+    """Each method's results and times (ms) for ``queries[WARMUP:]``, the methods taking turns per query."""
+    out: list[tuple[list[list[str]], list[float]]] = [([], []) for _ in methods]
+    for n, q in enumerate(queries):
+        for shift in range(len(methods)):
+            i = (n + shift) % len(methods)
+            t = time.perf_counter()
+            found = methods[i](q)
+            elapsed = (time.perf_counter() - t) * 1000
+            if n >= WARMUP:  # the first queries warm caches and plans
+                out[i][0].append(found)
+                out[i][1].append(elapsed)
+    return out
 
 
 Person = tuple[str, uuid.UUID, Vectors, list[str], User]
@@ -193,6 +204,25 @@ def load_vecs(db: EmbeddedDatabase, people: list[Person]) -> Any:
     return collection
 
 
+def tune(url: str) -> None:
+    """Train the search cells of every user large enough to have them, as ``phase3 db tune-search`` does."""
+    t = time.perf_counter()
+    report = tune_search(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum analyze public.conversations")  # the assignment rewrote the tuned users' rows
+    print(f"phase3: {report.summary()}; with the vacuum after, {time.perf_counter() - t:.0f} s", flush=True)
+
+
+def as_user_sql(url: str, uid: uuid.UUID) -> psycopg.Connection[Any]:
+    """A connection acting as ``uid`` for its whole session, as the SDK does per transaction."""
+    conn = psycopg.connect(url, autocommit=True)
+    conn.execute(
+        "select set_config('role', 'authenticated', false), set_config('request.jwt.claims', %s, false)",
+        (f'{{"sub": "{uid}", "role": "authenticated"}}',),
+    )
+    return conn
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -210,68 +240,79 @@ def main() -> None:
     with EmbeddedDatabase() as db:
         url, people = load(db, corpus, sizes, args.others)
         collection = None if args.no_vecs else load_vecs(db, people)
-        with (
-            Phase3Client.connect(url) as root,
-            psycopg.connect(url, autocommit=True) as conn,
-            psycopg.connect(url, autocommit=True) as as_user,
-        ):
-            for label, uid, vectors, ids, user in people[: len(sizes)]:
-                queries = corpus.sample(user, args.queries + WARMUP)
-                truth = [[ids[j] for j in np.argsort(-(vectors @ q))[:10]] for q in queries[WARMUP:]]
-                me = root.as_user(user_id=uid)
-                # The SQL row runs as the user exactly as the SDK's backend does, once per session.
-                as_user.execute(
-                    "select set_config('role', 'authenticated', false),"
-                    " set_config('request.jwt.claims', %s, false)",
-                    (f'{{"sub": "{uid}", "role": "authenticated"}}',),
-                )
+        measured = []
+        for label, uid, vectors, ids, user in people[: len(sizes)]:
+            queries = corpus.sample(user, args.queries + WARMUP)
+            truth = [[ids[j] for j in np.argsort(-(vectors @ q))[:10]] for q in queries[WARMUP:]]
+            measured.append((label, uid, queries, truth))
 
-                def sdk(q: Vectors, me: Phase3Client = me) -> list[str]:
-                    return [str(h.id) for h in me.search.semantic(q, match_count=10, threshold=None)]
+        def record(
+            label: str, name: str, timing: tuple[list[list[str]], list[float]], truth: list[list[str]]
+        ) -> None:
+            results, times = timing
+            recall = statistics.mean(len(set(r) & set(t)) / 10 for r, t in zip(results, truth, strict=True))
+            times = sorted(times)
+            table.append(
+                (label, name, statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)], recall)
+            )
+            print(f"  {label:>8s} {name:27s} done", flush=True)
 
-                def sql(q: Vectors) -> list[str]:
-                    rows = as_user.execute(
-                        "select id from public.semantic_search(%s::extensions.vector, 10)", (vector_text(q),)
-                    ).fetchall()
-                    return [str(r[0]) for r in rows]
+        def sdk_for(client: Phase3Client) -> Method:
+            def sdk(q: Vectors) -> list[str]:
+                return [str(h.id) for h in client.search.semantic(q, match_count=10, threshold=None)]
 
-                def exact(q: Vectors, uid: uuid.UUID = uid) -> list[str]:
-                    rows = conn.execute(
-                        "select id from public.conversations where user_id = %s and embedding is not null"
-                        " order by embedding operator(extensions.<=>) %s::extensions.vector limit 10",
-                        (uid, vector_text(q)),
-                    ).fetchall()
-                    return [str(r[0]) for r in rows]
+            return sdk
 
-                methods: list[tuple[str, Callable[[Vectors], list[str]]]] = [
-                    ("phase3 SDK (semantic)", sdk),
-                    ("phase3 SQL (function)", sql),
-                ]
-                if collection is not None:
+        with Phase3Client.connect(url) as root:
+            for label, uid, queries, truth in measured:
+                (untuned,) = timed([sdk_for(root.as_user(user_id=uid))], queries)
+                record(label, "phase3 SDK, no cells", untuned, truth)
+            tune(url)
+            with psycopg.connect(url, autocommit=True) as conn:
+                for label, uid, queries, truth in measured:
+                    as_user = as_user_sql(url, uid)
 
-                    def vecs_query(q: Vectors, uid: uuid.UUID = uid) -> list[str]:
-                        found = collection.query(
-                            data=q,
-                            limit=10,
-                            filters={"user_id": {"$eq": str(uid)}},
-                            measure="cosine_distance",
-                        )
-                        return [str(i) for i in found]
+                    def sql(q: Vectors, as_user: psycopg.Connection[Any] = as_user) -> list[str]:
+                        rows = as_user.execute(
+                            "select id from public.semantic_search(%s::extensions.vector, 10)",
+                            (vector_text(q),),
+                        ).fetchall()
+                        return [str(r[0]) for r in rows]
 
-                    methods.append(("vecs (HNSW, ef_search 40)", vecs_query))
-                methods.append(("exact scan (btree + sort)", exact))
-                for name, fn in methods:
-                    results, times = timed(fn, queries)
-                    recall = statistics.mean(
-                        len(set(r) & set(t)) / 10 for r, t in zip(results, truth, strict=True)
-                    )
-                    times.sort()
-                    p95 = times[max(0, int(len(times) * 0.95) - 1)]
-                    table.append((label, name, statistics.median(times), p95, recall))
-                    print(f"  {label:>8s} {name:27s} done", flush=True)
+                    def exact(q: Vectors, uid: uuid.UUID = uid) -> list[str]:
+                        rows = conn.execute(
+                            "select id from public.conversations where user_id = %s and embedding is not null"
+                            " order by embedding operator(extensions.<=>) %s::extensions.vector limit 10",
+                            (uid, vector_text(q)),
+                        ).fetchall()
+                        return [str(r[0]) for r in rows]
+
+                    methods: list[tuple[str, Method]] = [
+                        ("phase3 SDK (semantic)", sdk_for(root.as_user(user_id=uid))),
+                        ("phase3 SQL (function)", sql),
+                    ]
+                    if collection is not None:
+
+                        def vecs_query(q: Vectors, uid: uuid.UUID = uid) -> list[str]:
+                            found = collection.query(
+                                data=q,
+                                limit=10,
+                                filters={"user_id": {"$eq": str(uid)}},
+                                measure="cosine_distance",
+                            )
+                            return [str(i) for i in found]
+
+                        methods.append(("vecs (HNSW, ef_search 40)", vecs_query))
+                    methods.append(("exact scan (btree + sort)", exact))
+                    timings = timed([fn for _, fn in methods], queries)
+                    for (name, _), timing in zip(methods, timings, strict=True):
+                        record(label, name, timing, truth)
+                    as_user.close()
 
     print(f"\n{'memories':>8s} {'method':27s} {'p50 ms':>8s} {'p95 ms':>8s} {'recall@10':>10s}")
-    for label, name, p50, p95, recall in table:
+    for label, name, p50, p95, recall in sorted(
+        table, key=lambda row: sizes.index(int(row[0].replace(",", "")))
+    ):
         print(f"{label:>8s} {name:27s} {p50:8.2f} {p95:8.2f} {recall:10.3f}")
     print(f"\n(whole run: {time.perf_counter() - t_start:.0f} s)")
 
