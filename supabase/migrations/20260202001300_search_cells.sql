@@ -90,7 +90,8 @@ create trigger reset_search_cell before update of embedding on public.conversati
 -- semantic_search, same signature and result as 20260202001001_search_functions.sql, now reading cells:
 --  1. The cells to read (if the caller has any): nearest centroid first, until they hold enough memories.
 --  2. Rank the memories of those cells, plus the unassigned ones, by sketch distance, from
---     conversations_search_cell_idx alone; filters apply here, exactly, before any ranking.
+--     conversations_search_cell_idx alone; filters apply here, exactly, before any ranking. If that finds
+--     fewer candidates than the re-ranking wants (a selective filter), rank every cell's instead.
 --  3. Re-rank the best `depth` by exact cosine distance, then read the full rows of the final k only.
 -- A user without cells has only unassigned memories, so step 2 ranks them all: the earlier behaviour.
 --
@@ -158,6 +159,7 @@ declare
   since timestamptz := coalesce(filter_since, '-infinity');
   sketch bit(2304);
   cells smallint[];
+  every_cell smallint[];
   picked uuid[];
 begin
   if caller is null or query_embedding is null then
@@ -165,8 +167,10 @@ begin
   end if;
   sketch := public.embedding_sketch(query_embedding)::bit(2304);
 
-  select pg_catalog.array_agg(s.cell)
-  into cells
+  select
+    pg_catalog.array_agg(s.cell) filter (where s.before < greatest(min_rows, s.total / share)),
+    pg_catalog.array_agg(s.cell)
+  into cells, every_cell
   from (
     select
       c.cell,
@@ -175,24 +179,29 @@ begin
     from public.memory_search_cells c
     where c.user_id = caller
     window nearest as (order by c.centroid operator(extensions.<=>) query_embedding, c.cell)
-  ) s
-  where s.before < greatest(min_rows, s.total / share);
-  cells := coalesce(cells, '{}'::smallint[]) || (-1)::smallint;
-
-  select pg_catalog.array_agg(s.id)
-  into picked
-  from (
-    select m.id
-    from public.conversations m
-    where m.user_id = caller
-      and m.search_cell = any(cells)
-      and m.embedding_sketch is not null
-      and m.created_at >= since
-      and (include_deleted or not m.is_deleted)
-      and (filter_salience_tier is null or m.salience_tier = filter_salience_tier)
-    order by m.embedding_sketch operator(extensions.<~>) sketch
-    limit depth
   ) s;
+
+  loop
+    select pg_catalog.array_agg(s.id)
+    into picked
+    from (
+      select m.id
+      from public.conversations m
+      where m.user_id = caller
+        and m.search_cell = any(coalesce(cells, '{}'::smallint[]) || (-1)::smallint)
+        and m.embedding_sketch is not null
+        and m.created_at >= since
+        and (include_deleted or not m.is_deleted)
+        and (filter_salience_tier is null or m.salience_tier = filter_salience_tier)
+      order by m.embedding_sketch operator(extensions.<~>) sketch
+      limit depth
+    ) s;
+    -- Fewer candidates than asked for means the filters are selective (or match_count is large) and the
+    -- cells read ran out of matches: read every cell rather than return fewer hits than there are.
+    exit when coalesce(pg_catalog.cardinality(picked), 0) >= depth
+      or coalesce(pg_catalog.cardinality(cells), 0) = coalesce(pg_catalog.cardinality(every_cell), 0);
+    cells := every_cell;
+  end loop;
 
   return query
   with ranked as (

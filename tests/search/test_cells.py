@@ -28,7 +28,8 @@ def unit(x: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
 def corpus(db_url: str) -> dict[str, Any]:
     """A user with 3,000 clustered memories plus ten planted around each of three queries, tuned into cells.
 
-    Every 7th memory is 'high' tier, one copy of each query is deleted. A second user has 50 memories.
+    Every 7th memory is 'high' tier and every 250th 'critical' (13, all over the clusters); one copy of each
+    query is deleted. A second user has 50 memories.
     A query reads cells until they hold 600 memories (a fifth of this user's), not the default 4,000.
     """
     from phase3_sdk.db.embedded import create_auth_user
@@ -44,7 +45,7 @@ def corpus(db_url: str) -> dict[str, Any]:
     queries = unit(centres[:3] + rng.normal(scale=0.6, size=(3, 768)))
     planted = np.concatenate([q + rng.normal(scale=0.03, size=(10, 768)) for q in queries])
     vectors = unit(np.concatenate([vectors, planted]))
-    tiers = ["high" if i % 7 == 0 else "medium" for i in range(len(vectors))]
+    tiers = ["critical" if i % 250 == 0 else "high" if i % 7 == 0 else "medium" for i in range(len(vectors))]
     owner = create_auth_user(db_url, "cells@example.test")
     small = create_auth_user(db_url, "small@example.test")
     with Phase3Client.connect(db_url) as root:
@@ -126,6 +127,15 @@ def test_search_with_cells_returns_the_exact_top_hits(db_url: str, corpus: dict[
             assert texts(high) == exact_top(corpus, q, 5, tier="high")
             with_deleted = me.search.semantic(q, match_count=1, threshold=None, include_deleted=True)
             assert texts(with_deleted) == [f"deleted{j}"]
+
+
+def test_a_selective_filter_reads_every_cell(db_url: str, corpus: dict[str, Any]) -> None:
+    """The nearest cells hold only a few 'critical' memories; the best ten of all 13 must still come back."""
+    with Phase3Client.connect(db_url) as root:
+        me = root.as_user(user_id=corpus["owner"])
+        q = corpus["queries"][0]
+        hits = me.search.semantic(q, match_count=10, threshold=None, salience_tier="critical")
+        assert texts(hits) == exact_top(corpus, q, 10, tier="critical")
 
 
 def test_a_query_reads_only_its_nearest_cells(db_url: str, corpus: dict[str, Any]) -> None:
