@@ -23,6 +23,12 @@ class AsyncTransport:
         self.identity = identity
         self.retry = retry
 
+    @property
+    def typed_rows(self) -> bool:
+        """Whether the backend's rows hold values its database driver already decoded into Python types
+        (UUID, datetime, ...) rather than JSON values; a backend that does not say is taken as JSON."""
+        return bool(getattr(self.backend, "typed_rows", False))
+
     def with_identity(self, identity: Identity) -> AsyncTransport:
         """The same backend and policy acting for someone else."""
         return AsyncTransport(self.backend, identity, self.retry)

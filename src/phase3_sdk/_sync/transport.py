@@ -24,6 +24,12 @@ class Transport:
         self.identity = identity
         self.retry = retry
 
+    @property
+    def typed_rows(self) -> bool:
+        """Whether the backend's rows hold values its database driver already decoded into Python types
+        (UUID, datetime, ...) rather than JSON values; a backend that does not say is taken as JSON."""
+        return bool(getattr(self.backend, "typed_rows", False))
+
     def with_identity(self, identity: Identity) -> Transport:
         """The same backend and policy acting for someone else."""
         return Transport(self.backend, identity, self.retry)

@@ -114,7 +114,11 @@ class Rpc:
 
 
 class AsyncBackend(Protocol):
-    """What the async client needs from a backend. Each call is one request or one transaction."""
+    """What the async client needs from a backend. Each call is one request or one transaction.
+
+    Optionally, ``typed_rows = True`` says the rows hold values a database driver decoded into Python types
+    (the Postgres backend), so resources skip re-validating those; without it rows are fully validated.
+    """
 
     async def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
         """Rows of ``query``."""

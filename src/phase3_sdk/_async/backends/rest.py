@@ -32,6 +32,9 @@ class AsyncRestBackend:
     on the shared client, so one user's token cannot leak into another's request.
     """
 
+    #: Rows are decoded JSON (UUIDs and timestamps as strings): resources validate every field.
+    typed_rows = False
+
     def __init__(
         self,
         url: str,

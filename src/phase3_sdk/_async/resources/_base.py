@@ -63,7 +63,9 @@ class AsyncTableResource(Generic[RowT]):
         return self.table.name
 
     def _rows(self, rows: Sequence[Mapping[str, Any]]) -> builtins.list[RowT]:
-        result: builtins.list[RowT] = self.table.rows_adapter.validate_python(rows)
+        # Rows the driver typed (Postgres) skip re-validating what it typed; others are fully validated.
+        # Either way the rows are taken over by the models: nothing may use them afterwards.
+        result: builtins.list[RowT] = self.table.models(rows, typed=self._transport.typed_rows)
         return result
 
     def _owner(self, user_id: UUID | str | None) -> UUID:

@@ -49,6 +49,9 @@ class PostgresBackend:
 
     #: ``Insert(bulk=True)`` goes through binary COPY, so vector values may stay numpy arrays.
     bulk_copy = True
+    #: Rows hold what psycopg decoded (UUID, aware datetime, dict/list for jsonb, list for arrays), so
+    #: resources need not validate what it already typed; the rows of one call share one cursor's columns.
+    typed_rows = True
 
     def __init__(
         self,

@@ -33,6 +33,9 @@ class RestBackend:
     on the shared client, so one user's token cannot leak into another's request.
     """
 
+    #: Rows are decoded JSON (UUIDs and timestamps as strings): resources validate every field.
+    typed_rows = False
+
     def __init__(
         self,
         url: str,
