@@ -20,7 +20,7 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +51,18 @@ ANON = jwt.encode({"role": "anon", "iss": "supabase"}, SECRET, algorithm="HS256"
 SERVICE = jwt.encode({"role": "service_role", "iss": "supabase"}, SECRET, algorithm="HS256")
 
 
-def median_ms(fn: Callable[[], Any], runs: int) -> float:
-    fn()  # warm up (imports, prepared statements, pydantic's first-use work)
-    samples = []
+def median_ms(fns: Sequence[Callable[[], Any]], runs: int) -> list[float]:
+    """The median time of each function. Runs are interleaved (one of each per round), so that all of them
+    see the same load on the machine, rather than the load of whichever moment each was timed at."""
+    for fn in fns:
+        fn()  # warm up (imports, prepared statements, pydantic's first-use work)
+    samples: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
+        for fn, times in zip(fns, samples, strict=True):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+    return [statistics.median(times) * 1000 for times in samples]
 
 
 def seed(url: str, rows: int) -> Any:
@@ -163,9 +167,9 @@ def main() -> None:
             )
             assert len(tools.validate_python(data)) == n
 
-        rest_sdk_ms = median_ms(sdk_rest_list, args.runs)
-        rest_raw_ms = median_ms(raw_rest_list, args.runs)
-        rest_typed_ms = median_ms(raw_rest_typed, args.runs)
+        rest_sdk_ms, rest_raw_ms, rest_typed_ms = median_ms(
+            (sdk_rest_list, raw_rest_list, raw_rest_typed), args.runs
+        )
 
         # -- Postgres ----------------------------------------------------------------------------------
         root = Phase3Client.connect(
@@ -193,9 +197,7 @@ def main() -> None:
                 rows = raw_conn.execute(stmt, params).fetchall()
             assert len(tools.validate_python(rows)) == n
 
-        pg_sdk_ms = median_ms(sdk_pg_list, args.runs)
-        pg_raw_ms = median_ms(raw_pg_list, args.runs)
-        pg_typed_ms = median_ms(raw_pg_typed, args.runs)
+        pg_sdk_ms, pg_raw_ms, pg_typed_ms = median_ms((sdk_pg_list, raw_pg_list, raw_pg_typed), args.runs)
 
         # -- as_user ------------------------------------------------------------------------------------
         pool = root._shared.backend._pool  # type: ignore[attr-defined]
@@ -217,7 +219,7 @@ def main() -> None:
         sdk_rest.close()
         sdk_backend.close()
 
-    print(f"\nList {n} rows, median of {args.runs} runs (ms)\n")
+    print(f"\nList {n} rows, median of {args.runs} interleaved runs (ms)\n")
     head = f"{'path':<10}{'this SDK':>10}{'raw (dicts)':>13}{'ratio':>8}{'raw + models':>14}{'ratio':>8}"
     print(head + "   raw library")
     print(
