@@ -33,8 +33,10 @@ class RestBackend:
     on the shared client, so one user's token cannot leak into another's request.
     """
 
-    #: Rows are decoded JSON (UUIDs and timestamps as strings): resources validate every field.
-    typed_rows = False
+    #: Table rows are decoded straight into Python types (:func:`~phase3_sdk.backends.postgrest.
+    #: parse_table_rows`), as psycopg types them; a value that is not the column's type stays JSON, fails the
+    #: typed path's checks and is validated.
+    typed_rows = True
 
     def __init__(
         self,
@@ -119,7 +121,7 @@ class RestBackend:
     def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
         """Rows of ``query``."""
         response = self.send(pt.select_request(query), identity)
-        return pt.parse_rows(response.content)
+        return pt.parse_table_rows(response.content, query.table)
 
     def count(self, query: Query, identity: Identity) -> int:
         """How many rows ``query`` matches (from ``Content-Range``)."""
@@ -131,23 +133,23 @@ class RestBackend:
         if not op.rows:
             return []
         response = self.send(pt.insert_request(op), identity)
-        written = pt.rows_by_id(pt.parse_rows(response.content))
+        written = pt.rows_by_id(pt.parse_table_rows(response.content, op.table))
         wanted = [str(row["id"]) for row in op.rows]
         missing = [i for i in wanted if i not in written]
         if missing:
             back = self.send(pt.readback_request(op.table, missing, op.returning), identity)
-            written.update(pt.rows_by_id(pt.parse_rows(back.content)))
+            written.update(pt.rows_by_id(pt.parse_table_rows(back.content, op.table)))
         return [written[i] for i in wanted if i in written]
 
     def update(self, op: Update, identity: Identity) -> list[dict[str, Any]]:
         """Update matching rows and return them."""
         response = self.send(pt.update_request(op), identity)
-        return pt.parse_rows(response.content)
+        return pt.parse_table_rows(response.content, op.table)
 
     def delete(self, op: Delete, identity: Identity) -> list[dict[str, Any]]:
         """Delete matching rows and return them."""
         response = self.send(pt.delete_request(op), identity)
-        return pt.parse_rows(response.content)
+        return pt.parse_table_rows(response.content, op.table)
 
     def rpc(self, op: Rpc, identity: Identity) -> Any:
         """Call a database function."""
