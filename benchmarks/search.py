@@ -10,8 +10,8 @@ before anything is timed. Each size is one user's memories; 20 other users with 
 the table, so every method must filter by user. After loading, both databases are vacuumed and analysed
 (what autovacuum would do). The SDK is timed twice: first as loaded (no search cells: every memory is
 ranked), then after ``tune_search`` (``phase3 db tune-search``) has trained the users' cells, which is the
-state every other row is measured in. Methods take turns query by query (5 warm-up queries, then the
-timed ones; who goes first rotates), so every method sees the same cache state on average instead of the
+state every other row is measured in. Methods take turns query by query, in a random order each time (5
+warm-up queries, then the timed ones), so every method sees the same cache state on average instead of the
 first one paying for everyone's cache misses.
 
 Methods, per size:
@@ -131,11 +131,15 @@ Method = Callable[[Vectors], list[str]]
 
 
 def timed(methods: list[Method], queries: Vectors) -> list[tuple[list[list[str]], list[float]]]:
-    """Each method's results and times (ms) for ``queries[WARMUP:]``, the methods taking turns per query."""
+    """Each method's results and times (ms) for ``queries[WARMUP:]``, the methods taking turns per query.
+
+    The order is a new random permutation for each query: the first method to run a query reads the pages
+    it needs into the cache for the others, so a fixed or rotating order would favour whoever follows.
+    """
     out: list[tuple[list[list[str]], list[float]]] = [([], []) for _ in methods]
+    order = np.random.default_rng(7)
     for n, q in enumerate(queries):
-        for shift in range(len(methods)):
-            i = (n + shift) % len(methods)
+        for i in order.permutation(len(methods)).tolist():
             t = time.perf_counter()
             found = methods[i](q)
             elapsed = (time.perf_counter() - t) * 1000
