@@ -116,8 +116,10 @@ class Rpc:
 class AsyncBackend(Protocol):
     """What the async client needs from a backend. Each call is one request or one transaction.
 
-    Optionally, ``typed_rows = True`` says the rows hold values a database driver decoded into Python types
-    (the Postgres backend), so resources skip re-validating those; without it rows are fully validated.
+    Optionally, ``typed_rows = True`` says the table rows it returns (select, insert, update, delete) hold
+    values typed as psycopg types them (UUID, aware datetime, decoded JSON), so resources skip re-validating
+    those; without it rows are fully validated. Both backends say so (REST decodes with msgspec); RPC
+    results are not covered and are always validated.
     """
 
     async def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:

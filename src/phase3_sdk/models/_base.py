@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationError
 
+from ..embeddings import vector_text
 from ..errors import InvalidInput
 
 EMBEDDING_DIMENSION = 768
@@ -45,8 +46,8 @@ def _check_embedding(value: list[float]) -> list[float]:
 
 def _dump_embedding(value: list[float]) -> str:
     # The text form is what pgvector parses on both paths, and what a function argument needs (a float8[]
-    # has no implicit cast to vector). repr() keeps full float precision.
-    return "[" + ",".join(repr(float(x)) for x in value) + "]"
+    # has no implicit cast to vector).
+    return vector_text(value)
 
 
 #: A 768-dimension embedding: validated on the way in, sent as pgvector's text form.
