@@ -10,9 +10,9 @@ before anything is timed. Each size is one user's memories; 20 other users with 
 the table, so every method must filter by user. After loading, both databases are vacuumed and analysed
 (what autovacuum would do). The SDK is timed twice: first as loaded (no search cells: every memory is
 ranked), then after ``tune_search`` (``phase3 db tune-search``) has trained the users' cells, which is the
-state every other row is measured in. Methods take turns query by query, in a random order each time (5
-warm-up queries, then the timed ones), so every method sees the same cache state on average instead of the
-first one paying for everyone's cache misses.
+state every other row is measured in. Each method is timed on its own, after 20 warm-up queries of its
+own (drawn like the timed ones), so that each is measured in its steady state and none pays for another's
+cache misses.
 
 Methods, per size:
 
@@ -71,7 +71,7 @@ from phase3_sdk.db.tune import tune_search
 MIGRATIONS = Path(__file__).resolve().parent.parent / "supabase" / "migrations"
 DIM = 768
 OTHERS = 20
-WARMUP = 5
+WARMUP = 20
 Vectors = npt.NDArray[np.float32]
 
 
@@ -131,21 +131,23 @@ Method = Callable[[Vectors], list[str]]
 
 
 def timed(methods: list[Method], queries: Vectors) -> list[tuple[list[list[str]], list[float]]]:
-    """Each method's results and times (ms) for ``queries[WARMUP:]``, the methods taking turns per query.
+    """Each method's results and times (ms) for ``queries[WARMUP:]``, one method after the other.
 
-    The order is a new random permutation for each query: the first method to run a query reads the pages
-    it needs into the cache for the others, so a fixed or rotating order would favour whoever follows.
+    Each method is measured in its own steady state: ``queries[:WARMUP]`` first warm the caches and plans
+    it needs. Interleaving the methods query by query was tried: the exact scan (every heap page of the
+    user) and vecs (a 400 MB graph) then evict everyone's pages from shared_buffers between two queries,
+    which measures that eviction rather than the methods.
     """
-    out: list[tuple[list[list[str]], list[float]]] = [([], []) for _ in methods]
-    order = np.random.default_rng(7)
-    for n, q in enumerate(queries):
-        for i in order.permutation(len(methods)).tolist():
+    out: list[tuple[list[list[str]], list[float]]] = []
+    for method in methods:
+        for q in queries[:WARMUP]:
+            method(q)
+        results, times = [], []
+        for q in queries[WARMUP:]:
             t = time.perf_counter()
-            found = methods[i](q)
-            elapsed = (time.perf_counter() - t) * 1000
-            if n >= WARMUP:  # the first queries warm caches and plans
-                out[i][0].append(found)
-                out[i][1].append(elapsed)
+            results.append(method(q))
+            times.append((time.perf_counter() - t) * 1000)
+        out.append((results, times))
     return out
 
 
