@@ -66,6 +66,13 @@ create index if not exists conversations_search_cell_idx
 create index if not exists conversations_user_created_idx on public.conversations (user_id, created_at desc);
 drop index if exists public.conversations_user_search_idx;
 
+-- Moving memories between cells is index upkeep, not an edit of the memory: the tuner sets
+-- phase3.search_upkeep for its own transaction, and updated_at keeps the time of the last real change.
+drop trigger if exists set_updated_at on public.conversations;
+create trigger set_updated_at before update on public.conversations
+  for each row when (coalesce(pg_catalog.current_setting('phase3.search_upkeep', true), '') <> 'on')
+  execute function public.set_updated_at();
+
 -- A memory whose embedding changes may belong to another cell now: mark it unassigned (read by every query)
 -- rather than leave it where no query near its new embedding would look.
 create or replace function public.reset_search_cell()

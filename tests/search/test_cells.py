@@ -65,8 +65,12 @@ def corpus(db_url: str) -> dict[str, Any]:
                 for i, v in enumerate(vectors[:50])
             ]
         )
+    edited = "select max(updated_at), count(*) from conversations where user_id = %s"
+    with psycopg.connect(db_url) as conn:
+        before = conn.execute(edited, (owner,)).fetchone()
     report = tune_search(db_url, min_memories=1000, rows_per_cell=100)
     with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute(edited, (owner,)).fetchone() == before  # upkeep is not an edit
         conn.execute("vacuum analyze public.conversations")  # index-only scans need the visibility map
     return {
         "owner": owner,

@@ -189,6 +189,8 @@ def _tune_user(
                 " values (%s, %s, %s::extensions.vector, %s)",
                 [(user_id, i, vector_text(c), int(members[i])) for i, c in enumerate(centroids)],
             )
+        # Index upkeep, not an edit: conversations' trigger leaves updated_at alone (see the migration).
+        conn.execute("set local phase3.search_upkeep = 'on'")
         # Deleted memories keep -1: they are read only by include_deleted searches, which read -1 anyway.
         conn.execute(
             "update public.conversations set search_cell = -1 where user_id = %s and search_cell <> -1",
