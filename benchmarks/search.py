@@ -10,9 +10,9 @@ before anything is timed. Each size is one user's memories; 20 other users with 
 the table, so every method must filter by user. After loading, both databases are vacuumed and analysed
 (what autovacuum would do). The SDK is timed twice: first as loaded (no search cells: every memory is
 ranked), then after ``tune_search`` (``phase3 db tune-search``) has trained the users' cells, which is the
-state every other row is measured in. Each method is timed on its own, after 20 warm-up queries of its
-own (drawn like the timed ones), so that each is measured in its steady state and none pays for another's
-cache misses.
+state every other row is measured in. Each method is timed on its own, with queries of its own (drawn
+from the same distribution: 20 to warm up, then the timed ones), so that each is measured in its steady
+state and none is helped or hurt by another's cache traffic (see :func:`timed`).
 
 Methods, per size:
 
@@ -130,25 +130,23 @@ def vector_text(q: Vectors) -> str:
 Method = Callable[[Vectors], list[str]]
 
 
-def timed(methods: list[Method], queries: Vectors) -> list[tuple[list[list[str]], list[float]]]:
-    """Each method's results and times (ms) for ``queries[WARMUP:]``, one method after the other.
+def timed(method: Method, queries: Vectors) -> tuple[list[list[str]], list[float]]:
+    """The method's results and times (ms) for ``queries[WARMUP:]``, after ``queries[:WARMUP]``.
 
-    Each method is measured in its own steady state: ``queries[:WARMUP]`` first warm the caches and plans
-    it needs. Interleaving the methods query by query was tried: the exact scan (every heap page of the
-    user) and vecs (a 400 MB graph) then evict everyone's pages from shared_buffers between two queries,
-    which measures that eviction rather than the methods.
+    Methods run one after the other, each in its own steady state, and each with queries of its own drawn
+    from the same distribution. Interleaving methods query by query was tried: the exact scan (every heap
+    page of the user) and vecs (a 400 MB graph) then evict everyone's pages between two queries, which
+    measures that eviction. Sharing one query set was tried too: the first method to run a query reads the
+    heap pages of its candidates into the cache, and every later method finds them there.
     """
-    out: list[tuple[list[list[str]], list[float]]] = []
-    for method in methods:
-        for q in queries[:WARMUP]:
-            method(q)
-        results, times = [], []
-        for q in queries[WARMUP:]:
-            t = time.perf_counter()
-            results.append(method(q))
-            times.append((time.perf_counter() - t) * 1000)
-        out.append((results, times))
-    return out
+    for q in queries[:WARMUP]:
+        method(q)
+    results, times = [], []
+    for q in queries[WARMUP:]:
+        t = time.perf_counter()
+        results.append(method(q))
+        times.append((time.perf_counter() - t) * 1000)
+    return results, times
 
 
 Person = tuple[str, uuid.UUID, Vectors, list[str], User]
@@ -246,16 +244,14 @@ def main() -> None:
     with EmbeddedDatabase() as db:
         url, people = load(db, corpus, sizes, args.others)
         collection = None if args.no_vecs else load_vecs(db, people)
-        measured = []
-        for label, uid, vectors, ids, user in people[: len(sizes)]:
+        measured = people[: len(sizes)]
+
+        def measure(person: Person, name: str, method: Method) -> None:
+            """Time ``method`` on fresh queries of ``person``'s and record p50, p95 and recall@10."""
+            label, _, vectors, ids, user = person
             queries = corpus.sample(user, args.queries + WARMUP)
             truth = [[ids[j] for j in np.argsort(-(vectors @ q))[:10]] for q in queries[WARMUP:]]
-            measured.append((label, uid, queries, truth))
-
-        def record(
-            label: str, name: str, timing: tuple[list[list[str]], list[float]], truth: list[list[str]]
-        ) -> None:
-            results, times = timing
+            results, times = timed(method, queries)
             recall = statistics.mean(len(set(r) & set(t)) / 10 for r, t in zip(results, truth, strict=True))
             times = sorted(times)
             table.append(
@@ -270,12 +266,12 @@ def main() -> None:
             return sdk
 
         with Phase3Client.connect(url) as root:
-            for label, uid, queries, truth in measured:
-                (untuned,) = timed([sdk_for(root.as_user(user_id=uid))], queries)
-                record(label, "phase3 SDK, no cells", untuned, truth)
+            for person in measured:
+                measure(person, "phase3 SDK, no cells", sdk_for(root.as_user(user_id=person[1])))
             tune(url)
             with psycopg.connect(url, autocommit=True) as conn:
-                for label, uid, queries, truth in measured:
+                for person in measured:
+                    uid = person[1]
                     as_user = as_user_sql(url, uid)
 
                     def sql(q: Vectors, as_user: psycopg.Connection[Any] = as_user) -> list[str]:
@@ -293,10 +289,8 @@ def main() -> None:
                         ).fetchall()
                         return [str(r[0]) for r in rows]
 
-                    methods: list[tuple[str, Method]] = [
-                        ("phase3 SDK (semantic)", sdk_for(root.as_user(user_id=uid))),
-                        ("phase3 SQL (function)", sql),
-                    ]
+                    measure(person, "phase3 SDK (semantic)", sdk_for(root.as_user(user_id=uid)))
+                    measure(person, "phase3 SQL (function)", sql)
                     if collection is not None:
 
                         def vecs_query(q: Vectors, uid: uuid.UUID = uid) -> list[str]:
@@ -308,11 +302,8 @@ def main() -> None:
                             )
                             return [str(i) for i in found]
 
-                        methods.append(("vecs (HNSW, ef_search 40)", vecs_query))
-                    methods.append(("exact scan (btree + sort)", exact))
-                    timings = timed([fn for _, fn in methods], queries)
-                    for (name, _), timing in zip(methods, timings, strict=True):
-                        record(label, name, timing, truth)
+                        measure(person, "vecs (HNSW, ef_search 40)", vecs_query)
+                    measure(person, "exact scan (btree + sort)", exact)
                     as_user.close()
 
     print(f"\n{'memories':>8s} {'method':27s} {'p50 ms':>8s} {'p95 ms':>8s} {'recall@10':>10s}")
