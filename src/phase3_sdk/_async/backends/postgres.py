@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -29,6 +30,8 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 
 Conn = psycopg.AsyncConnection[dict[str, Any]]
+_BEGIN = psycopg.sql.SQL("begin")
+_COMMIT = psycopg.sql.SQL("commit")
 
 
 async def _with_read_back(conn: Conn, op: Insert, written: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -117,11 +120,35 @@ class AsyncPostgresBackend:
             raise q.map_error(exc) from exc
 
     async def _fetch(self, identity: Identity, stmt: Any, params: list[Any]) -> list[dict[str, Any]]:
-        async def work(conn: Conn) -> list[dict[str, Any]]:
-            cur = await conn.execute(stmt, params)
-            return await cur.fetchall()
+        """One statement in its own transaction under ``identity``, in one round trip.
 
-        return await self.run(identity, work)
+        BEGIN, the identity, the statement and COMMIT are sent together and answered together: what
+        :meth:`run` does in three round trips (its transaction block waits for each answer), which cost
+        ~0.7 ms of a 4 ms search. If the statement fails, the server skips the COMMIT, and the aborted
+        transaction is rolled back here before the connection goes back to the pool.
+        """
+        if not self._opened:
+            await self._open()
+        failure: psycopg.Error | None = None
+        try:
+            async with self._pool.connection() as conn:
+                async with conn.pipeline() as pipeline:
+                    await conn.execute(_BEGIN)
+                    await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                    cur = await conn.execute(stmt, params)
+                    await conn.execute(_COMMIT)
+                    try:
+                        await pipeline.sync()
+                    except psycopg.Error as exc:
+                        # Ended here, inside the pipeline, so that the connection leaves it clean.
+                        failure = exc
+                        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                            await conn.rollback()
+                if failure is not None:
+                    raise failure
+                return await cur.fetchall()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise q.map_error(exc) from exc
 
     async def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
         """Rows of ``query``."""
