@@ -121,6 +121,21 @@ def test_tuning_assigns_every_live_memory_and_skips_small_users(db_url: str, cor
         assert small == (0,)
 
 
+def test_the_stored_sketch_is_what_the_search_computes_for_a_query(
+    db_url: str, corpus: dict[str, Any]
+) -> None:
+    """The column spells out public.embedding_sketch's formula (faster to write); the two must agree bit for
+    bit, or ranking by sketch distance compares unlike things."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "select count(*), count(*) filter (where embedding_sketch <> public.embedding_sketch(embedding)"
+            "::bit(2304)) from conversations where embedding is not null"
+        ).fetchone()
+    assert row is not None
+    assert row[0] > N
+    assert row[1] == 0
+
+
 def test_search_with_cells_returns_the_exact_top_hits(db_url: str, corpus: dict[str, Any]) -> None:
     with Phase3Client.connect(db_url) as root:
         me = root.as_user(user_id=corpus["owner"])
