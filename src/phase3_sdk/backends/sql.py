@@ -6,6 +6,7 @@ Shared by the blocking and the asyncio Postgres backends. Identifiers are always
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
@@ -351,19 +352,34 @@ def compile_delete(op: Delete) -> tuple[sql.Composed, list[Any]]:
     return stmt, params
 
 
-def compile_rpc(op: Rpc) -> tuple[sql.Composed, list[Any]]:
+def compile_rpc(op: Rpc) -> tuple[bytes, list[Any]]:
     """A function call with named arguments (``name => value``), as PostgREST calls it."""
-    params: list[Any] = []
-    args: list[sql.Composable] = []
-    for name, value in op.args.items():
-        cast = op.casts.get(name)
-        params.append(Jsonb(value, dumps=json_dumps) if cast == "jsonb" and value is not None else value)
-        placeholder = sql.SQL("%s::{}").format(sql.SQL(cast)) if cast else sql.SQL("%s")
-        args.append(sql.SQL("{} => ").format(sql.Identifier(name)) + placeholder)
-    call = sql.SQL("{}({})").format(_table(op.function), sql.SQL(", ").join(args))
-    if op.returns == "rows":
-        return sql.SQL("select * from ") + call, params
-    return sql.SQL("select ") + call + sql.SQL(" as value"), params
+    params = [
+        Jsonb(value, dumps=json_dumps) if op.casts.get(name) == "jsonb" and value is not None else value
+        for name, value in op.args.items()
+    ]
+    names = tuple(op.args)
+    return _rpc_statement(op.function, names, tuple(op.casts.get(n) for n in names), op.returns), params
+
+
+@functools.lru_cache(maxsize=256)
+def _rpc_statement(
+    function: str, names: tuple[str, ...], casts: tuple[str | None, ...], returns: str
+) -> bytes:
+    # The text depends only on the call's shape, which a program has few of; composing and quoting it
+    # anew took ~0.2 ms of every search.
+    args = [
+        sql.SQL("{} => ").format(sql.Identifier(name))
+        + (sql.SQL("%s::{}").format(sql.SQL(cast)) if cast else sql.SQL("%s"))
+        for name, cast in zip(names, casts, strict=True)
+    ]
+    call = sql.SQL("{}({})").format(_table(function), sql.SQL(", ").join(args))
+    statement = (
+        sql.SQL("select * from ") + call
+        if returns == "rows"
+        else sql.SQL("select ") + call + sql.SQL(" as value")
+    )
+    return statement.as_bytes(None)
 
 
 def map_error(exc: BaseException) -> Phase3Error:
