@@ -191,18 +191,20 @@ def _tune_user(
             )
         # Index upkeep, not an edit: conversations' trigger leaves updated_at alone (see the migration).
         conn.execute("set local phase3.search_upkeep = 'on'")
-        # Deleted memories keep -1: they are read only by include_deleted searches, which read -1 anyway.
-        conn.execute(
-            "update public.conversations set search_cell = -1 where user_id = %s and search_cell <> -1",
-            (user_id,),
-        )
+        # Every live memory read above gets its cell (a row is rewritten only if its cell changes). Deleted
+        # ones go to -1, which only include_deleted searches read, and read whole.
         for ids, cells in assigned:
             conn.execute(
                 "update public.conversations c set search_cell = a.cell"
                 " from unnest(%s::uuid[], %s::smallint[]) as a(id, cell)"
-                " where c.id = a.id and c.user_id = %s and not c.is_deleted",
+                " where c.id = a.id and c.user_id = %s and not c.is_deleted and c.search_cell <> a.cell",
                 (ids, cells, user_id),
             )
+        conn.execute(
+            "update public.conversations set search_cell = -1"
+            " where user_id = %s and is_deleted and search_cell <> -1",
+            (user_id,),
+        )
     return TunedUser(user_id, memories, count, time.perf_counter() - started)
 
 
