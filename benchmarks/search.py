@@ -17,7 +17,8 @@ state and none is helped or hurt by another's cache traffic (see :func:`timed`).
 Methods, per size:
 
 * ``phase3 SDK``: ``client.search.semantic`` end to end: pool, transaction with role and JWT claims,
-  the function, full rows validated into ``SearchHit`` models. ``no cells``: before tuning.
+  the function, full rows validated into ``SearchHit`` models. ``no cells``: before tuning;
+  ``exact=True``: every memory of the user compared with the query (recall 1 by construction).
 * ``phase3 SQL``: the same function called on one psycopg connection as the same user, returning ids:
   what the database spends, comparable with the two rows below.
 * ``vecs``: ``collection.query(..., filters={"user_id": {"$eq": ...}})`` (SQLAlchemy, psycopg2).
@@ -259,9 +260,10 @@ def main() -> None:
             )
             print(f"  {label:>8s} {name:27s} done", flush=True)
 
-        def sdk_for(client: Phase3Client) -> Method:
+        def sdk_for(client: Phase3Client, *, exact: bool = False) -> Method:
             def sdk(q: Vectors) -> list[str]:
-                return [str(h.id) for h in client.search.semantic(q, match_count=10, threshold=None)]
+                hits = client.search.semantic(q, match_count=10, threshold=None, exact=exact)
+                return [str(h.id) for h in hits]
 
             return sdk
 
@@ -290,6 +292,7 @@ def main() -> None:
                         return [str(r[0]) for r in rows]
 
                     measure(person, "phase3 SDK (semantic)", sdk_for(root.as_user(user_id=uid)))
+                    measure(person, "phase3 SDK, exact=True", sdk_for(root.as_user(user_id=uid), exact=True))
                     measure(person, "phase3 SQL (function)", sql)
                     if collection is not None:
 

@@ -129,7 +129,8 @@ drop trigger if exists reset_search_cell on public.conversations;
 create trigger reset_search_cell before update of embedding on public.conversations
   for each row execute function public.reset_search_cell();
 
--- semantic_search, same signature and result as 20260202001001_search_functions.sql, now reading cells:
+-- semantic_search, as in 20260202001001_search_functions.sql (same result, one more argument last), now
+-- reading cells:
 --  1. The cells to read (if the caller has any): nearest centroid first, until they hold enough memories.
 --  2. Rank the memories of those cells, plus the unassigned ones, by sketch distance, from
 --     conversations_search_cell_idx alone; filters apply here, exactly, before any ranking. If that finds
@@ -144,13 +145,18 @@ create trigger reset_search_cell before update of embedding on public.conversati
 -- Bitmap scans and hash or merge joins are off because RLS adds `(select auth.uid()) = user_id` to every
 -- scan of conversations, and with the user index back the planner liked to AND a bitmap of ALL the
 -- caller's memories into the re-ranking lookup (10 ms at 100,000 memories, for 300 rows found by key).
+-- `exact`: rank every matching memory by cosine distance instead (recall 1, linear: for audits, evaluations
+-- and small users). A new argument makes a new function: the six-argument one goes, so that calls that
+-- leave `exact` out are not ambiguous.
+drop function if exists public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean);
 create or replace function public.semantic_search(
   query_embedding extensions.vector(768),
   match_count integer default 10,
   match_threshold double precision default null,
   filter_salience_tier text default null,
   filter_since timestamptz default null,
-  include_deleted boolean default false
+  include_deleted boolean default false,
+  exact boolean default false
 )
 returns table (
   id uuid,
@@ -209,53 +215,73 @@ begin
   if caller is null or query_embedding is null then
     return;
   end if;
-  sketch := public.embedding_sketch(query_embedding)::bit(2304);
-
-  select
-    pg_catalog.array_agg(s.cell) filter (where s.before < greatest(min_rows, s.total / share)),
-    pg_catalog.array_agg(s.cell)
-  into cells, every_cell
-  from (
-    select
-      c.cell,
-      coalesce(sum(c.members) over (nearest rows between unbounded preceding and 1 preceding), 0) as before,
-      sum(c.members) over () as total
-    from public.memory_search_cells c
-    where c.user_id = caller
-    window nearest as (order by c.centroid operator(extensions.<=>) query_embedding, c.cell)
-  ) s;
-  -- Unassigned memories (-1) are always read. Spelled out here rather than in the query below, where the
-  -- planner cannot see through the expression and read the user's whole heap instead (80 ms at 100,000).
-  cells := coalesce(cells, '{}'::smallint[]) || (-1)::smallint;
-  every_cell := coalesce(every_cell, '{}'::smallint[]) || (-1)::smallint;
-
-  loop
-    -- EXECUTE plans this statement for the values at hand every time (the rest of the function may use
-    -- cached generic plans): a plan made for a user with few memories, kept and reused for one with many,
-    -- measured 2-4x slower for the latter (12-30 ms instead of 6-9 ms at 100,000 memories).
-    execute $scan$
+  if exact then
+    -- Every matching memory by exact cosine distance: recall 1 by construction, linear in their number.
+    execute $exact$
       select pg_catalog.array_agg(s.id)
       from (
         select m.id
         from public.conversations m
         where m.user_id = $1
-          and m.search_cell = any($2)
-          and m.embedding_sketch is not null
-          and m.created_at >= $3
-          and ($4 or not m.is_deleted)
-          and ($5::text is null or m.salience_tier = $5)
-        order by m.embedding_sketch operator(extensions.<~>) $6
-        limit $7
+          and m.embedding is not null
+          and m.created_at >= $2
+          and ($3 or not m.is_deleted)
+          and ($4::text is null or m.salience_tier = $4)
+        order by m.embedding operator(extensions.<=>) $5
+        limit $6
       ) s
-    $scan$
+    $exact$
     into picked
-    using caller, cells, since, include_deleted, filter_salience_tier, sketch, depth;
-    -- Fewer candidates than asked for means the filters are selective (or match_count is large) and the
-    -- cells read ran out of matches: read every cell rather than return fewer hits than there are.
-    exit when coalesce(pg_catalog.cardinality(picked), 0) >= depth
-      or pg_catalog.cardinality(cells) = pg_catalog.cardinality(every_cell);
-    cells := every_cell;
-  end loop;
+    using caller, since, include_deleted, filter_salience_tier, query_embedding, k;
+  else
+    sketch := public.embedding_sketch(query_embedding)::bit(2304);
+
+    select
+      pg_catalog.array_agg(s.cell) filter (where s.before < greatest(min_rows, s.total / share)),
+      pg_catalog.array_agg(s.cell)
+    into cells, every_cell
+    from (
+      select
+        c.cell,
+        coalesce(sum(c.members) over (nearest rows between unbounded preceding and 1 preceding), 0) as before,
+        sum(c.members) over () as total
+      from public.memory_search_cells c
+      where c.user_id = caller
+      window nearest as (order by c.centroid operator(extensions.<=>) query_embedding, c.cell)
+    ) s;
+    -- Unassigned memories (-1) are always read. Spelled out here rather than in the query below, where the
+    -- planner cannot see through the expression and read the user's whole heap instead (80 ms at 100,000).
+    cells := coalesce(cells, '{}'::smallint[]) || (-1)::smallint;
+    every_cell := coalesce(every_cell, '{}'::smallint[]) || (-1)::smallint;
+
+    loop
+      -- EXECUTE plans this statement for the values at hand every time (the rest of the function may use
+      -- cached generic plans): a plan made for a user with few memories, kept and reused for one with many,
+      -- measured 2-4x slower for the latter (12-30 ms instead of 6-9 ms at 100,000 memories).
+      execute $scan$
+        select pg_catalog.array_agg(s.id)
+        from (
+          select m.id
+          from public.conversations m
+          where m.user_id = $1
+            and m.search_cell = any($2)
+            and m.embedding_sketch is not null
+            and m.created_at >= $3
+            and ($4 or not m.is_deleted)
+            and ($5::text is null or m.salience_tier = $5)
+          order by m.embedding_sketch operator(extensions.<~>) $6
+          limit $7
+        ) s
+      $scan$
+      into picked
+      using caller, cells, since, include_deleted, filter_salience_tier, sketch, depth;
+      -- Fewer candidates than asked for means the filters are selective (or match_count is large) and the
+      -- cells read ran out of matches: read every cell rather than return fewer hits than there are.
+      exit when coalesce(pg_catalog.cardinality(picked), 0) >= depth
+        or pg_catalog.cardinality(cells) = pg_catalog.cardinality(every_cell);
+      cells := every_cell;
+    end loop;
+  end if;
 
   return query
   with ranked as (
@@ -278,5 +304,5 @@ begin
 end;
 $$;
 
-revoke execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean) from public, anon;
-grant execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean) to authenticated, service_role;
+revoke execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean) from public, anon;
+grant execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean) to authenticated, service_role;

@@ -176,6 +176,11 @@ def test_a_query_reads_only_its_nearest_cells(db_url: str, corpus: dict[str, Any
         conn.execute(moved, (far[0], corpus["owner"], planted))
         assert planted not in texts(me.search.semantic(q, match_count=10, threshold=None))
 
+        # exact=True compares the query with every memory, cells or not.
+        assert texts(me.search.semantic(q, match_count=1, threshold=None, exact=True)) == [planted]
+        with pytest.raises(InvalidInput, match="exact"):
+            me.search.semantic(q, exact="yes")  # type: ignore[arg-type]
+
         nudged = unit(corpus["vectors"][int(planted[1:])] + 1e-3)
         conn.execute(
             "update conversations set embedding = %s::extensions.vector where user_id = %s"
