@@ -146,6 +146,11 @@ class _SessionBackend:
         self._inner = inner
         self._session = session
 
+    @property
+    def typed_rows(self) -> bool:
+        """What the wrapped backend says: its rows are the ones that come back (see ``AsyncBackend``)."""
+        return bool(getattr(self._inner, "typed_rows", False))
+
     async def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
         return await self._inner.select(query, await self._session.identity())
 
