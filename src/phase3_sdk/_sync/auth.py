@@ -2,12 +2,11 @@
 """``client.auth``: sign in through Supabase Auth (GoTrue) and get a user-scoped client that stays signed in.
 
 GoTrue's password and refresh grants are two POSTs to ``/auth/v1/token``; they are sent here over the REST
-backend's shared ``httpx`` client, and the answer is parsed with ``supabase_auth``'s own ``Session`` model.
-We do not drive ``supabase_auth.AsyncGoTrueClient`` itself: its async and sync classes are named
-``AsyncGoTrueClient``/``SyncGoTrueClient``, which the unasync generation of ``_sync`` cannot pair (it
-would emit a ``GoTrueClient`` that does not exist), it opens its own HTTP client unless given one, and
-it keeps a session store and refresh timers the SDK does not need: a refresh checked before each request is
-all a user-scoped client needs.
+backend's shared ``httpx`` client, and the answer is parsed into :class:`~phase3_sdk.models.auth.AuthSession`.
+We do not drive ``supabase_auth``'s client: it opens its own HTTP client unless given one, keeps a session
+store and refresh timers the SDK does not need (a refresh checked before each request is all a
+user-scoped client needs), and its httpx cap (``<0.29``) made this package's install unresolvable for pip
+23.2, the pip a fresh Python 3.11 venv carries.
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import ValidationError
-from supabase_auth.types import Session as GoTrueSession
 
 from ..backends import postgrest as pt
 from ..backends.base import SyncBackend, Delete, Insert, Query, Rpc, Update
 from ..errors import AuthError, ConfigurationError, RateLimited, TransientError
 from ..identity import Identity
+from ..models.auth import AuthSession
 from ._io import Lock
 from .backends.rest import RestBackend
 from .transport import Transport
@@ -45,7 +44,7 @@ class Session:
     def __init__(
         self,
         backend: RestBackend,
-        session: GoTrueSession,
+        session: AuthSession,
         *,
         jwt_secret: str | None = None,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN,
@@ -57,7 +56,7 @@ class Session:
         self._transport: Transport | None = None
         self._set(session)
 
-    def _set(self, session: GoTrueSession) -> None:
+    def _set(self, session: AuthSession) -> None:
         self._refresh_token = session.refresh_token
         self._expires_at = float(session.expires_at or (time.time() + session.expires_in))
         self._identity = Identity.from_token(session.access_token, jwt_secret=self._jwt_secret)
@@ -95,7 +94,7 @@ class Session:
         self._set(token_grant(self._backend, "refresh_token", {"refresh_token": self._refresh_token}))
 
 
-def token_grant(backend: RestBackend, grant_type: str, body: dict[str, Any]) -> GoTrueSession:
+def token_grant(backend: RestBackend, grant_type: str, body: dict[str, Any]) -> AuthSession:
     """``POST /auth/v1/token?grant_type=...``: a new session, or :class:`AuthError` saying why not.
 
     Not retried: a refresh token is single-use, so repeating a refresh whose answer was lost could fail
@@ -135,7 +134,7 @@ def token_grant(backend: RestBackend, grant_type: str, body: dict[str, Any]) -> 
             status=response.status_code,
         )
     try:
-        return GoTrueSession.model_validate_json(response.content)
+        return AuthSession.model_validate_json(response.content)
     except ValidationError:
         raise AuthError("Supabase Auth answered without a session (is the email confirmed?)") from None
 

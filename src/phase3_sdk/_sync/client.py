@@ -33,8 +33,8 @@ from .resources.tools import Tools, ToolUsageLog
 from .transport import Transport
 
 if TYPE_CHECKING:
-    # Imported where used: search brings numpy and auth brings supabase_auth, ~300 ms that a client
-    # doing plain CRUD should not pay at import.
+    # Imported where used: search brings numpy, which a client doing plain CRUD should not pay for at
+    # import; auth is imported the same way so that sign-in code loads only for apps that sign in.
     from ..embeddings import Embedder
     from .auth import Auth
     from .resources.search import Search
