@@ -55,9 +55,22 @@ class AsyncTransport:
         """Update rows; setting values by key is idempotent unless the caller says otherwise."""
         return await self._call(lambda: self.backend.update(op, self.identity), idempotent=idempotent)
 
-    async def delete(self, op: Delete) -> list[dict[str, Any]]:
-        """Delete rows (deleting twice leaves the same state)."""
-        return await self._call(lambda: self.backend.delete(op, self.identity), idempotent=True)
+    async def delete(self, op: Delete) -> list[dict[str, Any]] | None:
+        """Delete rows (deleting twice leaves the same state); the rows deleted, or ``None`` if unknown.
+
+        ``None`` means the attempt that answered deleted nothing after an earlier attempt failed in
+        transit (say the connection died after the commit): that attempt may have deleted the rows, so
+        "not there" is all that is known. Callers must not report such a delete as not found.
+        """
+        attempts = 0
+
+        async def attempt() -> list[dict[str, Any]]:
+            nonlocal attempts
+            attempts += 1
+            return await self.backend.delete(op, self.identity)
+
+        rows = await self._call(attempt, idempotent=True)
+        return None if not rows and attempts > 1 else rows
 
     async def rpc(self, op: Rpc, *, idempotent: bool) -> Any:
         """Call a function; only the caller knows whether it is safe to repeat."""

@@ -8,8 +8,10 @@ operation costs two network round trips (statement batch, commit) rather than fo
 
 from __future__ import annotations
 
+import select
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Callable, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -98,12 +100,36 @@ class PostgresBackend:
                 self._pool.open(wait=False)
                 self._opened = True
 
+    @contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        """A pooled connection, passing over those the server has already ended.
+
+        An idle connection has nothing to read unless the server sent something unasked, which for the
+        SDK (it never LISTENs) means it is ending the session: ``pg_terminate_backend``, a restart, an
+        idle timeout, a pooler dropping it. Such a connection is closed and the next one taken at once,
+        instead of an attempt (and its retry backoff) being spent on a dead socket. psycopg_pool's own
+        ``check`` would cost a round trip per call and sleeps a reconnect backoff (1 s, then 2 s, ...)
+        after each dead connection; asking the socket is one system call.
+        """
+        for _ in range(self._pool.max_size):
+            conn = self._pool.getconn()
+            if not select.select([conn.fileno()], [], [], 0)[0]:
+                break
+            conn.close()
+            self._pool.putconn(conn)  # a closed connection is discarded and replaced
+        else:
+            conn = self._pool.getconn()
+        try:
+            yield conn
+        finally:
+            self._pool.putconn(conn)
+
     def run(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
         """Run ``work`` in one transaction under ``identity``; map any failure to an SDK error."""
         if not self._opened:
             self._open()
         try:
-            with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+            with self._connection() as conn, conn.pipeline(), conn.transaction():
                 conn.execute(q.SET_IDENTITY, q.identity_params(identity))
                 return work(conn)
         except (psycopg.Error, PoolTimeout) as exc:
@@ -114,7 +140,7 @@ class PostgresBackend:
         if not self._opened:
             self._open()
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._connection() as conn, conn.transaction():
                 conn.execute(q.SET_IDENTITY, q.identity_params(identity))
                 return work(conn)
         except (psycopg.Error, PoolTimeout) as exc:
@@ -132,7 +158,7 @@ class PostgresBackend:
             self._open()
         failure: psycopg.Error | None = None
         try:
-            with self._pool.connection() as conn:
+            with self._connection() as conn:
                 with conn.pipeline() as pipeline:
                     conn.execute(_BEGIN)
                     conn.execute(q.SET_IDENTITY, q.identity_params(identity))

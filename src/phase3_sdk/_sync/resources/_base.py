@@ -139,9 +139,13 @@ class TableResource(Generic[RowT]):
         return self._rows(rows)[0]
 
     def delete(self, id: UUID | str) -> None:
-        """Delete the row, or :class:`NotFound` if it is not there or not this client's to delete."""
+        """Delete the row, or :class:`NotFound` if it is not there or not this client's to delete.
+
+        A delete retried after a transient failure that finds the row gone succeeds: the failed attempt
+        may have deleted it (the answer was lost, not the commit).
+        """
         rows = self._transport.delete(Delete(self.table.name, (Filter("id", "eq", as_uuid(id)),)))
-        if not rows:
+        if rows == []:
             raise NotFound(f"no {self._what} row with id {id} that this client may delete", code="PGRST116")
 
     def _filters(self, given: Mapping[str, Any]) -> tuple[Filter, ...]:
