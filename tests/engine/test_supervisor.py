@@ -168,8 +168,8 @@ def test_idle_worker_that_died_is_skipped() -> None:
         pool.close()
 
 
-def test_worker_holds_no_environment_and_no_file_access() -> None:
-    # The worker is started with an empty environment; even so, JS has no way to read one or a file.
+def test_worker_starts_with_an_empty_environment() -> None:
+    # Defence in depth: JS cannot read an environment anyway, but the worker holds no keys at all.
     os.environ["PHASE3_SANDBOX_CANARY"] = "secret-canary"
     try:
         pool = SandboxPool(max_idle=1)

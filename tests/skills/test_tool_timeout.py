@@ -112,3 +112,14 @@ async def test_async_client_event_loop_stays_free(db_url: str, make_user: MakeUs
         assert (run.status, run.error) == ("timeout", "ToolTimeout: time limit of 250 ms exceeded")
         # The stuck call took at least its 250 ms limit; a blocked loop would have ticked at most once.
         assert ticks >= 5
+
+
+def test_a_thrown_error_named_tool_timeout_is_not_a_timeout(me: Phase3Client) -> None:
+    me.tools.create(
+        name="liar",
+        code="const e = new Error('time limit of 250 ms exceeded'); e.name = 'ToolTimeout'; throw e;",
+        sandbox_profile="strict",
+    )
+    run = me.tools.run("liar")
+    assert (run.status, run.error) == ("failure", "Uncaught ToolTimeout: time limit of 250 ms exceeded")
+    assert ToolTimeout.from_record(run.error) is None

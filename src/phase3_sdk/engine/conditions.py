@@ -6,6 +6,11 @@ exactly; running them in the same sandbox as tools (strict profile) gives that f
 touches Python's ``eval``. Each top-level key of the execution context that the expression
 mentions is bound as a ``const``; only those keys are copied in, which keeps a condition cheap even
 when earlier steps produced large outputs.
+
+Conditions take the same bounded path as tools: a worker process of the sandbox pool, killed at 1.5x
+the strict limit. An expression can call a native built-in that QuickJS cannot interrupt
+(``"a".repeat(1 << 21).indexOf(...)``), so "cheap" cannot be checked up front; the process hop costs
+~0.2 ms per condition over evaluating it in-process (``benchmarks/skills.py --sandbox-only``).
 """
 
 from __future__ import annotations

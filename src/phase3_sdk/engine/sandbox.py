@@ -1,11 +1,12 @@
 """Run a custom tool's JavaScript in a fresh QuickJS sandbox.
 
 Every call gets a brand-new QuickJS runtime and context (``quickjs-ng``'s ``Context`` owns its own
-``JSRuntime``); creating one costs about 0.15 ms, so there is nothing to pool and nothing can leak
-from one call to the next. The sandbox has only the ECMAScript built-ins: no module loader (so
-``import()`` rejects), no ``std``/``os``, no ``require``/``process``/``console``, and no Python
-callable at all -- ``log`` is plain JavaScript that appends to a bounded array which is read back
-after the tool finishes. Inputs go in, and the output comes out, as JSON text.
+``JSRuntime``); creating one costs about 0.15 ms, so no runtime is ever reused and nothing can leak
+from one call to the next (the worker *processes* are pooled, the runtimes inside them are not).
+The sandbox has only the ECMAScript built-ins: no module loader (so ``import()`` rejects), no
+``std``/``os``, no ``require``/``process``/``console``, and no Python callable at all -- ``log`` is
+plain JavaScript that appends to a bounded array which is read back after the tool finishes. Inputs
+go in, and the output comes out, as JSON text.
 
 Resource profiles (one row per :data:`PROFILES` entry):
 
@@ -17,11 +18,14 @@ profile        time limit  memory    JS stack    output JSON
 ``permissive`` 5000 ms     256 MiB   1 MiB       8 MiB
 =============  ==========  ========  ==========  ===========
 
-The time limit is enforced inside QuickJS by its interrupt handler (which also fires inside the
-regex engine, so catastrophic backtracking is stopped) and, between promise jobs, by a wall-clock
-deadline checked here. The interrupt handler of ``quickjs-ng`` measures *process* CPU time
-(C ``clock()``), so while several threads burn CPU at once a tool can be stopped earlier than its
-nominal limit -- never later.
+The time limit is enforced twice. Inside QuickJS, by its interrupt handler (which also fires inside
+the regex engine, so catastrophic backtracking is stopped) and, between promise jobs, by a wall-clock
+deadline checked here; the handler of ``quickjs-ng`` measures *process* CPU time (C ``clock()``). But
+the handler is never consulted inside one native call (``indexOf`` over megabytes, ``JSON.stringify``
+of millions of values), so :func:`run_js_tool` runs the code in a worker process of
+:mod:`phase3_sdk.engine.supervisor`, which kills the worker at 1.5x the limit (plus at most 10 ms)
+and replaces it: whatever the code does, the call returns within 2x its limit, as a ``timeout``
+(``killed=True`` when the worker had to be killed).
 
 Outcomes (``run_js_tool`` never raises for a fault of the tool itself):
 
@@ -37,10 +41,13 @@ Outcomes (``run_js_tool`` never raises for a fault of the tool itself):
 * a promise that never settles (nothing left to run) -> ``failure``;
 * a syntax error in the body -> ``failure`` with the ``SyntaxError`` message.
 
-Thread safety: a QuickJS runtime must only ever be touched by one thread. Each call creates, uses
-and frees its runtime on the calling thread and keeps no reference to it afterwards, so calls from
-any number of threads (for example via ``asyncio.to_thread``) are independent. Worker threads need
-a C stack comfortably larger than ``max_stack_bytes``; CPython's default (8 MiB on glibc) is.
+Thread safety: :func:`run_js_tool` may be called from any number of threads (for example via
+``asyncio.to_thread``); each call takes a worker process of its own. Inside the worker, as in the
+``*_in_process`` functions, a QuickJS runtime is created, used and freed on one thread and no
+reference is kept afterwards (QuickJS runtimes must stay on one thread). The thread needs a C stack
+comfortably larger than ``max_stack_bytes``; CPython's default (8 MiB on glibc) is.
+
+This module imports nothing from ``phase3_sdk``: the worker process loads it on its own.
 """
 
 from __future__ import annotations
@@ -329,9 +336,9 @@ def run_js_tool(
 
     The call runs in a worker process of the shared :class:`~phase3_sdk.engine.supervisor.SandboxPool`,
     which kills the worker if it overruns the time limit (native built-ins included), so this returns
-    within 1.5x the limit + 10 ms. ``limits`` overrides the profile's limits. Never raises for anything
-    the tool does; raises ``TypeError``/``ValueError`` only if ``params`` cannot be encoded as JSON or
-    the profile is unknown.
+    within 1.5x the limit plus at most 10 ms. ``limits`` overrides the profile's limits. Never raises
+    for anything the tool does; raises ``TypeError``/``ValueError`` only if ``params`` cannot be
+    encoded as JSON or the profile is unknown, and ``ExecutionError`` if no worker process can start.
     """
     from .supervisor import default_pool  # the pool imports this module
 

