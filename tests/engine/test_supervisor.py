@@ -206,3 +206,30 @@ def test_default_pool_is_shared_and_survives_many_calls() -> None:
     assert default_pool() is pool
     for i in range(50):
         assert run_js_tool("return params.i;", {"i": i}).output == i
+
+
+def test_a_forked_child_gets_its_own_pool() -> None:
+    # The crash tests and user code fork: a child must never write into its parent's worker pipes.
+    parent_pool = default_pool()
+    run_js_tool("return 1;", {})
+    parent_pids = set(parent_pool.worker_pids())
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            child_pool = default_pool()
+            outcome = run_js_tool("return params.x * 3;", {"x": 5})
+            report = {
+                "output": outcome.output,
+                "own_pool": child_pool is not parent_pool,
+                "shared": sorted(parent_pids & set(child_pool.worker_pids())),
+            }
+            os.write(write_fd, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as f:
+        report = json.loads(f.read())
+    os.waitpid(pid, 0)
+    assert report == {"output": 15, "own_pool": True, "shared": []}
+    assert run_js_tool("return 'parent ok';", {}).output == "parent ok"
