@@ -72,7 +72,6 @@ __all__ = [
     "ToolOutcome",
     "check_js_syntax",
     "run_js_tool",
-    "run_js_tool_in_process",
 ]
 
 SandboxProfile = Literal["strict", "standard", "permissive"]
@@ -356,9 +355,9 @@ def run_js_tool_in_process(
 ) -> ToolOutcome:
     """Run a tool body in a fresh QuickJS runtime on the calling thread, with no process around it.
 
-    Internal (the worker process and the benchmark use it): the time limit is only QuickJS's interrupt
-    handler, which a single long native call (``String.prototype.indexOf`` over megabytes) never
-    consults. Use :func:`run_js_tool`.
+    Internal (the benchmark compares it with :func:`run_js_tool`): the time limit is only QuickJS's
+    interrupt handler, which a single long native call (``String.prototype.indexOf`` over megabytes)
+    never consults, so a call can run far past its limit. Use :func:`run_js_tool`.
     """
     chosen = limits if limits is not None else PROFILES[profile]
     reply, text = _execute_tool(code, json.dumps(dict(params), allow_nan=False), chosen)

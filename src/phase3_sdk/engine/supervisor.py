@@ -164,8 +164,11 @@ class _Worker:
                 raise _WorkerGone("the sandbox process exited")
             self.buffer += chunk
 
-    def stop(self, *, kill: bool) -> int | None:
-        """Close the pipes and end the process (SIGKILL if ``kill``, else let it see EOF); its exit code."""
+    def stop(self, *, kill: bool, wait: bool = True) -> int | None:
+        """Close the pipes and end the process (SIGKILL if ``kill``, else let it see EOF).
+
+        Returns its exit code, or ``None`` without ``wait`` (the caller reaps it later).
+        """
         for fd in (self.request_fd, self.reply_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -173,6 +176,8 @@ class _Worker:
         if kill and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGKILL)
+        if not wait:
+            return None
         try:
             # An idle worker exits at EOF in a millisecond; a killed one as soon as the kernel frees it.
             return self.process.wait(timeout=5)
@@ -293,7 +298,7 @@ class SandboxPool:
             )
         if reply is None:
             # Past the hard deadline: the code is stuck where QuickJS cannot interrupt it.
-            self._discard(worker, kill=True, replace=True)
+            self._kill_in_background(worker)
             with self._lock:
                 self.killed += 1
             return _Answer("killed", elapsed())
@@ -355,25 +360,44 @@ class SandboxPool:
         worker.stop(kill=False)
 
     def _discard(self, worker: _Worker, *, kill: bool, replace: bool, lost: bool = False) -> int | None:
+        """Stop a worker that must not be reused (and start a replacement); its exit code."""
         code = worker.stop(kill=kill)
         with self._lock:
             if lost:
                 self.lost += 1
-            room = not self._closed and len(self._idle) < self.max_idle
-        if replace and room:
-            # Start the replacement now: it boots while the caller handles the timeout, so the next call
-            # finds a warm worker. A failure to start shows up on that call, not on this one.
-            try:
-                spare = self._spawn()
-            except ExecutionError:
-                return code
-            with self._lock:
-                if not self._closed and len(self._idle) < self.max_idle:
-                    self._idle.append(spare)
-                    spare = None  # type: ignore[assignment]
-            if spare is not None:
-                spare.stop(kill=True)
+        if replace:
+            self._replace()
         return code
+
+    def _kill_in_background(self, worker: _Worker) -> None:
+        """SIGKILL a stuck worker now; reap it and start its replacement off the caller's path.
+
+        Reaping waits for the kernel to free the worker's memory (up to ~15 ms for a few hundred MiB
+        on a loaded machine), which the caller of a timed-out call should not wait for.
+        """
+        worker.stop(kill=True, wait=False)
+
+        def aftercare() -> None:
+            worker.process.wait()
+            self._replace()
+
+        threading.Thread(target=aftercare, name="phase3-sandbox-reaper", daemon=True).start()
+
+    def _replace(self) -> None:
+        # Start the replacement now: it boots while the caller handles the failure, so the next call
+        # finds a warm worker. A failure to start shows up on that call, not on this one.
+        with self._lock:
+            if self._closed or len(self._idle) >= self.max_idle:
+                return
+        try:
+            spare = self._spawn()
+        except ExecutionError:
+            return
+        with self._lock:
+            if not self._closed and len(self._idle) < self.max_idle:
+                self._idle.append(spare)
+                return
+        spare.stop(kill=True)
 
     def warm(self, count: int = 1) -> None:
         """Start workers until ``count`` are idle and ready (a server can call this at start-up)."""
