@@ -7,6 +7,11 @@ A 10-step chain of trivial Python handlers (``v -> v + 1``), executed end to end
 for real by a wrapper around the client's backend (one backend call = one request: one HTTP request over
 REST, one pipelined transaction on the Postgres backend). Targets (issue 4): <= 2 round trips per step,
 <= 5 ms engine overhead per step including its checkpoint, <= 2 ms per QuickJS call.
+
+The sandbox section (alone: ``--sandbox-only``, no database) compares, warm and side by side, a call
+through the supervised worker pool (``run_js_tool``, what the SDK does) with the old in-process QuickJS
+call (``run_js_tool_in_process``: no hard time bound), for tools and for conditions; then runs the
+hostile cases of issue 15 through both and prints each one's wall time as a multiple of its limit.
 """
 
 from __future__ import annotations
@@ -24,8 +29,16 @@ from phase3_sdk._async.engine.tools import AsyncToolRunner
 from phase3_sdk._sync.engine.tools import ToolRunner
 from phase3_sdk.backends.base import Rpc
 from phase3_sdk.db.embedded import EmbeddedDatabase
+from phase3_sdk.engine.conditions import evaluate_condition
 from phase3_sdk.engine.runs import ResolvedTool
-from phase3_sdk.engine.sandbox import run_js_tool
+from phase3_sdk.engine.sandbox import (
+    PROFILES,
+    SandboxLimits,
+    evaluate_condition_in_process,
+    run_js_tool,
+    run_js_tool_in_process,
+)
+from phase3_sdk.engine.supervisor import SandboxPool, default_pool
 
 STEPS = 10
 JS_INC = "return { v: params.v + 1 };"
@@ -178,11 +191,146 @@ async def bench_async(url: str, user: Any, runs: int) -> dict[str, float]:
         }
 
 
+ROOMY = SandboxLimits(100, 256 * 1024 * 1024, 256 * 1024, 4096)
+HOSTILE: list[tuple[str, str, SandboxLimits]] = [
+    (
+        "quadratic indexOf 2^21 / 2^12 (strict)",
+        'return "a".repeat(1 << 21).indexOf("a".repeat(1 << 12) + "b");',
+        PROFILES["strict"],
+    ),
+    (
+        "quadratic indexOf 2^19 / 2^11 (strict)",
+        'return "a".repeat(1 << 19).indexOf("a".repeat(1 << 11) + "b");',
+        PROFILES["strict"],
+    ),
+    ("regex /(a+)+$/ on a*30+b (strict)", "return /(a+)+$/.test('a'.repeat(30) + 'b');", PROFILES["strict"]),
+    (
+        "JSON.stringify of 4e6 numbers (100 ms)",
+        "const row = Array(1000).fill(Math.PI); return JSON.stringify(Array(4000).fill(row)).length;",
+        ROOMY,
+    ),
+    ("Array(1e7).fill().map (100 ms)", "return Array(1e7).fill().map((_, i) => i * 2).length;", ROOMY),
+    (
+        "sort 1e6, slow comparator (100 ms)",
+        "const a = Array.from({ length: 1e6 }, (_, i) => (i * 7919) % 1e6);"
+        " a.sort((x, y) => { let s = 0; for (let k = 0; k < 20; k++) s += k; return x - y; }); return a[0];",
+        ROOMY,
+    ),
+    ("while (true) {} (strict)", "while (true) {}", PROFILES["strict"]),
+]
+
+
+def _alternating(a: Callable[[], Any], b: Callable[[], Any], n: int) -> tuple[float, float]:
+    """Medians (ms) of ``a`` and ``b``, measured in alternating blocks so load hits both alike."""
+    sa: list[float] = []
+    sb: list[float] = []
+    for _ in range(n // 50):
+        for fn, out in ((a, sa), (b, sb)):
+            for _ in range(50):
+                t = time.perf_counter()
+                fn()
+                out.append((time.perf_counter() - t) * 1000)
+    return statistics.median(sa), statistics.median(sb)
+
+
+def bench_sandbox(n: int) -> None:
+    pool = default_pool()
+    pool.warm(2)
+    params = {"v": 1}
+    context = {"input": {"mode": "fast"}, "step1": {"result": 12}}
+    cond = "step1.result > 10 && input.mode === 'fast'"
+    body = '"use strict";\nconst input = arguments[0]["input"], step1 = arguments[0]["step1"];\n'
+    values = '{"input": {"mode": "fast"}, "step1": {"result": 12}}'
+    old_tool, new_tool = _alternating(
+        lambda: run_js_tool_in_process(JS_INC, params), lambda: run_js_tool(JS_INC, params), n
+    )
+    old_strict, new_strict = _alternating(
+        lambda: run_js_tool_in_process(JS_INC, params, "strict"),
+        lambda: run_js_tool(JS_INC, params, "strict"),
+        n,
+    )
+    old_cond, new_cond = _alternating(
+        lambda: evaluate_condition_in_process(cond, body, values),
+        lambda: evaluate_condition(cond, context),
+        n,
+    )
+
+    async def via_threads(fn: Callable[..., Any]) -> float:
+        samples = []
+        for _ in range(n // 2):
+            t = time.perf_counter()
+            await asyncio.to_thread(fn, JS_INC, params)
+            samples.append((time.perf_counter() - t) * 1000)
+        return statistics.median(samples)
+
+    old_async = asyncio.run(via_threads(run_js_tool_in_process))
+    new_async = asyncio.run(via_threads(run_js_tool))
+    cold = []
+    for _ in range(5):
+        fresh = SandboxPool(max_idle=1)
+        t = time.perf_counter()
+        fresh.run_tool(JS_INC, '{"v": 1}', PROFILES["standard"])
+        cold.append((time.perf_counter() - t) * 1000)
+        fresh.close()
+
+    print(f"\nSandbox: worker pool (new) vs in-process QuickJS (old), warm, median of {n} calls each\n")
+    rows = [
+        ("", "in-process (old)", "worker pool (new)", "added per call"),
+        ("tool call, standard (ms)", f"{old_tool:.3f}", f"{new_tool:.3f}", f"{new_tool - old_tool:+.3f}"),
+        (
+            "tool call, strict (ms)",
+            f"{old_strict:.3f}",
+            f"{new_strict:.3f}",
+            f"{new_strict - old_strict:+.3f}",
+        ),
+        ("condition, 2 bindings (ms)", f"{old_cond:.3f}", f"{new_cond:.3f}", f"{new_cond - old_cond:+.3f}"),
+        (
+            "tool call via asyncio.to_thread (ms)",
+            f"{old_async:.3f}",
+            f"{new_async:.3f}",
+            f"{new_async - old_async:+.3f}",
+        ),
+        ("first call, cold worker start (ms)", "", f"{statistics.median(cold):.1f}", ""),
+    ]
+    _print_table(rows)
+
+    print("\nHostile code: wall time of one call / its time limit (hard bound: < 2.0)\n")
+    rows = [("", "limit (ms)", "in-process (old)", "worker pool (new)", "new: status")]
+    worst = 0.0
+    for name, code, limits in HOSTILE:
+        run_js_tool("return 1;", {})  # a warm worker is ready
+        t = time.perf_counter()
+        outcome = run_js_tool(code, {}, limits=limits)
+        new_ratio = (time.perf_counter() - t) * 1000 / limits.time_limit_ms
+        worst = max(worst, new_ratio)
+        if name.startswith("quadratic indexOf 2^21"):
+            old = "(12-16 s: skipped)"
+        else:
+            t = time.perf_counter()
+            run_js_tool_in_process(code, {}, limits=limits)
+            old = f"{(time.perf_counter() - t) * 1000 / limits.time_limit_ms:.2f}x"
+        status = outcome.status + (" (killed)" if outcome.killed else "")
+        rows.append((name, f"{limits.time_limit_ms:g}", old, f"{new_ratio:.2f}x", status))
+    _print_table(rows)
+    print(f"\nworst ratio, worker pool: {worst:.2f}x the limit; workers killed: {pool.killed}")
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--migrations", default=None, help="migrations folder (default: the repository's)")
+    parser.add_argument("--sandbox-only", action="store_true", help="only the sandbox section (no database)")
+    parser.add_argument("--calls", type=int, default=1000, help="calls per sandbox measurement")
     args = parser.parse_args()
+    if args.sandbox_only:
+        bench_sandbox(args.calls)
+        return
     with EmbeddedDatabase() as db:
         db.setup(args.migrations)
         user = db.create_user("bench@example.test")
@@ -226,6 +374,7 @@ def main() -> None:
         "\nrequests per execution, sync client, Skill passed:",
         ", ".join(f"{k}={v}" for k, v in s["mix"].items()),
     )
+    bench_sandbox(args.calls)
 
 
 if __name__ == "__main__":

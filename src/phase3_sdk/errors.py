@@ -106,6 +106,46 @@ class LeaseLost(ExecutionError):
     """Another process holds the lease on this execution or job."""
 
 
+class ToolTimeout(ExecutionError, TimeoutError):
+    """A tool call ran past its time limit and was stopped; the skill step fails (or is retried).
+
+    Tool faults never raise out of ``tools.run`` or a skill run: they are recorded. A step record's
+    ``error`` and a usage row's ``error_message`` read ``"ToolTimeout: <message>"``
+    (:meth:`record_text`), and :meth:`from_record` turns such text back into this error. ``killed``
+    says the code was stuck where the engine cannot interrupt it (a long native call in the
+    JavaScript sandbox) and its worker process was killed.
+    """
+
+    #: How a timeout starts in a step record or usage row.
+    RECORD_PREFIX = "ToolTimeout: "
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool_name: str | None = None,
+        limit_seconds: float | None = None,
+        killed: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self.tool_name = tool_name
+        self.limit_seconds = limit_seconds
+        self.killed = killed
+        kwargs.setdefault("code", "tool_timeout")
+        super().__init__(message, **kwargs)
+
+    def record_text(self) -> str:
+        """The text stored as the step's / call's error."""
+        return self.RECORD_PREFIX + self.message
+
+    @classmethod
+    def from_record(cls, text: str | None) -> ToolTimeout | None:
+        """The error a step record or usage row describes, or ``None`` if it is not a timeout."""
+        if text is None or not text.startswith(cls.RECORD_PREFIX):
+            return None
+        return cls(text[len(cls.RECORD_PREFIX) :])
+
+
 class SynthesisTimeout(Phase3Error, TimeoutError):
     """``synthesis.wait`` gave up before the job finished (the job itself goes on)."""
 

@@ -30,12 +30,12 @@ def run_one(me: Phase3Client, name: str, code: str) -> tuple[str, str | None, ob
 
 def test_infinite_loop_is_recorded_as_timeout(me: Phase3Client) -> None:
     status, error, _ = run_one(me, "spin", "while (true) {}")
-    assert (status, error) == ("timeout", "time limit of 250 ms exceeded")
+    assert (status, error) == ("timeout", "ToolTimeout: time limit of 250 ms exceeded")
 
 
 def test_catastrophic_regex_is_stopped_at_the_time_limit(me: Phase3Client) -> None:
     status, error, _ = run_one(me, "redos", "return /^(a+)+$/.test('a'.repeat(64) + 'b');")
-    assert (status, error) == ("timeout", "time limit of 250 ms exceeded")
+    assert (status, error) == ("timeout", "ToolTimeout: time limit of 250 ms exceeded")
 
 
 def test_memory_bomb_is_recorded_as_failure(me: Phase3Client) -> None:

@@ -207,7 +207,7 @@ def test_handler_timeout_and_disabled_skill(me: Phase3Client) -> None:
         return 1
 
     run = me.tools.run("sleepy", {})
-    assert (run.status, run.error) == ("timeout", "time limit of 0.1 s exceeded")
+    assert (run.status, run.error) == ("timeout", "ToolTimeout: time limit of 0.1 s exceeded")
 
     skill = me.skills.create(name="off", steps=chain({"toolName": "double"}), is_enabled=False)
     with pytest.raises(ExecutionError):

@@ -6,6 +6,11 @@ exactly; running them in the same sandbox as tools (strict profile) gives that f
 touches Python's ``eval``. Each top-level key of the execution context that the expression
 mentions is bound as a ``const``; only those keys are copied in, which keeps a condition cheap even
 when earlier steps produced large outputs.
+
+Conditions take the same bounded path as tools: a worker process of the sandbox pool, killed at 1.5x
+the strict limit. An expression can call a native built-in that QuickJS cannot interrupt
+(``"a".repeat(1 << 21).indexOf(...)``), so "cheap" cannot be checked up front; the process hop costs
+~0.2 ms per condition over evaluating it in-process (``benchmarks/skills.py --sandbox-only``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from phase3_sdk.engine.sandbox import PROFILES, SandboxFault, SandboxSession
+from phase3_sdk.engine.supervisor import default_pool
 from phase3_sdk.errors import InvalidInput
 
 __all__ = ["check_condition_syntax", "evaluate_condition", "referenced_identifiers"]
@@ -183,47 +188,10 @@ def referenced_identifiers(expression: str) -> frozenset[str]:
     return frozenset(found)
 
 
-# Compiling the expression inside both `( ... )` and `[ ... ]` rejects anything that is not a single
-# expression: text that closes one bracket early (`1); doSomething(); (1`) cannot close the other.
-_CONDITION_RUNNER: Final = r"""
-(function (expr, body, valuesJson) {
-  "use strict";
-  const fail = (phase, e) => {
-    let message;
-    try { message = e instanceof Error ? e.name + ": " + e.message : "Uncaught " + String(e); }
-    catch (inner) { message = "Uncaught [unprintable value]"; }
-    return JSON.stringify({ ok: false, phase: phase, message: message });
-  };
-  let fn;
-  try {
-    fn = new Function(body + "return (\n" + expr + "\n);");
-    new Function("return [\n" + expr + "\n];");
-  } catch (e) {
-    return fail("syntax", e);
-  }
-  if (valuesJson === null) return JSON.stringify({ ok: true, value: true });
-  try {
-    return JSON.stringify({ ok: true, value: !!fn(JSON.parse(valuesJson)) });
-  } catch (e) {
-    return fail("runtime", e);
-  }
-})
-"""
-
-
 def _run(expression: str, body: str, values_json: str | None) -> dict[str, Any]:
-    session: SandboxSession | None = SandboxSession(PROFILES["strict"])
-    assert session is not None
-    try:
-        runner = session.eval(_CONDITION_RUNNER)
-        result: dict[str, Any] = json.loads(session.call(runner, expression, body, values_json))
-        del runner
-        return result
-    except SandboxFault as fault:
-        return {"ok": False, "phase": fault.kind, "message": str(fault)}
-    finally:
-        # Free the runtime on this thread (QuickJS runtimes are not thread-safe).
-        session = None
+    # In a worker process of the sandbox pool, like tools: a condition can call a native built-in
+    # that QuickJS cannot interrupt, and the pool kills a worker that overruns the strict limit.
+    return default_pool().run_condition(expression, body, values_json)
 
 
 def check_condition_syntax(expression: str | None) -> str | None:

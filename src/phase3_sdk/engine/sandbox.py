@@ -1,11 +1,12 @@
 """Run a custom tool's JavaScript in a fresh QuickJS sandbox.
 
 Every call gets a brand-new QuickJS runtime and context (``quickjs-ng``'s ``Context`` owns its own
-``JSRuntime``); creating one costs about 0.15 ms, so there is nothing to pool and nothing can leak
-from one call to the next. The sandbox has only the ECMAScript built-ins: no module loader (so
-``import()`` rejects), no ``std``/``os``, no ``require``/``process``/``console``, and no Python
-callable at all -- ``log`` is plain JavaScript that appends to a bounded array which is read back
-after the tool finishes. Inputs go in, and the output comes out, as JSON text.
+``JSRuntime``); creating one costs about 0.15 ms, so no runtime is ever reused and nothing can leak
+from one call to the next (the worker *processes* are pooled, the runtimes inside them are not).
+The sandbox has only the ECMAScript built-ins: no module loader (so ``import()`` rejects), no
+``std``/``os``, no ``require``/``process``/``console``, and no Python callable at all -- ``log`` is
+plain JavaScript that appends to a bounded array which is read back after the tool finishes. Inputs
+go in, and the output comes out, as JSON text.
 
 Resource profiles (one row per :data:`PROFILES` entry):
 
@@ -17,11 +18,14 @@ profile        time limit  memory    JS stack    output JSON
 ``permissive`` 5000 ms     256 MiB   1 MiB       8 MiB
 =============  ==========  ========  ==========  ===========
 
-The time limit is enforced inside QuickJS by its interrupt handler (which also fires inside the
-regex engine, so catastrophic backtracking is stopped) and, between promise jobs, by a wall-clock
-deadline checked here. The interrupt handler of ``quickjs-ng`` measures *process* CPU time
-(C ``clock()``), so while several threads burn CPU at once a tool can be stopped earlier than its
-nominal limit -- never later.
+The time limit is enforced twice. Inside QuickJS, by its interrupt handler (which also fires inside
+the regex engine, so catastrophic backtracking is stopped) and, between promise jobs, by a wall-clock
+deadline checked here; the handler of ``quickjs-ng`` measures *process* CPU time (C ``clock()``). But
+the handler is never consulted inside one native call (``indexOf`` over megabytes, ``JSON.stringify``
+of millions of values), so :func:`run_js_tool` runs the code in a worker process of
+:mod:`phase3_sdk.engine.supervisor`, which kills the worker at 1.5x the limit (plus at most 10 ms)
+and replaces it: whatever the code does, the call returns within 2x its limit, as a ``timeout``
+(``killed=True`` when the worker had to be killed).
 
 Outcomes (``run_js_tool`` never raises for a fault of the tool itself):
 
@@ -37,10 +41,13 @@ Outcomes (``run_js_tool`` never raises for a fault of the tool itself):
 * a promise that never settles (nothing left to run) -> ``failure``;
 * a syntax error in the body -> ``failure`` with the ``SyntaxError`` message.
 
-Thread safety: a QuickJS runtime must only ever be touched by one thread. Each call creates, uses
-and frees its runtime on the calling thread and keeps no reference to it afterwards, so calls from
-any number of threads (for example via ``asyncio.to_thread``) are independent. Worker threads need
-a C stack comfortably larger than ``max_stack_bytes``; CPython's default (8 MiB on glibc) is.
+Thread safety: :func:`run_js_tool` may be called from any number of threads (for example via
+``asyncio.to_thread``); each call takes a worker process of its own. Inside the worker, as in the
+``*_in_process`` functions, a QuickJS runtime is created, used and freed on one thread and no
+reference is kept afterwards (QuickJS runtimes must stay on one thread). The thread needs a C stack
+comfortably larger than ``max_stack_bytes``; CPython's default (8 MiB on glibc) is.
+
+This module imports nothing from ``phase3_sdk``: the worker process loads it on its own.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import struct
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -124,7 +132,9 @@ class ToolOutcome:
 
     ``output`` is the parsed JSON value (``None`` unless ``status == "success"``, and also ``None``
     when the tool returned ``undefined``). ``memory_used_mb`` is the JavaScript heap in use when the
-    tool finished (QuickJS exposes no peak), ``None`` if it could not be read.
+    tool finished (QuickJS exposes no peak), ``None`` if it could not be read (or the worker was
+    killed). ``killed`` says the code overran even QuickJS's own limit (a long native call) and its
+    worker process was killed at the hard deadline; the status is then ``timeout``.
     """
 
     status: Literal["success", "failure", "timeout"]
@@ -133,6 +143,8 @@ class ToolOutcome:
     logs: tuple[str, ...]
     execution_time_ms: float
     memory_used_mb: float | None
+    #: True when the worker process had to be killed at the hard deadline (see ``supervisor``).
+    killed: bool = False
 
 
 class SandboxFault(Exception):
@@ -321,27 +333,70 @@ def run_js_tool(
 ) -> ToolOutcome:
     """Run a tool body (an async function body seeing ``params`` and ``log``) in a fresh sandbox.
 
-    ``limits`` overrides the profile's limits. Never raises for anything the tool does; raises
-    ``TypeError``/``ValueError`` only if ``params`` cannot be encoded as JSON or the profile is unknown.
+    The call runs in a worker process of the shared :class:`~phase3_sdk.engine.supervisor.SandboxPool`,
+    which kills the worker if it overruns the time limit (native built-ins included), so this returns
+    within 1.5x the limit plus at most 10 ms. ``limits`` overrides the profile's limits. Never raises
+    for anything the tool does; raises ``TypeError``/``ValueError`` only if ``params`` cannot be
+    encoded as JSON or the profile is unknown, and ``ExecutionError`` if no worker process can start.
     """
+    from .supervisor import default_pool  # the pool imports this module
+
     chosen = limits if limits is not None else PROFILES[profile]
     params_json = json.dumps(dict(params), allow_nan=False)
+    return default_pool().run_tool(code, params_json, chosen)
+
+
+def run_js_tool_in_process(
+    code: str,
+    params: Mapping[str, Any],
+    profile: SandboxProfile = "standard",
+    *,
+    limits: SandboxLimits | None = None,
+) -> ToolOutcome:
+    """Run a tool body in a fresh QuickJS runtime on the calling thread, with no process around it.
+
+    Internal (the benchmark compares it with :func:`run_js_tool`): the time limit is only QuickJS's
+    interrupt handler, which a single long native call (``String.prototype.indexOf`` over megabytes)
+    never consults, so a call can run far past its limit. Use :func:`run_js_tool`.
+    """
+    chosen = limits if limits is not None else PROFILES[profile]
+    reply, text = _execute_tool(code, json.dumps(dict(params), allow_nan=False), chosen)
+    return outcome_from_reply(reply, text)
+
+
+def outcome_from_reply(reply: Mapping[str, Any], text: str | None) -> ToolOutcome:
+    """Build the :class:`ToolOutcome` from what :func:`_execute_tool` reported (internal)."""
+    return ToolOutcome(
+        status=reply["status"],
+        output=None if text is None else json.loads(text),
+        error=reply["error"],
+        logs=tuple(reply["logs"]),
+        execution_time_ms=reply["execution_time_ms"],
+        memory_used_mb=reply["memory_used_mb"],
+    )
+
+
+def _execute_tool(code: str, params_json: str, chosen: SandboxLimits) -> tuple[dict[str, Any], str | None]:
+    """Run the tool; return its outcome as JSON-ready fields and the output's JSON text (if any).
+
+    The output stays text so that a worker process can hand it over without decoding and encoding it.
+    """
     started = time.perf_counter()
     session: SandboxSession | None = None
-    logs: tuple[str, ...] = ()
+    logs: list[str] = []
 
     def finish(
-        status: Literal["success", "failure", "timeout"], output: Any = None, error: str | None = None
-    ) -> ToolOutcome:
+        status: Literal["success", "failure", "timeout"], text: str | None = None, error: str | None = None
+    ) -> tuple[dict[str, Any], str | None]:
         memory = session.memory_used_mb() if session is not None else None
-        return ToolOutcome(
-            status=status,
-            output=output,
-            error=error,
-            logs=logs,
-            execution_time_ms=round((time.perf_counter() - started) * 1000, 3),
-            memory_used_mb=memory,
-        )
+        reply = {
+            "status": status,
+            "error": error,
+            "logs": logs,
+            "execution_time_ms": round((time.perf_counter() - started) * 1000, 3),
+            "memory_used_mb": memory,
+        }
+        return reply, text
 
     try:
         session = SandboxSession(chosen)
@@ -357,7 +412,7 @@ def run_js_tool(
             session.call(collect, "reattach")
             session.drain_jobs()
             meta = json.loads(session.call(collect, "meta"))
-        logs = tuple(str(line) for line in meta["logs"])
+        logs = [str(line) for line in meta["logs"]]
         if not meta["settled"]:
             return finish(
                 "failure",
@@ -384,7 +439,7 @@ def run_js_tool(
         size = len(text.encode("utf-8"))
         if size > chosen.max_output_bytes:
             return finish("failure", error=_too_large(size, chosen, exact=True))
-        return finish("success", output=json.loads(text))
+        return finish("success", text=text)
     except SandboxFault as fault:
         if fault.kind == "timeout":
             return finish("timeout", error=str(fault))
@@ -402,7 +457,18 @@ def _too_large(size: int, limits: SandboxLimits, *, exact: bool) -> str:
 
 
 def check_js_syntax(code: str) -> str | None:
-    """Compile a tool body without running it; return the ``SyntaxError`` message or ``None``."""
+    """Compile a tool body without running it; return the ``SyntaxError`` message or ``None``.
+
+    Runs in a worker process of the sandbox pool, like the tools themselves (compiling is bounded
+    by the strict profile's limits).
+    """
+    from .supervisor import default_pool  # the pool imports this module
+
+    return default_pool().check_syntax(code)
+
+
+def check_js_syntax_in_process(code: str) -> str | None:
+    """:func:`check_js_syntax` on the calling thread (internal: the worker process runs this)."""
     session: SandboxSession | None = SandboxSession(PROFILES["strict"])
     assert session is not None
     try:
@@ -414,3 +480,94 @@ def check_js_syntax(code: str) -> str | None:
     finally:
         session = None
     return None if result is None else str(result)
+
+
+# Conditions (``phase3_sdk.engine.conditions``) run here so the worker process needs no other module.
+# Compiling the expression inside both `( ... )` and `[ ... ]` rejects anything that is not a single
+# expression: text that closes one bracket early (`1); doSomething(); (1`) cannot close the other.
+_CONDITION_RUNNER: Final = r"""
+(function (expr, body, valuesJson) {
+  "use strict";
+  const fail = (phase, e) => {
+    let message;
+    try { message = e instanceof Error ? e.name + ": " + e.message : "Uncaught " + String(e); }
+    catch (inner) { message = "Uncaught [unprintable value]"; }
+    return JSON.stringify({ ok: false, phase: phase, message: message });
+  };
+  let fn;
+  try {
+    fn = new Function(body + "return (\n" + expr + "\n);");
+    new Function("return [\n" + expr + "\n];");
+  } catch (e) {
+    return fail("syntax", e);
+  }
+  if (valuesJson === null) return JSON.stringify({ ok: true, value: true });
+  try {
+    return JSON.stringify({ ok: true, value: !!fn(JSON.parse(valuesJson)) });
+  } catch (e) {
+    return fail("runtime", e);
+  }
+})
+"""
+
+
+def evaluate_condition_in_process(expression: str, body: str, values_json: str | None) -> dict[str, Any]:
+    """Compile (and, given values, evaluate) a condition in a fresh strict runtime (internal).
+
+    Returns ``{"ok": True, "value": bool}`` or ``{"ok": False, "phase": ..., "message": ...}``;
+    ``conditions.evaluate_condition`` builds ``body`` and ``values_json`` and reads the answer.
+    """
+    session: SandboxSession | None = SandboxSession(PROFILES["strict"])
+    assert session is not None
+    try:
+        runner = session.eval(_CONDITION_RUNNER)
+        result: dict[str, Any] = json.loads(session.call(runner, expression, body, values_json))
+        del runner
+        return result
+    except SandboxFault as fault:
+        return {"ok": False, "phase": fault.kind, "message": str(fault)}
+    finally:
+        # Free the runtime on this thread (QuickJS runtimes are not thread-safe).
+        session = None
+
+
+# -- the worker process's side of the pool protocol -------------------------------------------------
+#
+# A frame is a header (two big-endian 32-bit lengths), a JSON object and a blob of raw bytes (a tool's
+# parameters or output as JSON text, passed through without decoding). Both sides live here so that the
+# worker, which loads this file on its own (see ``_sandbox_worker.py``), and the pool agree on it.
+
+FRAME_HEADER: Final = struct.Struct(">II")
+
+
+def encode_frame(meta: Mapping[str, Any], blob: bytes = b"") -> bytes:
+    """One frame: header, JSON ``meta``, ``blob``."""
+    head = json.dumps(meta, separators=(",", ":")).encode("utf-8")
+    return FRAME_HEADER.pack(len(head), len(blob)) + head + blob
+
+
+def limits_to_json(limits: SandboxLimits) -> list[float | int]:
+    """The limits as a JSON array (the order of :class:`SandboxLimits`' fields)."""
+    return [limits.time_limit_ms, limits.memory_limit_bytes, limits.max_stack_bytes, limits.max_output_bytes]
+
+
+def serve(meta: Mapping[str, Any], blob: bytes) -> tuple[dict[str, Any], bytes]:
+    """Answer one request of the pool (runs in the worker process); never raises.
+
+    ``meta["kind"]`` is ``tool`` (blob: the parameters' JSON), ``syntax`` or ``condition`` (blob: the
+    values' JSON, empty for a compile-only check).
+    """
+    try:
+        kind = meta["kind"]
+        if kind == "tool":
+            limits = SandboxLimits(*meta["limits"])
+            reply, text = _execute_tool(meta["code"], blob.decode("utf-8"), limits)
+            return reply, b"" if text is None else text.encode("utf-8")
+        if kind == "syntax":
+            return {"error": check_js_syntax_in_process(meta["code"])}, b""
+        if kind == "condition":
+            values = blob.decode("utf-8") if meta["has_values"] else None
+            return evaluate_condition_in_process(meta["expression"], meta["body"], values), b""
+        return {"internal_error": f"unknown request kind {kind!r}"}, b""
+    except Exception as exc:  # a bug here must still answer, or the caller would wait for the kill
+        return {"internal_error": f"{type(exc).__name__}: {exc}"}, b""

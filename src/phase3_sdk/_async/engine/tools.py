@@ -19,6 +19,7 @@ from ...engine.flavour import AsyncHandlerCaller, HandlerTimeout
 from ...engine.registry import ToolRegistry
 from ...engine.runs import ResolvedTool, ToolRun, json_value, pick_tool, unwrap_handler
 from ...engine.sandbox import PROFILES, run_js_tool
+from ...errors import ToolTimeout
 from ...models import Tool
 from ...resources.tables import TOOLS
 from .. import _io
@@ -100,7 +101,9 @@ class AsyncToolRunner:
         try:
             result = await AsyncHandlerCaller.call(tool.handler, dict(params), limit)
         except HandlerTimeout as exc:
-            return done("timeout", error=str(exc))
+            return done(
+                "timeout", error=ToolTimeout(str(exc), tool_name=tool.name, limit_seconds=limit).record_text()
+            )
         except Exception as exc:  # the handler's own fault: report it, never crash the run
             return done("failure", error=f"{type(exc).__name__}: {exc}")
         try:
@@ -121,7 +124,8 @@ class AsyncToolRunner:
         if timeout is not None and timeout * 1000 < limits.time_limit_ms:
             limits = dataclasses.replace(limits, time_limit_ms=max(timeout * 1000, 1.0))
         try:
-            # QuickJS is CPU-bound: off the event loop in the async client, inline in the blocking one.
+            # A worker process runs the code (killed at ~1.5x the limit if a native call overruns it);
+            # waiting for it blocks, so off the event loop in the async client, inline in the blocking one.
             outcome = await _io.run_blocking(
                 run_js_tool, row.code, params, row.sandbox_profile, limits=limits
             )
@@ -135,11 +139,24 @@ class AsyncToolRunner:
                 custom_tool_id=row.id,
                 usage_id=usage_id,
             )
+        error = outcome.error
+        if outcome.status == "timeout":
+            # Typed in the record: a timeout (the worker killed at the hard deadline or not) reads
+            # "ToolTimeout: ...", which ToolTimeout.from_record turns back into the error.
+            error = ToolTimeout(
+                outcome.error or "time limit exceeded",
+                tool_name=tool.name,
+                limit_seconds=limits.time_limit_ms / 1000,
+                killed=outcome.killed,
+            ).record_text()
+        elif error is not None and error.startswith(ToolTimeout.RECORD_PREFIX):
+            # The tool threw an error named "ToolTimeout" itself: it must not read as a real timeout.
+            error = "Uncaught " + error
         return ToolRun(
             tool.name,
             outcome.status,
             outcome.output,
-            outcome.error,
+            error,
             outcome.execution_time_ms,
             logs=outcome.logs,
             memory_used_mb=outcome.memory_used_mb,

@@ -316,7 +316,8 @@ class SkillExecutor:
 
         if step.condition and step.condition.strip():
             try:
-                # QuickJS: off the event loop in the async client (the strict profile bounds it at 250 ms).
+                # A sandbox worker process evaluates it (killed past ~1.5x the strict 250 ms limit); waiting
+                # for it blocks, so off the event loop in the async client.
                 go = _io.run_blocking(evaluate_condition, step.condition, run.context)
             except InvalidInput as exc:
                 return failed(exc.message)
