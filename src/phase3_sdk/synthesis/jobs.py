@@ -19,6 +19,7 @@ from uuid import UUID
 from cronsim import CronSim, CronSimError
 
 from ..errors import InvalidInput
+from ..retry import backoff_delay
 from .types import DetectedPattern, RecommendationDraft
 
 #: How long a claimed job stays a worker's without a heartbeat; heartbeats renew it every third of it.
@@ -71,11 +72,10 @@ def retry_delay(
     """Seconds before attempt ``attempt + 1`` of a failed job: exponential, capped, with "equal jitter".
 
     Half the delay is fixed and half random, so jobs that failed together (a database blip) do not all come
-    back in the same second, yet none comes back sooner than half its due delay.
+    back in the same second, yet none comes back sooner than half its due delay
+    (:func:`phase3_sdk.retry.backoff_delay`).
     """
-    delay = min(cap, base * 2.0 ** max(attempt - 1, 0))
-    jitter: float = (rng or random).uniform(0, delay / 2)
-    return delay / 2 + jitter
+    return backoff_delay(attempt, base=base, cap=cap, rand=(rng or random).random)
 
 
 def pattern_payload(pattern: DetectedPattern, draft: RecommendationDraft | None) -> dict[str, Any]:
