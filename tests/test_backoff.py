@@ -9,7 +9,7 @@ import pytest
 from phase3_sdk.engine.runs import MAX_BACKOFF_SECONDS
 from phase3_sdk.engine.runs import backoff_delay as step_delay
 from phase3_sdk.retry import backoff_delay
-from phase3_sdk.synthesis.jobs import retry_delay as job_delay
+from phase3_sdk.synthesis.jobs.backoff import retry_delay as job_delay
 
 
 def test_equal_jitter_waits_between_half_and_all_of_the_due_delay() -> None:
