@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from phase3_sdk.synthesis.analyzers._stats import normal_sf, regularized_beta, t_to_p_two_sided, welch_t
+from phase3_sdk.synthesis.analyzers._stats import (
+    _log_gamma_ratio,
+    normal_sf,
+    regularized_beta,
+    t_to_p_two_sided,
+    welch_t,
+)
 
 
 def closed_form_p(t: float, df: int) -> float:
@@ -94,3 +100,24 @@ def test_welch_uses_the_fractional_df_exactly() -> None:
     assert df != round(df)
     assert t == pytest.approx((a.mean() - b.mean()) / math.sqrt(va + vb))
     assert p == pytest.approx(integrated_p(t, df), abs=1e-9)
+
+
+@pytest.mark.parametrize("x", [1e5, 3.3e6, 1e9])
+def test_the_log_gamma_ratio_for_huge_arguments_meets_the_identities(x: float) -> None:
+    # Gamma(x + 1) / Gamma(x) = x and Gamma(x + 2) / Gamma(x) = x (x + 1), exactly.
+    assert _log_gamma_ratio(x, 1.0) == pytest.approx(math.log(x), rel=1e-15)
+    assert _log_gamma_ratio(x, 2.0) == pytest.approx(math.log(x) + math.log1p(x), rel=1e-15)
+    # And it agrees with the plain lgamma difference to that difference's own rounding (which is the
+    # reason the ratio exists: at x = 1e9 that rounding is already 4e-6).
+    rounding = 4 * 2.0**-52 * math.lgamma(x)
+    assert _log_gamma_ratio(x, 0.5) == pytest.approx(math.lgamma(x + 0.5) - math.lgamma(x), abs=rounding)
+
+
+def test_large_df_stays_accurate() -> None:
+    # For huge df the t tail is the normal one plus 2 * phi(t) * (t^3 + t) / (4 df) to first order (the
+    # second-order term is below 1e-9 of p here).
+    for df in (1e6, 3e6, 1e7):
+        for t in (1.0, 1.96, 4.0):
+            phi = math.exp(-t * t / 2) / math.sqrt(2 * math.pi)
+            first_order = 2.0 * (normal_sf(t) + phi * (t**3 + t) / (4 * df))
+            assert t_to_p_two_sided(t, df) == pytest.approx(first_order, rel=1e-8)
