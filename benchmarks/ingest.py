@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/ingest.py --rows 20000 --batch-sizes 1000 --progress
 
 Runs on a throwaway embedded PostgreSQL, migrated, as a user (RLS on), rows from
-``synthesis.seed.generate_history`` (768-dimension float32 embeddings, two messages each). Each batch size
+``testing.seed.generate_history`` (768-dimension float32 embeddings, two messages each). Each batch size
 starts from an empty table. Prints rows/s for each run, next to the numbers measured before this version
 of ``bulk_create`` (per-row pydantic validation, a temp table per batch, default batch 500), and checks
 that running the same import again stores nothing twice.
@@ -23,7 +23,7 @@ from phase3_sdk import Phase3Client
 from phase3_sdk._sync.resources.conversations import DEFAULT_BULK_BATCH
 from phase3_sdk.db import migrator
 from phase3_sdk.db.embedded import EmbeddedDatabase, apply_shim
-from phase3_sdk.synthesis.seed import generate_history
+from phase3_sdk.testing.seed import generate_history
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "supabase" / "migrations"
 

@@ -29,7 +29,7 @@ from phase3_sdk._async.client import AsyncPhase3Client
 from phase3_sdk._async.synthesis import AsyncJobQueue
 from phase3_sdk.db import migrator
 from phase3_sdk.db.embedded import EmbeddedDatabase, apply_shim
-from phase3_sdk.synthesis.seed import generate_history
+from phase3_sdk.testing.seed import generate_history
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "supabase" / "migrations"
 START = datetime(2024, 1, 1, tzinfo=UTC)

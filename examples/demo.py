@@ -21,7 +21,7 @@ from rich.table import Table
 
 from phase3_sdk import NotFound, Phase3Client
 from phase3_sdk.db import EmbeddedDatabase
-from phase3_sdk.synthesis.seed import generate_history
+from phase3_sdk.testing.seed import generate_history
 
 console = Console()
 

@@ -199,18 +199,15 @@ def _db_check(args: argparse.Namespace) -> int:
 
 
 def _db_tune_search(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from phase3_sdk._progress import ProgressBar
     from phase3_sdk.db import tune
 
     url = db_url_from(args)
-    columns = (TextColumn("tuning users"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=_stderr(), transient=True) as progress:
-        task = progress.add_task("tune", total=None)
+    with ProgressBar("tuning users", total=None, unit="users", transient=True, console=_stderr()) as progress:
 
         def advance(done: int, total: int, user: tune.TunedUser) -> None:
-            progress.update(task, completed=done, total=total)
-            progress.console.print(
+            progress.update(done, total=total)
+            progress.print(
                 f"{user.user_id}: {user.memories:,} memories in {user.cells} cells ({user.seconds:.1f} s)"
             )
 

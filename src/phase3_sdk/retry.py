@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from tenacity import (
     AsyncRetrying,
@@ -97,3 +99,30 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    jitter: Literal["equal", "full", "none"] = "equal",
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): the one backoff formula.
+
+    The due delay is ``min(cap, base * 2**(attempt - 1))``. ``"equal"`` jitter waits half of it plus a
+    random part of the other half, so work that failed together (a database blip) does not come back in
+    lockstep yet never sooner than half its due delay; ``"full"`` draws from all of ``[0, due)``;
+    ``"none"`` waits exactly the due delay. ``rand`` returns a float in ``[0, 1)`` (pass a seeded
+    ``random.Random().random`` for repeatable delays). A non-positive ``base`` means no wait.
+    """
+    due = min(cap, base * 2.0 ** max(attempt - 1, 0))
+    if due <= 0:
+        return 0.0
+    if jitter == "none":
+        return due
+    if jitter == "full":
+        return due * rand()
+    half = due / 2
+    return half + half * rand()

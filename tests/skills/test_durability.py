@@ -1,4 +1,8 @@
-"""Crash, resume, race and cancel: a checkpointed step never runs again, one resumer wins."""
+"""Crash, resume, race and cancel: a checkpointed step never runs again, one resumer wins (both backends).
+
+The SIGKILLed child process always runs on a direct connection; the parent inspects and resumes its run
+on either backend.
+"""
 
 from __future__ import annotations
 
@@ -16,20 +20,15 @@ from typing import Any
 import pytest
 
 from phase3_sdk import Phase3Client
-from phase3_sdk.errors import ExecutionError, LeaseLost
+from phase3_sdk.errors import ExecutionError, LeaseLost, NotFound
 
-from .conftest import MakeUser
+from .conftest import LEASE, Crash, MakeUser, interrupted, wait_for_lease_expiry
 
-LEASE = 1  # seconds: how long a dead process's run stays locked
 STEPS = [
     {"stepId": "first", "toolName": "first"},
     {"stepId": "slow", "toolName": "slow", "inputMapping": {"v": "$.first.v"}},
     {"stepId": "last", "toolName": "last", "inputMapping": {"v": "$.slow.v"}},
 ]
-
-
-class Crash(BaseException):
-    """Stands in for the process dying: not an Exception, so nothing in the engine handles it."""
 
 
 def resume_when_free(me: Phase3Client, execution_id: uuid.UUID) -> Any:
@@ -126,6 +125,31 @@ def test_sigkilled_execution_resumes_and_runs_finished_steps_once(
     assert me.skills.resume(done.id).steps_executed == done.steps_executed
 
 
+def test_resume_after_a_crash(client: Phase3Client, make_user: MakeUser) -> None:
+    me = client.as_user(user_id=make_user())
+    calls: list[str] = []
+    execution_id = interrupted(me, calls)
+    assert calls == ["first"]
+
+    with pytest.raises(LeaseLost):  # the dead process's lease has not expired yet
+        me.skills.resume(execution_id, lease_seconds=LEASE)
+    wait_for_lease_expiry()
+    done = me.skills.resume(execution_id, lease_seconds=LEASE)
+
+    assert (done.status, done.final_output, done.steps_completed, done.total_steps) == (
+        "completed",
+        {"v": 3},
+        3,
+        3,
+    )
+    assert calls == ["first", "slow", "last"]  # the checkpointed step did not run again
+    assert [r.step_id for r in done.steps_executed] == ["first", "slow", "last"]
+    usage = list(me.tool_usage.list(skill_execution_id=execution_id))
+    assert sorted(str(u.tool_name).split("-")[0] for u in usage) == ["first", "last", "slow"]  # one call each
+    assert me.skills.get(done.composite_skill_id).execution_count == 1
+    assert me.skills.resume(execution_id) == done  # a finished execution comes back unchanged
+
+
 def interrupted_execution(me: Phase3Client, name: str, calls: list[str]) -> uuid.UUID:
     """An execution whose process 'died' in its second step (lease left to expire)."""
     crash = [True]
@@ -205,6 +229,8 @@ def test_cancel(client: Phase3Client, make_user: MakeUser) -> None:
     finished = me.skills.execute("quick")
     with pytest.raises(ExecutionError):
         me.skills.cancel(finished.id)
+    with pytest.raises(NotFound):
+        me.skills.cancel(uuid.uuid4())
 
     # Nobody holds it any more (the process died): cancelled at once.
     orphan = interrupted_execution(me, "orphan", [])

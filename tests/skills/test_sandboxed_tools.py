@@ -1,4 +1,4 @@
-"""JavaScript custom tools inside skills: limits are recorded, the host stays out of reach."""
+"""JavaScript custom tools inside skills: limits are recorded, the host stays out of reach (both backends)."""
 
 from __future__ import annotations
 

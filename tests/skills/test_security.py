@@ -1,6 +1,8 @@
-"""Who may run and read what: private skills stay private, public ones run as the caller."""
+"""Who may run and read what: private skills stay private, public ones run as the caller (both backends)."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
@@ -15,15 +17,21 @@ def test_private_skill_is_invisible_and_public_skill_runs_as_the_caller(
 ) -> None:
     a = client.as_user(user_id=make_user())
     b = client.as_user(user_id=make_user())
-    tool = a.tools.create(name="a-double", code="return { result: params.x * 2 };", visibility="public")
-    steps = [{"stepId": "s", "toolName": "a-double", "inputMapping": {"x": "$.input.x"}}]
-    private = a.skills.create(name="a-private", steps=steps)
-    public = a.skills.create(name="a-public", steps=steps, visibility="public")
+    # Public names are seen by every user of the module's database (both backends' runs): make them unique.
+    tag = uuid.uuid4().hex[:8]
+    tool = a.tools.create(
+        name=f"a-double-{tag}", code="return { result: params.x * 2 };", visibility="public"
+    )
+    steps = [{"stepId": "s", "toolName": f"a-double-{tag}", "inputMapping": {"x": "$.input.x"}}]
+    private = a.skills.create(name=f"a-private-{tag}", steps=steps)
+    public = a.skills.create(name=f"a-public-{tag}", steps=steps, visibility="public")
     a_run = a.skills.execute(private.id, {"x": 1})
 
-    for ref in (private.id, str(private.id), "a-private"):
+    for ref in (private.id, str(private.id), f"a-private-{tag}"):
         with pytest.raises(NotFound):
             b.skills.execute(ref, {"x": 1})
+    with pytest.raises(NotFound):
+        b.skills.execute(private, {"x": 1})  # even handed the model: the database refuses to start it
     with pytest.raises(NotFound):
         b.skills.get(private.id)
     with pytest.raises(NotFound):
@@ -36,7 +44,7 @@ def test_private_skill_is_invisible_and_public_skill_runs_as_the_caller(
         b.skills.cancel(a_run.id)
     assert b.skill_executions.count() == 0
 
-    run = b.skills.execute("a-public", {"x": 4})
+    run = b.skills.execute(f"a-public-{tag}", {"x": 4})
     assert (run.status, run.final_output, run.user_id) == ("completed", {"result": 8}, b.user_id)
     (usage,) = b.tool_usage.list(skill_execution_id=run.id)
     assert (usage.user_id, usage.custom_tool_id) == (b.user_id, tool.id)

@@ -1,4 +1,4 @@
-"""Step semantics: conditions, error handling, required inputs, validation and time limits."""
+"""Step semantics: conditions, error handling, required inputs, validation and time limits (both backends)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ def test_stop_fails_the_execution_with_the_step_error(me: Phase3Client) -> None:
     assert [r.step_id for r in run.steps_executed] == ["step1", "step2"]
     assert (run.steps_completed, run.total_steps) == (1, 3)
     assert run.final_output == {"result": 2}
+    assert me.tool_usage.count(skill_execution_id=run.id) == 2
     assert me.skills.get(skill.id).execution_count == 1
 
 
@@ -93,6 +94,26 @@ def test_continue_records_the_failure_and_goes_on(me: Phase3Client) -> None:
     assert run.steps_completed == 1
     statuses = sorted(u.status for u in me.tool_usage.list(skill_execution_id=run.id))
     assert statuses == ["failure", "success"]
+    failures = list(me.tool_usage.list(skill_execution_id=run.id, status="failure"))
+    assert [(u.tool_name, u.error_message) for u in failures] == [("fail", "ValueError: always fails")]
+
+    # A failed middle step: the next one reads around it, and the run's output is the last success.
+    middle = me.skills.create(
+        name="continue-middle",
+        steps=chain(
+            {"toolName": "double", "inputMapping": {"x": "$.input.x"}},
+            {"toolName": "fail", "errorHandling": "continue"},
+            {"toolName": "double", "inputMapping": {"x": "$.step1.result"}},
+        ),
+    )
+    go_on = me.skills.execute(middle, {"x": 1})
+    assert (go_on.status, go_on.final_output, go_on.error_message) == ("completed", {"result": 4}, None)
+    assert [(r.step_id, r.success, r.error) for r in go_on.steps_executed] == [
+        ("step1", True, None),
+        ("step2", False, "ValueError: always fails"),
+        ("step3", True, None),
+    ]
+    assert (go_on.steps_completed, go_on.total_steps) == (2, 3)
 
 
 def test_retry_retries_with_backoff_and_logs_every_attempt(me: Phase3Client) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from phase3_sdk.synthesis import MemoryRecord, generate_history_with_truth
+from phase3_sdk.synthesis import MemoryRecord
+from phase3_sdk.testing.seed import generate_history_with_truth
 
 START = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
 

@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 
 from phase3_sdk.errors import InvalidInput
-from phase3_sdk.synthesis import (
-    PLANTED_KINDS,
-    DetectedPattern,
-    MemoryRecord,
-    generate_history,
-    generate_history_with_truth,
-)
+from phase3_sdk.synthesis import DetectedPattern, MemoryRecord
+from phase3_sdk.testing.seed import PLANTED_KINDS, generate_history, generate_history_with_truth
 
 from .conftest import START
 
@@ -132,3 +127,21 @@ def test_too_small_n_for_planting_is_rejected() -> None:
     with pytest.raises(InvalidInput, match="too small") as info:
         generate_history(n=20, seed=1, start=START)
     assert info.value.field == "n"
+
+
+def test_the_old_seed_paths_still_work_and_warn() -> None:
+    import importlib
+    import sys
+
+    import phase3_sdk.synthesis
+    from phase3_sdk.testing import seed
+
+    sys.modules.pop("phase3_sdk.synthesis.seed", None)
+    with pytest.warns(DeprecationWarning, match=r"phase3_sdk\.testing\.seed"):
+        old = importlib.import_module("phase3_sdk.synthesis.seed")
+    assert old.generate_history is seed.generate_history
+    for name in ("PLANTED_KINDS", "generate_history", "generate_history_with_truth"):
+        with pytest.warns(DeprecationWarning, match=rf"phase3_sdk\.testing\.seed\.{name}"):
+            assert getattr(phase3_sdk.synthesis, name) is getattr(seed, name)
+    with pytest.raises(AttributeError):
+        _ = phase3_sdk.synthesis.no_such_name

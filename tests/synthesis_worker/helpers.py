@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from phase3_sdk._async.client import AsyncPhase3Client
-from phase3_sdk.synthesis import generate_history_with_truth
+from phase3_sdk.testing.seed import generate_history_with_truth
 
 START = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
 WORKER_SCRIPT = Path(__file__).with_name("worker_proc.py")

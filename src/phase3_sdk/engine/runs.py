@@ -21,6 +21,7 @@ stated, and testable, in one place:
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import jsonpath_rfc9535
 
 from ..errors import InvalidInput
 from ..models import StepRecord, Tool, ToolStatus
+from ..retry import backoff_delay as retry_backoff_delay
 from .jsonpath import compile_path
 from .registry import Handler
 from .steps import SkillStep
@@ -250,12 +252,11 @@ def final_output(records: Iterable[Mapping[str, Any]]) -> Any:
 def backoff_delay(attempt: int, base: float, *, rand: Callable[[], float] = random.random) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential, jittered, capped.
 
-    ``base * 2**(attempt-1)``, scaled by a random factor in [0.5, 1) so that runs failing together do not
-    retry in lockstep, and never more than :data:`MAX_BACKOFF_SECONDS`.
+    ``base * 2**(attempt-1)``, scaled by a random factor in [0.5, 1) (equal jitter, see
+    :func:`phase3_sdk.retry.backoff_delay`) so that runs failing together do not retry in lockstep, and
+    never more than :data:`MAX_BACKOFF_SECONDS`. The cap applies after the jitter, as it always has.
     """
-    if base <= 0:
-        return 0.0
-    return float(min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1) * (0.5 + rand() / 2)))
+    return min(MAX_BACKOFF_SECONDS, retry_backoff_delay(attempt, base=base, cap=math.inf, rand=rand))
 
 
 def usage_entry(

@@ -1,5 +1,10 @@
 """Memory synthesis, the pure half: analyzers that find patterns in memories, and recommendations."""
 
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
 from phase3_sdk.synthesis.analyzers import (
     Analyzer,
     EmotionalPatternsAnalyzer,
@@ -12,7 +17,6 @@ from phase3_sdk.synthesis.analyzers import (
 )
 from phase3_sdk.synthesis.llm import LLMAnalyzer, LLMAnswer, LLMPattern
 from phase3_sdk.synthesis.recommend import recommend
-from phase3_sdk.synthesis.seed import PLANTED_KINDS, generate_history, generate_history_with_truth
 from phase3_sdk.synthesis.types import (
     LAYER_NAMES,
     LAYERS_BY_TYPE,
@@ -26,7 +30,6 @@ from phase3_sdk.synthesis.types import (
 __all__ = [
     "LAYERS_BY_TYPE",
     "LAYER_NAMES",
-    "PLANTED_KINDS",
     "SYNTHESIS_TYPES",
     "Analyzer",
     "DetectedPattern",
@@ -42,8 +45,22 @@ __all__ = [
     "RelationalMemoryAnalyzer",
     "SynthesisType",
     "analyzers_for",
-    "generate_history",
-    "generate_history_with_truth",
     "recommend",
     "run_analyzers",
 ]
+
+# Seeded demo histories moved to phase3_sdk.testing.seed; the old names still resolve here, with a warning.
+_MOVED_TO_TESTING = ("PLANTED_KINDS", "generate_history", "generate_history_with_truth")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_TESTING:
+        from phase3_sdk.testing import seed
+
+        warnings.warn(
+            f"phase3_sdk.synthesis.{name} moved to phase3_sdk.testing.seed.{name}; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(seed, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -15,6 +14,7 @@ import numpy.typing as npt
 from pydantic import Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict, Unpack
 
+from ..._progress import ProgressBar
 from ...backends.base import Insert
 from ...embeddings import EMBEDDING_DIMENSION, check_dimension, vector_text
 from ...errors import InvalidInput
@@ -158,43 +158,6 @@ def _bulk_chunk(rows: Sequence[Any], start: int, owner: UUID, binary: bool) -> b
     return out
 
 
-@contextmanager
-def _progress(show: bool, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar (rows, rate, time left) when ``show``; otherwise a no-op."""
-    if not show:
-        yield lambda n: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("storing memories"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns) as bar:
-        task = bar.add_task("bulk_create", total=total, rate="")
-
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            done, elapsed = bar.tasks[0].completed, bar.tasks[0].elapsed
-            if elapsed:
-                bar.update(task, rate=f"{done / elapsed:,.0f} rows/s")
-
-        yield advance
-
-
 class AsyncConversations(AsyncTableResource[Conversation]):
     """Conversation memories (the embedding is read only with ``include_embedding=True``)."""
 
@@ -261,13 +224,13 @@ class AsyncConversations(AsyncTableResource[Conversation]):
             for start in range(0, len(rows), batch_size)
         ]
         stored = 0
-        with _progress(progress, len(rows)) as advance:
+        with ProgressBar("storing memories", total=len(rows), unit="rows", enabled=progress) as bar:
             for batch in batches:
                 written = await self._transport.insert(
                     Insert(self.table.name, batch, ("id",), self.table.json_columns, bulk=True)
                 )
                 stored += len(written)
-                advance(len(batch))
+                bar.advance(len(batch))
         return stored
 
     async def update(self, id: UUID | str, **fields: Any) -> Conversation:

@@ -156,18 +156,18 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
         :class:`~phase3_sdk.errors.SynthesisTimeout` (a ``TimeoutError``) after ``timeout`` seconds; the job
         itself carries on.
         """
+        from ..._progress import ProgressBar
         from ...errors import SynthesisTimeout
-        from ...synthesis.jobs import JobProgress
 
         key = as_uuid(job_id, "job_id")
         deadline = time.monotonic() + timeout
         job = await self.get(key)
         baseline = job.last_run
-        bar = JobProgress(progress, _describe(job))
+        bar = ProgressBar(_describe(job), enabled=progress)
         delay = poll_interval
         try:
             while True:
-                bar.update(1.0 if job.status == "completed" else job.progress, _describe(job))
+                bar.update(1.0 if job.status == "completed" else job.progress, description=_describe(job))
                 if job.status in ("completed", "failed"):
                     return job
                 if job.is_recurring and job.last_run != baseline and job.status != "running":

@@ -23,7 +23,7 @@ from ...errors import ConfigurationError, LeaseLost, Phase3Error
 from ...identity import Identity
 from ...models import SynthesisJob
 from ...synthesis import jobs as jobqueue
-from ...synthesis.analyzers.base import analyzers_for
+from ...synthesis.analyzers.registry import analyzers_for
 from .. import _io
 from ..transport import AsyncTransport
 from .queue import AsyncJobQueue

@@ -1,10 +1,12 @@
-"""Built-in, deterministic analyzers: one module per synthesis type, plus the protocol in ``base``."""
+"""Built-in, deterministic analyzers: one module per synthesis type, the protocol in ``base``, the
+registry of analyzers per synthesis type in ``registry``."""
 
-from phase3_sdk.synthesis.analyzers.base import MAX_EVIDENCE_IDS, Analyzer, analyzers_for, run_analyzers
+from phase3_sdk.synthesis.analyzers.base import MAX_EVIDENCE_IDS, Analyzer
 from phase3_sdk.synthesis.analyzers.emotional import EmotionalPatternsAnalyzer
 from phase3_sdk.synthesis.analyzers.integration import IntegrationAnalyzer
 from phase3_sdk.synthesis.analyzers.narrative import NarrativeCoherenceAnalyzer
 from phase3_sdk.synthesis.analyzers.prospective import ProspectiveSelfAnalyzer
+from phase3_sdk.synthesis.analyzers.registry import analyzers_for, run_analyzers
 from phase3_sdk.synthesis.analyzers.relational import RelationalMemoryAnalyzer
 
 __all__ = [

@@ -12,8 +12,8 @@ import numpy.typing as npt
 
 from phase3_sdk.synthesis.analyzers._features import Features, features_for
 from phase3_sdk.synthesis.analyzers._stats import adjusted, binom_sf, confidence, welch_t
+from phase3_sdk.synthesis.analyzers._text import FUTURE
 from phase3_sdk.synthesis.analyzers.base import cap_ids
-from phase3_sdk.synthesis.analyzers.prospective import FUTURE
 from phase3_sdk.synthesis.types import DetectedPattern, MemoryRecord, slug
 
 

@@ -11,15 +11,10 @@ from typing import Literal
 
 from phase3_sdk.embeddings import tokenize
 from phase3_sdk.synthesis.analyzers._features import STOPWORDS, Features, features_for
+from phase3_sdk.synthesis.analyzers._text import FUTURE
 from phase3_sdk.synthesis.analyzers.base import cap_ids
 from phase3_sdk.synthesis.types import DetectedPattern, MemoryRecord, slug
 
-FUTURE = re.compile(
-    r"\b(?:i will|i'll|i want to|i wanna|i'm going to|i am going to|i plan to|i'm planning to|i hope to|"
-    r"i'd like to|i would like to|i intend to|my goal is to|my goal is|my goal|my dream is to|"
-    r"next (?:year|month|week|summer|spring|autumn|winter)|someday|one day)\b",
-    re.IGNORECASE,
-)
 _CLAUSE_END = re.compile(r"[.,;:!?\n]| but | and i | because ")
 # Words that frame a goal rather than name it ("I want to *start* ... *next year*").
 _FILLER = frozenset(

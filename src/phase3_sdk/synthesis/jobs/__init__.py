@@ -1,0 +1,36 @@
+"""The pure parts of the synthesis job queue, one module per idea; this package re-exports them all.
+
+* :mod:`.schedule`: cron expressions of recurring jobs (``check_cron``, ``next_cron_run``).
+* :mod:`.backoff`: the delay before a failed job is tried again (``retry_delay``).
+* :mod:`.results`: what a finished job writes back (``pattern_payload``, ``best_per_key``, ``job_summary``).
+* :mod:`.worker_options`: ``run_worker``'s defaults and the ``StopSignal`` it watches.
+* :mod:`.worker_report`: the ``WorkerReport`` it returns.
+
+No I/O here. The worker itself (claiming, heartbeats, running jobs) is in ``_async/synthesis`` and its
+generated twin; the database side is ``claim_synthesis_jobs``/``heartbeat_synthesis_job`` and
+``finish_synthesis_job``/``fail_synthesis_job`` in ``supabase/migrations``.
+"""
+
+from .backoff import DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, retry_delay
+from .results import TOP_PATTERNS, best_per_key, job_summary, pattern_payload
+from .schedule import check_cron, next_cron_run
+from .worker_options import DEFAULT_LEASE_SECONDS, DEFAULT_POLL_INTERVAL, MEMORY_PAGE_SIZE, StopSignal
+from .worker_report import Outcome, WorkerReport
+
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_RETRY_BASE",
+    "DEFAULT_RETRY_CAP",
+    "MEMORY_PAGE_SIZE",
+    "TOP_PATTERNS",
+    "Outcome",
+    "StopSignal",
+    "WorkerReport",
+    "best_per_key",
+    "check_cron",
+    "job_summary",
+    "next_cron_run",
+    "pattern_payload",
+    "retry_delay",
+]
