@@ -27,6 +27,7 @@ __all__ = [
     "Check",
     "MigrationFile",
     "MigrationStatus",
+    "apply_again",
     "discover",
     "hint_for",
     "migrate",
@@ -286,8 +287,31 @@ def migrate(
     return applied
 
 
+def apply_again(url: str, migrations: Iterable[MigrationFile], *, search_path: str | None = None) -> None:
+    """Run files again, ignoring and not touching the history: what pasting them into the SQL editor does.
+
+    Each file runs in its own transaction, statement by statement, exactly as :func:`migrate` runs it,
+    and is not recorded. A migration folder must survive this at any point after it was applied (the
+    project's rule: every file is re-runnable). Raises :class:`MigrationError` naming the file and line.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        if search_path is not None:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.SQL(search_path)))
+        for migration in migrations:
+            with conn.transaction():
+                _run_statements(conn, migration)
+
+
 def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: MigrationFile) -> None:
     """Run one file's statements and record it, inside the caller's transaction."""
+    statements = _run_statements(conn, migration)
+    conn.execute(_INSERT_VERSION, (migration.version, migration.name, [s.text for s in statements]))
+
+
+def _run_statements(
+    conn: psycopg.Connection[tuple[object, ...]], migration: MigrationFile
+) -> list[Statement]:
+    """Run one file's statements inside the caller's transaction and return them (as the CLI splits them)."""
     source = migration.read()
     statements = split_sql(source)
     for stmt in statements:
@@ -299,7 +323,7 @@ def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: MigrationFil
             conn.execute(stmt.text.encode("utf-8"), prepare=False)
         except psycopg.Error as exc:
             raise _migration_error(exc, migration, source, stmt) from exc
-    conn.execute(_INSERT_VERSION, (migration.version, migration.name, [s.text for s in statements]))
+    return statements
 
 
 def _migration_error(
