@@ -139,6 +139,14 @@ HINTS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "42501",
+        r"event trigger|permission denied to (alter|create|drop) role|permission denied to create extension|"
+        r"superuser|alter system|permission denied to set parameter",
+        "Supabase's `postgres` role, which runs migrations, is not a superuser: leave this out of the "
+        "migration (extensions: enable them in the dashboard or `create extension ... with schema "
+        "extensions` for one Supabase offers; settings: the dashboard or `alter database ... set`)",
+    ),
+    (
+        "42501",
         r".",
         "migrations run as the `postgres` role on Supabase; do not touch objects it does not own",
     ),
