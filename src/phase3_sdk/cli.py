@@ -112,7 +112,11 @@ def add_db_commands(subparsers: Subparsers) -> None:
     p = commands.add_parser("status", help="list migrations as applied, pending or unknown")
     common(p)
     p.set_defaults(handler=_db_status)
-    p = commands.add_parser("verify", help="check the migrated schema: tables, RLS, pgvector, functions")
+    p = commands.add_parser(
+        "verify",
+        help="check the migrated schema: tables, RLS, pgvector, functions, and every column the SDK's row "
+        "models read (name, type, nullability)",
+    )
     p.add_argument("--db-url", metavar="URL", help="PostgreSQL URL (default: SUPABASE_DB_URL)")
     p.set_defaults(handler=_db_verify)
     p = commands.add_parser(
@@ -197,13 +201,22 @@ def _db_status(args: argparse.Namespace) -> int:
 
 def _db_verify(args: argparse.Namespace) -> int:
     from phase3_sdk.db import migrator
+    from phase3_sdk.db.drift import drift
 
-    checks = migrator.verify(db_url_from(args))
+    url = db_url_from(args)
+    checks = migrator.verify(url)
+    mismatches = drift(url)
     table = Table("check", "ok", "detail")
     for c in checks:
         table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.detail)
+    table.add_row(
+        "columns match the SDK's row models",
+        "[red]FAIL[/]" if mismatches else "[green]ok[/]",
+        f"{len(mismatches)} mismatch{'' if len(mismatches) == 1 else 'es'}" if mismatches else "all match",
+    )
     _stdout().print(table)
-    failed = [c.name for c in checks if not c.ok]
+    _print_findings(mismatches)
+    failed = [c.name for c in checks if not c.ok] + (["row models"] if mismatches else [])
     if failed:
         raise Phase3Error(f"verify failed: {', '.join(failed)}")
     return 0
