@@ -177,3 +177,11 @@ def test_cli_check_fails_on_findings_and_passes_the_project(capsys: pytest.Captu
         == 0
     )
     assert capsys.readouterr().out.startswith("ok: ")
+
+
+def test_cli_check_names_the_superuser_statement_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "check", "--migrations", str(SUPERUSER)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"phase3: error: {SUPERUSER / '20240101000100_audit_ddl.sql'}:14: [42501] ")
+    assert "not a superuser" in err[0]
