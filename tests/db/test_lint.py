@@ -185,3 +185,20 @@ def test_cli_check_names_the_superuser_statement_in_one_line(capsys: pytest.Capt
     assert len(err) == 1
     assert err[0].startswith(f"phase3: error: {SUPERUSER / '20240101000100_audit_ddl.sql'}:14: [42501] ")
     assert "not a superuser" in err[0]
+
+
+def test_a_policy_for_public_counts_for_the_api_roles(shim_db_url: str) -> None:
+    with psycopg.connect(shim_db_url, autocommit=True) as conn:
+        conn.execute("create table public.posts (id int primary key, author uuid, published boolean)")
+        conn.execute("alter table public.posts enable row level security")
+        conn.execute("create policy readable on public.posts for select using (published)")
+        conn.execute(
+            "create policy own on public.posts for all to authenticated"
+            " using ((select auth.uid()) = author) with check ((select auth.uid()) = author)"
+        )
+    assert [(f.rule, f.problem) for f in lint(shim_db_url)] == [
+        (
+            "multiple_permissive_policies",
+            "2 permissive policies for role authenticated on select: own, readable",
+        )
+    ]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import psycopg
 
@@ -173,32 +174,41 @@ def _rls_disabled(conn: Conn, params: Mapping[str, object]) -> list[Finding]:
 def _multiple_permissive(conn: Conn, params: Mapping[str, object]) -> list[Finding]:
     rows = conn.execute(
         """
-        select c.oid::pg_catalog.regclass::text, r.rolname, a.action,
-               pg_catalog.array_agg(p.polname::text order by p.polname)
+        select c.oid::pg_catalog.regclass::text, p.polname, p.polcmd::text,
+               array(select r.rolname::text from pg_catalog.pg_roles r
+                     where r.oid = any(p.polroles) and not r.rolsuper and not r.rolbypassrls),
+               p.polroles = '{0}'::oid[]
         from pg_catalog.pg_policy p
         join pg_catalog.pg_class c on c.oid = p.polrelid
         join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-        join pg_catalog.pg_roles r on r.oid = any(p.polroles) or p.polroles = '{0}'::oid[]
-        cross join lateral pg_catalog.unnest(case p.polcmd
-            when 'r' then array['select'] when 'a' then array['insert']
-            when 'w' then array['update'] when 'd' then array['delete']
-            else array['select', 'insert', 'update', 'delete'] end) as a(action)
-        where p.polpermissive and n.nspname <> all(%(managed)s)
-          and not r.rolsuper and not r.rolbypassrls and r.rolname !~ '^pg_'
-        group by 1, 2, 3
-        having count(*) > 1
+        where p.polpermissive and c.relkind in ('r', 'p') and n.nspname <> all(%(managed)s)
+        order by 1, 2
         """,
         params,
     ).fetchall()
+    actions = {"r": ("select",), "a": ("insert",), "w": ("update",), "d": ("delete",)}
+    # A policy `to public` applies to every role; it is judged for the API roles and for every role another
+    # policy on the table names (the roles that will actually query it), not for each of a server's roles.
+    api_roles = set(cast("list[str]", params["roles"]))
+    named: dict[str, set[str]] = {}
+    for table, _, _, roles, _ in rows:
+        named.setdefault(str(table), set()).update(cast("list[str]", roles))
+    applying: dict[tuple[str, str, str], list[str]] = {}
+    for table, policy, cmd, roles, to_public in rows:
+        who = named[str(table)] | api_roles if to_public else set(cast("list[str]", roles))
+        for role in who:
+            for action in actions.get(str(cmd), ("select", "insert", "update", "delete")):
+                applying.setdefault((str(table), role, action), []).append(str(policy))
     return [
         Finding(
             "multiple_permissive_policies",
             f"table {table}",
-            f"{len(names)} permissive policies for role {role} on {action}: {', '.join(names)}",  # type: ignore[arg-type]
+            f"{len(names)} permissive policies for role {role} on {action}: {', '.join(sorted(names))}",
             f"merge them into one policy `for {action} to {role}` whose condition ORs theirs "
             "(Postgres evaluates every permissive policy on every row), or make the extra ones restrictive",
         )
-        for table, role, action, names in rows
+        for (table, role, action), names in sorted(applying.items())
+        if len(names) > 1
     ]
 
 

@@ -111,6 +111,13 @@ HINTS: tuple[tuple[str, str, str], ...] = (
         "the declared types",
     ),
     ("42P07", r".", "make it re-runnable: CREATE ... IF NOT EXISTS, or DROP ... IF EXISTS first"),
+    (
+        "42710",
+        r'extension "[^"]+" already exists',
+        "write `create extension if not exists ... with schema extensions`: a project may have enabled it "
+        "already (from the dashboard; `db check` pre-creates the extensions Supabase pre-approves), and "
+        "every migration must be re-runnable",
+    ),
     ("42710", r".", "make it re-runnable: DROP ... IF EXISTS before CREATE (policies, triggers, roles)"),
     ("42723", r".", "use CREATE OR REPLACE FUNCTION, or DROP FUNCTION IF EXISTS first"),
     (
