@@ -3,10 +3,10 @@
 -- The engine (phase3_sdk._async.engine) runs the steps in the client process; these functions make each of
 -- its writes a single request on both backends (PostgREST calls them through /rpc, the Postgres backend with
 -- `select ... from public.fn(name => value)`). They are all SECURITY INVOKER, so RLS still decides what the
--- caller may touch; the usage counters follow from the rows they write, by triggers (a logged tool call counts
--- once, a finished execution counts once: 20260202001350_usage_counters.sql). Every function is safe to call twice with the
--- same arguments (the SDK retries transient failures): usage rows carry client-generated ids, a step is
--- appended once per stepId, and an execution finishes once.
+-- caller may touch; the usage counters follow from the rows they write, by triggers (a logged tool call
+-- counts once, a finished execution counts once: 20260202001350_usage_counters.sql). Every function is safe
+-- to call twice with the same arguments (the SDK retries transient failures): usage rows carry
+-- client-generated ids, a step is appended once per stepId, and an execution finishes once.
 
 -- Insert custom_tool_usage rows given as a jsonb array of objects (column name -> value); the insert trigger
 -- counts each one on the tool it names. Rows already present (a retried call) are neither inserted nor

@@ -19,8 +19,7 @@
 -- This file brings an existing database to the new shape; the earlier files were edited to create the same
 -- shape on a new one (and to leave it alone when run again).
 
--- 1. One permissive policy per (role, action) on the two tables that are readable when public.
--- One permissive policy per action: the owner does everything, and everyone signed in also reads a public
+-- 1. One permissive policy per action: the owner does everything, and everyone signed in also reads a public
 -- tool. Two permissive SELECT policies (owner, public) would both be evaluated on every row read
 -- (Supabase's linter: multiple_permissive_policies), so reading is one policy with both conditions.
 drop policy if exists custom_tools_owner_all on public.custom_tools;
