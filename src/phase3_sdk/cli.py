@@ -79,9 +79,25 @@ def _stderr() -> Console:
 
 
 def add_db_commands(subparsers: Subparsers) -> None:
-    """Register ``phase3 db migrate|status|verify|check|tune-search``."""
+    """Register ``phase3 db migrate|status|verify|lint|check|tune-search``."""
     db = subparsers.add_parser("db", help="apply and inspect supabase/migrations")
     commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+
+    def lint_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--allow-definer",
+            action="append",
+            default=[],
+            metavar="FUNCTION",
+            help="a security definer function API roles are meant to call: schema.name or "
+            "schema.name(arg types) (repeatable)",
+        )
+        p.add_argument(
+            "--api-schema",
+            action="append",
+            metavar="SCHEMA",
+            help="a schema PostgREST exposes (repeatable; default: public)",
+        )
 
     def common(p: argparse.ArgumentParser, *, url: bool = True) -> None:
         p.add_argument(
@@ -96,17 +112,32 @@ def add_db_commands(subparsers: Subparsers) -> None:
     p = commands.add_parser("status", help="list migrations as applied, pending or unknown")
     common(p)
     p.set_defaults(handler=_db_status)
-    p = commands.add_parser("verify", help="check the migrated schema: tables, RLS, pgvector, functions")
+    p = commands.add_parser(
+        "verify",
+        help="check the migrated schema: tables, RLS, pgvector, functions, and every column the SDK's row "
+        "models read (name, type, nullability)",
+    )
     p.add_argument("--db-url", metavar="URL", help="PostgreSQL URL (default: SUPABASE_DB_URL)")
     p.set_defaults(handler=_db_verify)
     p = commands.add_parser(
-        "check", help="apply the migrations to a throwaway Supabase-like database and report the first error"
+        "lint",
+        help="what Supabase's database linter would flag: RLS, policies, security definer functions, "
+        "search_path, foreign key indexes, extensions in public",
+    )
+    p.add_argument("--db-url", metavar="URL", help="PostgreSQL URL (default: SUPABASE_DB_URL)")
+    lint_options(p)
+    p.set_defaults(handler=_db_lint)
+    p = commands.add_parser(
+        "check",
+        help="apply the migrations twice to a throwaway Supabase-like database as a non-superuser, then "
+        "lint the result; report the first error or every finding",
     )
     common(p, url=False)
+    lint_options(p)
     p.add_argument(
-        "--vector-preinstalled",
+        "--superuser",
         action="store_true",
-        help="start with pgvector already in extensions (a project that enabled it from the dashboard)",
+        help="apply as the superuser (Supabase never does: only to compare)",
     )
     p.set_defaults(handler=_db_check)
     p = commands.add_parser(
@@ -170,15 +201,44 @@ def _db_status(args: argparse.Namespace) -> int:
 
 def _db_verify(args: argparse.Namespace) -> int:
     from phase3_sdk.db import migrator
+    from phase3_sdk.db.drift import drift
 
-    checks = migrator.verify(db_url_from(args))
+    url = db_url_from(args)
+    checks = migrator.verify(url)
+    mismatches = drift(url)
     table = Table("check", "ok", "detail")
     for c in checks:
         table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.detail)
+    table.add_row(
+        "columns match the SDK's row models",
+        "[red]FAIL[/]" if mismatches else "[green]ok[/]",
+        f"{len(mismatches)} mismatch{'' if len(mismatches) == 1 else 'es'}" if mismatches else "all match",
+    )
     _stdout().print(table)
-    failed = [c.name for c in checks if not c.ok]
+    _print_findings(mismatches)
+    failed = [c.name for c in checks if not c.ok] + (["row models"] if mismatches else [])
     if failed:
         raise Phase3Error(f"verify failed: {', '.join(failed)}")
+    return 0
+
+
+def _print_findings(findings: Sequence[object]) -> None:
+    # Plain print: one finding per line, never wrapped, so that grep and CI logs keep them whole.
+    for finding in findings:
+        print(finding)
+
+
+def _db_lint(args: argparse.Namespace) -> int:
+    from phase3_sdk.db.lint import lint
+
+    findings = lint(
+        db_url_from(args), api_schemas=args.api_schema or ("public",), allow_definer=args.allow_definer
+    )
+    _print_findings(findings)
+    if findings:
+        count = len(findings)
+        raise Phase3Error(f"lint: {count} finding{'' if count == 1 else 's'}")
+    print("lint: no findings")
     return 0
 
 
@@ -186,14 +246,19 @@ def _db_check(args: argparse.Namespace) -> int:
     from phase3_sdk.db.check import check
 
     err = _stderr()
-    with err.status("checking on a Supabase-like database..."):
+    with err.status("checking on a Supabase-like database...") as status:
         report = check(
             _migrations(args),
-            vector_preinstalled=args.vector_preinstalled,
-            on_progress=lambda m: err.print(f"applying {m.path.name}"),
+            superuser=args.superuser,
+            allow_definer=args.allow_definer,
+            api_schemas=args.api_schema or ("public",),
+            on_progress=lambda m: status.update(f"applying {m.path.name}"),
         )
     if report.error is not None:
         raise report.error
+    _print_findings(report.findings)
+    if report.findings:
+        raise Phase3Error(f"check: {report.summary()}")
     print(report.summary())
     return 0
 

@@ -49,9 +49,19 @@ create table if not exists public.conversations (
 create index if not exists conversations_user_created_idx on public.conversations (user_id, created_at desc);
 create index if not exists conversations_search_document_idx on public.conversations using gin (search_document);
 
-drop trigger if exists set_updated_at on public.conversations;
-create trigger set_updated_at before update on public.conversations
-  for each row execute function public.set_updated_at();
+-- Created only where missing: 20260202001300_search_cells.sql redefines this trigger (it skips index upkeep),
+-- and running this file again must not undo that.
+do $$
+begin
+  if not exists (
+    select 1 from pg_catalog.pg_trigger
+    where tgrelid = 'public.conversations'::regclass and tgname = 'set_updated_at'
+  ) then
+    create trigger set_updated_at before update on public.conversations
+      for each row execute function public.set_updated_at();
+  end if;
+end
+$$;
 
 alter table public.conversations enable row level security;
 

@@ -35,16 +35,28 @@ create trigger set_updated_at before update on public.custom_tools
 
 alter table public.custom_tools enable row level security;
 
+-- One permissive policy per action: the owner does everything, and everyone signed in also reads a public
+-- tool. Two permissive SELECT policies (owner, public) would both be evaluated on every row read
+-- (Supabase's linter: multiple_permissive_policies), so reading is one policy with both conditions.
 drop policy if exists custom_tools_owner_all on public.custom_tools;
-create policy custom_tools_owner_all on public.custom_tools
-  for all to authenticated
+drop policy if exists custom_tools_public_read on public.custom_tools;
+drop policy if exists custom_tools_select on public.custom_tools;
+create policy custom_tools_select on public.custom_tools
+  for select to authenticated
+  using ((select auth.uid()) = user_id or visibility = 'public');
+drop policy if exists custom_tools_insert on public.custom_tools;
+create policy custom_tools_insert on public.custom_tools
+  for insert to authenticated
+  with check ((select auth.uid()) = user_id);
+drop policy if exists custom_tools_update on public.custom_tools;
+create policy custom_tools_update on public.custom_tools
+  for update to authenticated
   using ((select auth.uid()) = user_id)
   with check ((select auth.uid()) = user_id);
-
-drop policy if exists custom_tools_public_read on public.custom_tools;
-create policy custom_tools_public_read on public.custom_tools
-  for select to authenticated
-  using (visibility = 'public');
+drop policy if exists custom_tools_delete on public.custom_tools;
+create policy custom_tools_delete on public.custom_tools
+  for delete to authenticated
+  using ((select auth.uid()) = user_id);
 
 revoke all on table public.custom_tools from anon;
 grant select, insert, update, delete on table public.custom_tools to authenticated, service_role;
@@ -80,20 +92,5 @@ revoke all on table public.custom_tool_usage from anon;
 grant select, insert, update, delete on table public.custom_tool_usage to authenticated, service_role;
 
 
--- Counting a use must not lose updates when two runs finish together, and must work for a public tool the
--- caller does not own (RLS would hide that update), hence one atomic update in a security definer function
--- that checks visibility itself.
-create or replace function public.record_tool_use(p_tool_id uuid)
-returns void
-language sql
-security definer
-set search_path = ''
-as $$
-  update public.custom_tools
-  set usage_count = usage_count + 1, last_used = now()
-  where id = p_tool_id
-    and (user_id = (select auth.uid()) or visibility = 'public' or (select auth.role()) = 'service_role');
-$$;
-
-revoke execute on function public.record_tool_use(uuid) from public, anon;
-grant execute on function public.record_tool_use(uuid) to authenticated, service_role;
+-- usage_count and last_used are kept by triggers on custom_tool_usage (20260202001350_usage_counters.sql): one
+-- logged call, one count, and nobody can move them any other way.

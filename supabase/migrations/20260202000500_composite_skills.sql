@@ -25,16 +25,28 @@ create trigger set_updated_at before update on public.composite_skills
 
 alter table public.composite_skills enable row level security;
 
+-- One permissive policy per action: the owner does everything, and everyone signed in also reads a public
+-- skill. Two permissive SELECT policies (owner, public) would both be evaluated on every row read
+-- (Supabase's linter: multiple_permissive_policies), so reading is one policy with both conditions.
 drop policy if exists composite_skills_owner_all on public.composite_skills;
-create policy composite_skills_owner_all on public.composite_skills
-  for all to authenticated
+drop policy if exists composite_skills_public_read on public.composite_skills;
+drop policy if exists composite_skills_select on public.composite_skills;
+create policy composite_skills_select on public.composite_skills
+  for select to authenticated
+  using ((select auth.uid()) = user_id or visibility = 'public');
+drop policy if exists composite_skills_insert on public.composite_skills;
+create policy composite_skills_insert on public.composite_skills
+  for insert to authenticated
+  with check ((select auth.uid()) = user_id);
+drop policy if exists composite_skills_update on public.composite_skills;
+create policy composite_skills_update on public.composite_skills
+  for update to authenticated
   using ((select auth.uid()) = user_id)
   with check ((select auth.uid()) = user_id);
-
-drop policy if exists composite_skills_public_read on public.composite_skills;
-create policy composite_skills_public_read on public.composite_skills
-  for select to authenticated
-  using (visibility = 'public');
+drop policy if exists composite_skills_delete on public.composite_skills;
+create policy composite_skills_delete on public.composite_skills
+  for delete to authenticated
+  using ((select auth.uid()) = user_id);
 
 revoke all on table public.composite_skills from anon;
 grant select, insert, update, delete on table public.composite_skills to authenticated, service_role;
@@ -92,21 +104,8 @@ alter table public.custom_tool_usage
 create index if not exists custom_tool_usage_skill_execution_idx on public.custom_tool_usage (skill_execution_id);
 
 
--- Same reasoning as record_tool_use: atomic, and allowed on a public skill the caller does not own.
-create or replace function public.record_skill_execution(p_skill_id uuid)
-returns void
-language sql
-security definer
-set search_path = ''
-as $$
-  update public.composite_skills
-  set execution_count = execution_count + 1, last_executed = now()
-  where id = p_skill_id
-    and (user_id = (select auth.uid()) or visibility = 'public' or (select auth.role()) = 'service_role');
-$$;
-
-revoke execute on function public.record_skill_execution(uuid) from public, anon;
-grant execute on function public.record_skill_execution(uuid) to authenticated, service_role;
+-- execution_count and last_executed are kept by triggers on composite_skill_executions
+-- (20260202001350_usage_counters.sql): one finished execution, one count.
 
 
 -- Take (or extend) the lease on a running execution. Returns the row when the caller now holds the lease:

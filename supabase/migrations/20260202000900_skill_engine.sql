@@ -3,13 +3,13 @@
 -- The engine (phase3_sdk._async.engine) runs the steps in the client process; these functions make each of
 -- its writes a single request on both backends (PostgREST calls them through /rpc, the Postgres backend with
 -- `select ... from public.fn(name => value)`). They are all SECURITY INVOKER, so RLS still decides what the
--- caller may touch; only the counters go through the SECURITY DEFINER record_tool_use /
--- record_skill_execution, which check visibility themselves. Every function is safe to call twice with the
--- same arguments (the SDK retries transient failures): usage rows carry client-generated ids, a step is
--- appended once per stepId, and an execution finishes once.
+-- caller may touch; the usage counters follow from the rows they write, by triggers (a logged tool call
+-- counts once, a finished execution counts once: 20260202001350_usage_counters.sql). Every function is safe
+-- to call twice with the same arguments (the SDK retries transient failures): usage rows carry
+-- client-generated ids, a step is appended once per stepId, and an execution finishes once.
 
--- Insert custom_tool_usage rows given as a jsonb array of objects (column name -> value) and bump the
--- usage counter of each tool row they name. Rows already present (a retried call) are neither inserted nor
+-- Insert custom_tool_usage rows given as a jsonb array of objects (column name -> value); the insert trigger
+-- counts each one on the tool it names. Rows already present (a retried call) are neither inserted nor
 -- counted again. A tool deleted (or hidden) since it was resolved is logged with custom_tool_id null rather
 -- than failing the whole call on the foreign key.
 create or replace function public.log_tool_calls(p_usage jsonb)
@@ -19,13 +19,12 @@ security invoker
 set search_path = ''
 as $$
 declare
-  v_tool uuid;
   v_count integer := 0;
 begin
   if p_usage is null or jsonb_typeof(p_usage) <> 'array' then
     return 0;
   end if;
-  for v_tool in
+  with added as (
     insert into public.custom_tool_usage as t (
       id, custom_tool_id, tool_name, user_id, input_params, output_result, status, error_message,
       execution_time_ms, memory_used_mb, skill_execution_id
@@ -44,13 +43,9 @@ begin
       (u ->> 'skill_execution_id')::uuid
     from jsonb_array_elements(p_usage) as u
     on conflict (id) do nothing
-    returning t.custom_tool_id
-  loop
-    v_count := v_count + 1;
-    if v_tool is not null then
-      perform public.record_tool_use(v_tool);
-    end if;
-  end loop;
+    returning t.id
+  )
+  select count(*) into v_count from added;
   return v_count;
 end;
 $$;
@@ -147,8 +142,8 @@ grant execute on function public.checkpoint_skill_step(uuid, text, double precis
   to authenticated, service_role;
 
 
--- End a running execution held by p_owner: status, final output, error, time; release the lease; bump the
--- skill's execution_count once (only the call that ends the run counts it). Returns the finished row, or
+-- End a running execution held by p_owner: status, final output, error, time; release the lease. The skill's
+-- execution_count goes up once, by trigger, as the run leaves `running`. Returns the finished row, or
 -- nothing when p_owner does not hold it; a retried call after success returns the row unchanged.
 create or replace function public.finish_skill_execution(
   p_execution_id uuid,
@@ -177,7 +172,6 @@ begin
   where e.id = p_execution_id and e.lease_owner = p_owner and e.status = 'running'
   returning e.composite_skill_id into v_skill;
   if v_skill is not null then
-    perform public.record_skill_execution(v_skill);
     return query select * from public.composite_skill_executions e where e.id = p_execution_id;
     return;
   end if;

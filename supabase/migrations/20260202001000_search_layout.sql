@@ -59,10 +59,18 @@ alter table public.conversations
 --    per memory (350 MB), and the filters apply exactly, before ranking. Same key as
 --    conversations_user_created_idx (user, newest first), which it replaces for every query that one
 --    served.
-create index if not exists conversations_user_search_idx
-  on public.conversations (user_id, created_at desc)
-  include (id, embedding_sketch, is_deleted, salience_tier);
-drop index if exists public.conversations_user_created_idx;
+--    Skipped once 20260202001300_search_cells.sql has replaced it by conversations_search_cell_idx: running
+--    this file again after that one must neither build the old index nor drop the one listing depends on.
+do $$
+begin
+  if to_regclass('public.conversations_search_cell_idx') is null then
+    create index if not exists conversations_user_search_idx
+      on public.conversations (user_id, created_at desc)
+      include (id, embedding_sketch, is_deleted, salience_tier);
+    drop index if exists public.conversations_user_created_idx;
+  end if;
+end
+$$;
 
 -- No HNSW index. Measured here: on 131,000 rows it takes ~60 s to build (maintenance_work_mem 1 GB) and
 -- is 551 MB, four times shared_buffers; per user it post-filters (recall 0.7-0.95 even with iterative

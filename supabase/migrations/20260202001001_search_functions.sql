@@ -21,6 +21,13 @@ drop function if exists public.semantic_search(extensions.vector, uuid, integer,
 --  exact scan takes 0.9 ms.
 --  The caller's memory count is counted only up to the limit, on the same index (0.2 ms). Numbers for
 --  each path: benchmarks/search.py and the note in 20260202001000_search_layout.sql.
+-- Created only while 20260202001300_search_cells.sql has not replaced it with the seven-argument version:
+-- running this file again after that one must not put the six-argument function back beside it (every call
+-- that leaves `exact` out would then be ambiguous, 42725, starting with hybrid_search below).
+do $guard$
+begin
+  if to_regprocedure('public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean)') is null then
+    execute $def$
 create or replace function public.semantic_search(
   query_embedding extensions.vector(768),
   match_count integer default 10,
@@ -142,10 +149,13 @@ begin
   where match_threshold is null or 1 - r.distance >= match_threshold
   order by r.distance, c.id;
 end;
-$$;
-
-revoke execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean) from public, anon;
-grant execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean) to authenticated, service_role;
+$$
+$def$;
+    execute $def$ revoke execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean) from public, anon $def$;
+    execute $def$ grant execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean) to authenticated, service_role $def$;
+  end if;
+end
+$guard$;
 
 -- text_search: PostgreSQL full-text search over the generated search_document (topics weigh A, message
 -- text B), GIN-indexed. `query` is web-search syntax: words, "quoted phrases", or, -excluded. Needs no

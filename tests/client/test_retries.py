@@ -113,19 +113,16 @@ def test_attempts_are_capped(me: Phase3Client, emulator, router: respx.MockRoute
 
 def test_non_idempotent_rpc_is_not_retried(me: Phase3Client, emulator, router: respx.MockRouter) -> None:
     tool = me.tools.create(name=f"rpc-{uuid.uuid4().hex[:6]}", code="x")
+    usage = [
+        {"id": str(uuid.uuid4()), "custom_tool_id": str(tool.id), "tool_name": tool.name, "status": "success"}
+    ]
+    call = Rpc("log_tool_calls", {"p_usage": usage}, returns="scalar", casts={"p_usage": "jsonb"})
     router.calls.clear()
     emulator.fail_next(1, status=503, method="POST")
     with pytest.raises(TransientError):
-        me._transport.rpc(
-            Rpc("record_tool_use", {"p_tool_id": str(tool.id)}, returns="none"), idempotent=False
-        )
+        me._transport.rpc(call, idempotent=False)
     assert _calls(router) == 1
-    assert (
-        me._transport.rpc(
-            Rpc("record_tool_use", {"p_tool_id": str(tool.id)}, returns="none"), idempotent=False
-        )
-        is None
-    )
+    assert me._transport.rpc(call, idempotent=False) == 1
     assert me.tools.get(tool.id).usage_count == 1
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from phase3_sdk.db.check import check
@@ -38,7 +39,7 @@ def test_old_failure_reproduces_when_the_project_already_had_vector(
         "create extension if not exists vector;\n\n"
         "create table public.docs (id int, embedding vector(768));\n"
     )
-    report = check(tmp_path, vector_preinstalled=True, server=embedded_server)
+    report = check(tmp_path, server=embedded_server)
     assert report.error is not None
     assert (report.error.code, report.error.line) == ("42704", 3)
 
@@ -69,6 +70,32 @@ def test_bad_names_and_duplicates_are_reported_not_raised(tmp_path: Path) -> Non
 
 @pytest.mark.skipif(not any(REAL.glob("*.sql")), reason="no supabase/migrations yet")
 def test_real_folder_passes(embedded_server: EmbeddedDatabase) -> None:
+    # As a non-superuser, twice over (and each file again alone), with no lint finding.
     report = check(REAL, server=embedded_server)
-    assert report.ok, report.summary()
+    assert report.ok, [report.summary(), *map(str, report.findings)]
     assert len(report.applied) == report.total > 0
+
+
+def test_migrations_run_as_a_non_superuser_that_owns_public(
+    tmp_path: Path, embedded_server: EmbeddedDatabase
+) -> None:
+    from phase3_sdk.db.check import MIGRATION_ROLE, SUPABASE_PUSH_SEARCH_PATH, prepare_migration_role
+    from phase3_sdk.db.embedded import apply_shim
+    from phase3_sdk.db.migrator import migrate
+
+    (tmp_path / "20240101000000_who.sql").write_text(
+        "create table public.whoami as select\n"
+        "  current_user::text as who,\n"
+        "  (select rolsuper from pg_roles where rolname = current_user) as su,\n"
+        "  (select nspowner::regrole::text from pg_namespace where nspname = 'public') as public_owner;\n"
+    )
+    name = "check_whoami"
+    url = embedded_server.create_database(name, template="template0")
+    try:
+        apply_shim(url)  # what check() does before handing the database to the migration role
+        migrate(prepare_migration_role(url), tmp_path, search_path=SUPABASE_PUSH_SEARCH_PATH)
+        with psycopg.connect(url) as conn:
+            row = conn.execute("select who, su, public_owner from public.whoami").fetchone()
+    finally:
+        embedded_server.drop_database(name)
+    assert row == (MIGRATION_ROLE, False, MIGRATION_ROLE)

@@ -8,6 +8,7 @@ from phase3_sdk.db.embedded import (
     default_migrations_dir,
     shim_sql,
 )
+from phase3_sdk.db.lint import Finding, lint
 from phase3_sdk.db.migrator import (
     Check,
     MigrationFile,
@@ -24,6 +25,7 @@ __all__ = [
     "Check",
     "CheckReport",
     "EmbeddedDatabase",
+    "Finding",
     "MigrationFile",
     "MigrationStatus",
     "Statement",
@@ -33,6 +35,7 @@ __all__ = [
     "default_migrations_dir",
     "discover",
     "hint_for",
+    "lint",
     "migrate",
     "shim_sql",
     "split_sql",

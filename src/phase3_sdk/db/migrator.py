@@ -27,6 +27,7 @@ __all__ = [
     "Check",
     "MigrationFile",
     "MigrationStatus",
+    "apply_again",
     "discover",
     "hint_for",
     "migrate",
@@ -110,6 +111,13 @@ HINTS: tuple[tuple[str, str, str], ...] = (
         "the declared types",
     ),
     ("42P07", r".", "make it re-runnable: CREATE ... IF NOT EXISTS, or DROP ... IF EXISTS first"),
+    (
+        "42710",
+        r'extension "[^"]+" already exists',
+        "write `create extension if not exists ... with schema extensions`: a project may have enabled it "
+        "already (from the dashboard; `db check` pre-creates the extensions Supabase pre-approves), and "
+        "every migration must be re-runnable",
+    ),
     ("42710", r".", "make it re-runnable: DROP ... IF EXISTS before CREATE (policies, triggers, roles)"),
     ("42723", r".", "use CREATE OR REPLACE FUNCTION, or DROP FUNCTION IF EXISTS first"),
     (
@@ -135,6 +143,14 @@ HINTS: tuple[tuple[str, str, str], ...] = (
         "0A000",
         r"extension",
         "the extension is not available on this server; on Supabase enable it in the extensions schema",
+    ),
+    (
+        "42501",
+        r"event trigger|permission denied to (alter|create|drop) role|permission denied to create extension|"
+        r"superuser|alter system|permission denied to set parameter",
+        "Supabase's `postgres` role, which runs migrations, is not a superuser: leave this out of the "
+        "migration (extensions: enable them in the dashboard or `create extension ... with schema "
+        "extensions` for one Supabase offers; settings: the dashboard or `alter database ... set`)",
     ),
     (
         "42501",
@@ -286,8 +302,31 @@ def migrate(
     return applied
 
 
+def apply_again(url: str, migrations: Iterable[MigrationFile], *, search_path: str | None = None) -> None:
+    """Run files again, ignoring and not touching the history: what pasting them into the SQL editor does.
+
+    Each file runs in its own transaction, statement by statement, exactly as :func:`migrate` runs it,
+    and is not recorded. A migration folder must survive this at any point after it was applied (the
+    project's rule: every file is re-runnable). Raises :class:`MigrationError` naming the file and line.
+    """
+    with psycopg.connect(url, autocommit=True) as conn:
+        if search_path is not None:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.SQL(search_path)))
+        for migration in migrations:
+            with conn.transaction():
+                _run_statements(conn, migration)
+
+
 def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: MigrationFile) -> None:
     """Run one file's statements and record it, inside the caller's transaction."""
+    statements = _run_statements(conn, migration)
+    conn.execute(_INSERT_VERSION, (migration.version, migration.name, [s.text for s in statements]))
+
+
+def _run_statements(
+    conn: psycopg.Connection[tuple[object, ...]], migration: MigrationFile
+) -> list[Statement]:
+    """Run one file's statements inside the caller's transaction and return them (as the CLI splits them)."""
     source = migration.read()
     statements = split_sql(source)
     for stmt in statements:
@@ -299,7 +338,7 @@ def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: MigrationFil
             conn.execute(stmt.text.encode("utf-8"), prepare=False)
         except psycopg.Error as exc:
             raise _migration_error(exc, migration, source, stmt) from exc
-    conn.execute(_INSERT_VERSION, (migration.version, migration.name, [s.text for s in statements]))
+    return statements
 
 
 def _migration_error(
