@@ -114,7 +114,9 @@ def test_attempts_are_capped(me: Phase3Client, emulator, router: respx.MockRoute
 def test_non_idempotent_rpc_is_not_retried(me: Phase3Client, emulator, router: respx.MockRouter) -> None:
     tool = me.tools.create(name=f"rpc-{uuid.uuid4().hex[:6]}", code="x")
     router.calls.clear()
-    emulator.fail_next(1, status=503, method="POST")
+    # A gateway's 502: the RPC may have run behind it, so it is not sent again. (A PostgREST 503/504 with
+    # PGRST000/002/003 proves it never ran, and is retried: tests/client/test_rest_retry_rules.py.)
+    emulator.fail_next(1, status=502, method="POST", body=b"<html>Bad Gateway</html>")
     with pytest.raises(TransientError):
         me._transport.rpc(
             Rpc("record_tool_use", {"p_tool_id": str(tool.id)}, returns="none"), idempotent=False

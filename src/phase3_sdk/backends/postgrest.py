@@ -17,6 +17,7 @@ import functools
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,11 +29,13 @@ from pydantic_core import from_json, to_json
 
 from ..errors import (
     ConfigurationError,
+    InvalidInput,
     Phase3Error,
     RateLimited,
+    RequestFailed,
     ServerError,
     TransientError,
-    error_class_for,
+    classify,
 )
 from ..identity import Identity
 from ..models._rows import RowFactory
@@ -40,13 +43,23 @@ from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
 
 REST_PREFIX = "/rest/v1"
 
-#: Statuses a gateway or PostgREST answers when the failure may pass on its own (520: Cloudflare's
-#: "unknown error" in front of Supabase).
-TRANSIENT_STATUSES = frozenset({502, 503, 504, 520})
+#: The longest URL the SDK sends. Gateways in front of PostgREST commonly refuse longer ones (nginx's
+#: default ``large_client_header_buffers`` is 8 KB for the request line; PostgREST itself answers 414).
+MAX_URL_BYTES = 8 * 1024
+#: What the query string of a request whose list is chunked may use: the rest of the 8 KB is left for the
+#: project URL and the path.
+QUERY_BUDGET = 6 * 1024
+#: Supabase's default ``db-max-rows``: PostgREST answers at most this many rows to any read (and any RPC
+#: returning rows), with 200 and no sign of the cut (PostgREST ``Plan.hs`` ``treeRestrictRange``; spec
+#: ``test/spec/Feature/Query/QueryLimitedSpec.hs``: ``Content-Range: 0-1/*`` at max-rows 2).
+DEFAULT_MAX_ROWS = 1000
 
 #: Characters that make a value ambiguous inside ``in.(...)`` or a logic tree (``or=(...)``), so it is
-#: double-quoted there. PostgREST splits those lists on ``,`` and closes them on ``)``.
-_LIST_RESERVED = re.compile(r'[,()"\\:\s]')
+#: double-quoted there. PostgREST (``ApiRequest/QueryParams.hs``) splits those lists on ``,`` and closes
+#: them on ``)``; in a logic tree, ``pLogicSingleVal`` reads a value that starts with ``{`` as an array
+#: literal up to the first ``}`` (so ``{x}y`` fails to parse), and ``lexeme`` drops spaces next to ``(``
+#: and ``,``. A double-quoted value (``pQuotedValue``: ``\`` escapes any character) is taken as it is.
+_LIST_RESERVED = re.compile(r'[,.:()"\\{}\s]')
 #: The same for an element of a PostgreSQL array literal (``cs.{...}``).
 _ARRAY_RESERVED = re.compile(r'[,{}"\\\s]')
 
@@ -109,9 +122,21 @@ def _escape(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def quote_list_item(value: Any) -> str:
+def _checked(text: str, column: str | None) -> str:
+    # NUL cannot be stored in Postgres text, and in a URL it ends the string in some servers: refuse it
+    # here, naming the filter, instead of sending a request that cannot mean what was asked.
+    if "\x00" in text:
+        raise InvalidInput(
+            f"a filter value{f' for {column}' if column else ''} contains the NUL character (\\u0000), "
+            "which PostgreSQL text cannot hold",
+            field=column,
+        )
+    return text
+
+
+def quote_list_item(value: Any, column: str | None = None) -> str:
     """One element of ``in.(...)`` or a logic-tree value, double-quoted when it holds reserved characters."""
-    text = format_value(value)
+    text = _checked(format_value(value), column)
     if text == "" or _LIST_RESERVED.search(text):
         return _escape(text)
     return text
@@ -138,13 +163,14 @@ def _as_list(value: Any) -> list[Any]:
 def filter_param(f: Filter) -> tuple[str, str]:
     """``(column, "op.value")`` for one filter."""
     if f.op == "in":
-        return f.column, "in.(" + ",".join(quote_list_item(v) for v in f.value) + ")"
+        return f.column, "in.(" + ",".join(quote_list_item(v, f.column) for v in f.value) + ")"
     if f.op in ("cs", "ov"):
-        return f.column, f"{f.op}.{array_literal(_as_list(f.value))}"
+        return f.column, f"{f.op}.{_checked(array_literal(_as_list(f.value)), f.column)}"
     if f.op == "is":
         keyword = {None: "null", True: "true", False: "false"}[f.value]
         return f.column, f"is.{keyword}"
-    return f.column, f"{f.op}.{format_value(f.value)}"
+    # pSingleVal (QueryParams.hs) takes the rest of the parameter as it is: no quoting needed.
+    return f.column, f"{f.op}.{_checked(format_value(f.value), f.column)}"
 
 
 def keyset_param(order: Sequence[Order], after: Keyset) -> tuple[str, str]:
@@ -152,10 +178,11 @@ def keyset_param(order: Sequence[Order], after: Keyset) -> tuple[str, str]:
     alternatives: list[str] = []
     for i, key in enumerate(order):
         terms = [
-            f"{prev.column}.eq.{quote_list_item(v)}"
+            f"{prev.column}.eq.{quote_list_item(v, 'cursor')}"
             for prev, v in zip(order[:i], after.values[:i], strict=True)
         ]
-        terms.append(f"{key.column}.{'lt' if key.descending else 'gt'}.{quote_list_item(after.values[i])}")
+        op = "lt" if key.descending else "gt"
+        terms.append(f"{key.column}.{op}.{quote_list_item(after.values[i], 'cursor')}")
         alternatives.append(terms[0] if len(terms) == 1 else "and(" + ",".join(terms) + ")")
     return "or", "(" + ",".join(alternatives) + ")"
 
@@ -223,8 +250,46 @@ def insert_request(op: Insert) -> Request:
 
 
 def readback_request(table: str, ids: Sequence[Any], returning: Sequence[str]) -> Request:
-    """Rows an earlier attempt of a retried insert already wrote, read back by id."""
+    """Rows an earlier attempt of a retried insert already wrote, read back by id (one request: see
+    :func:`readback_requests` for lists of any length)."""
     return select_request(Query(table, tuple(returning), (Filter("id", "in", list(ids)),)))
+
+
+def query_length(params: Iterable[tuple[str, str]]) -> int:
+    """Bytes of the query string httpx sends for ``params`` (it encodes them as ``quote_plus`` does)."""
+    return sum(len(urllib.parse.quote_plus(k)) + len(urllib.parse.quote_plus(v)) + 2 for k, v in params)
+
+
+def chunk_in_list(
+    values: Sequence[Any], fixed: int, *, budget: int = QUERY_BUDGET, most: int
+) -> list[list[Any]]:
+    """``values`` split into runs whose ``in.(...)`` list fits in ``budget`` bytes of query string beside
+    ``fixed`` bytes of other parameters, and holds at most ``most`` values (the server's max-rows, so that a
+    read-back of one run can never be capped)."""
+    chunks: list[list[Any]] = []
+    current: list[Any] = []
+    used = fixed + len("in.()") + 2
+    for value in values:
+        # Each element costs its encoded, quoted form plus an encoded comma (%2C).
+        cost = len(urllib.parse.quote_plus(quote_list_item(value, "id"))) + 3
+        if current and (used + cost > budget or len(current) >= most):
+            chunks.append(current)
+            current, used = [], fixed + len("in.()") + 2
+        current.append(value)
+        used += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def readback_requests(
+    table: str, ids: Sequence[Any], returning: Sequence[str], *, max_rows: int | None = DEFAULT_MAX_ROWS
+) -> list[Request]:
+    """The read-back of ``ids`` as requests whose URLs stay under 8 KB and whose answers max-rows cannot
+    cut (each asks for at most ``max_rows`` ids, and an id matches at most one row)."""
+    fixed = query_length([("select", ",".join(returning))]) + len("id")
+    most = max_rows if max_rows is not None else len(ids) or 1
+    return [readback_request(table, chunk, returning) for chunk in chunk_in_list(ids, fixed, most=most)]
 
 
 def update_request(op: Update) -> Request:
@@ -357,13 +422,13 @@ def error_from_response(
     reason: str = "",
     secrets: Iterable[str | None] = (),
 ) -> Phase3Error:
-    """The SDK error for a non-2xx answer.
+    """The SDK error for a non-2xx answer (a 3xx included: PostgREST answers 300 for an ambiguous function).
 
     PostgREST's error JSON ``{code, message, details, hint}`` is mapped with
-    :func:`~phase3_sdk.errors.error_class_for`; 429 is :class:`RateLimited` and 502/503/504/520 are
-    :class:`TransientError`, both with ``retry_after`` from the header. A body that is not PostgREST's
-    JSON (a gateway's HTML page) still gives one readable line with the status. ``secrets`` are blanked
-    out of anything taken from the body.
+    :func:`~phase3_sdk.errors.classify` (the one retry classification, which the README renders as a
+    table); :class:`RateLimited` and :class:`TransientError` carry ``retry_after`` from the header. A
+    body that is not PostgREST's JSON (a gateway's HTML page) still gives one readable line with the
+    status. ``secrets`` are blanked out of anything taken from the body.
     """
     secrets = list(secrets)
     retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
@@ -394,25 +459,87 @@ def error_from_response(
     message = _redact(f"{label}: {message}" if message else label, secrets)
     details = _redact(details, secrets) if details else details
     hint = _redact(hint, secrets) if hint else hint
-    if code is not None and not re.fullmatch(r"[0-9A-Z]{5}|PGRST\d{3}", code):
+    if code is not None and not re.fullmatch(r"[0-9A-Z]{5}|PGRST[0-9A-Z]{3}", code):
         code = None  # a gateway's numeric or free-form code is not a SQLSTATE or PostgREST code
     kwargs: dict[str, Any] = {"code": code, "details": details, "hint": hint, "status": status}
-    if status == 429:
+    cls = classify(status, code)
+    if cls is RateLimited:
         return RateLimited(message, retry_after=retry_after, **kwargs)
-    if status in TRANSIENT_STATUSES:
+    if cls is TransientError:
         return TransientError(message, retry_after=retry_after, **kwargs)
-    cls = error_class_for(code, status)
-    if cls is TransientError or cls is RateLimited:
-        return cls(message, retry_after=retry_after, **kwargs)
     return cls(message, **kwargs)
 
 
-def error_from_transport(exc: BaseException) -> TransientError:
-    """A network failure (refused, reset, timed out) as a :class:`TransientError` naming what happened."""
+#: httpx errors after which the request provably never reached the server: no connection was made, or
+#: none was free in the pool (PoolTimeout: the request was never written).
+_NEVER_SENT = ("ConnectError", "ConnectTimeout", "PoolTimeout")
+#: httpx errors that mean the transport failed after the request may have been sent: repeated only for
+#: idempotent calls.
+_TRANSPORT_FAILED = (
+    "ReadTimeout",
+    "WriteTimeout",
+    "TimeoutException",
+    "ReadError",
+    "WriteError",
+    "NetworkError",
+    "CloseError",
+    "RemoteProtocolError",
+)
+
+
+def _refused_stream(exc: BaseException) -> bool:
+    # httpcore raises RemoteProtocolError(<h2 StreamReset>) when the server resets our stream, and httpx
+    # re-raises it with the httpcore error as __cause__. REFUSED_STREAM (RFC 9113 8.7) means the server
+    # did no processing of the stream. (A stream above a GOAWAY's last id never reaches us: httpcore
+    # re-sends it on a new connection itself, as ConnectionNotAvailable.)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for arg in (*current.args, current):
+            error_code = getattr(arg, "error_code", None)
+            if getattr(error_code, "name", None) == "REFUSED_STREAM" or "REFUSED_STREAM" in str(arg):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _connection_closed(text: str) -> bool:
+    # h2's state machine, once the peer ended the connection (GOAWAY), refuses further events with a
+    # ProtocolError naming the CLOSED state; httpcore sometimes lets it through as LocalProtocolError.
+    return "ConnectionState.CLOSED" in text or "ConnectionTerminated" in text or "StreamClosed" in text
+
+
+def is_http_stack_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the HTTP stack (httpx, httpcore, h2, h11, hpack, hyperframe)."""
+    module = type(exc).__module__.split(".")[0]
+    return module in {"httpx", "httpcore", "h2", "h11", "hpack", "hyperframe"}
+
+
+def error_from_transport(exc: BaseException) -> Phase3Error:
+    """An exception of the HTTP stack (httpx, httpcore, h2, h11) as a typed SDK error.
+
+    * never sent (connect refused or timed out, no pool connection): :class:`TransientError` with
+      ``unprocessed=True``, so any call may be repeated;
+    * an HTTP/2 stream the server refused (REFUSED_STREAM): the same;
+    * the connection failed after the request may have been sent (read/write errors and timeouts, the
+      server closing or resetting the connection, h2's "connection closed" states):
+      :class:`TransientError`, repeated only for idempotent calls;
+    * anything else (an invalid or over-long URL, a protocol violation on our side, an undecodable
+      answer, too many redirects): :class:`RequestFailed`, never retried.
+
+    The message names the exception class and its text, never the request (which holds the keys).
+    """
     kind = type(exc).__name__
-    detail = str(exc).strip()
-    what = "timed out" if "Timeout" in kind else "failed"
-    return TransientError(
-        f"the request {what}: {kind}" + (f": {detail}" if detail else ""),
-        code="timeout" if "Timeout" in kind else "connection",
-    )
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    names = {cls.__name__ for cls in type(exc).__mro__} if is_http_stack_error(exc) else set()
+    timed_out = "Timeout" in kind
+    what = "timed out" if timed_out else "failed"
+    text = f"the request {what}: {kind}" + (f": {detail}" if detail else "")
+    if names & set(_NEVER_SENT):
+        return TransientError(text, code="connection", unprocessed=True)
+    if _refused_stream(exc):
+        return TransientError(text, code="refused_stream", unprocessed=True)
+    if names & set(_TRANSPORT_FAILED) or (names and _connection_closed(f"{kind}: {detail}")):
+        return TransientError(text, code="timeout" if timed_out else "connection", unprocessed=False)
+    return RequestFailed(text, code="http_client")
