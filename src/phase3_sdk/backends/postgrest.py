@@ -487,6 +487,10 @@ _TRANSPORT_FAILED = (
 )
 
 
+#: HTTP/2's REFUSED_STREAM error code (RFC 9113, section 7).
+_REFUSED_STREAM = 0x7
+
+
 def _refused_stream(exc: BaseException) -> bool:
     # httpcore raises RemoteProtocolError(<h2 StreamReset>) when the server resets our stream, and httpx
     # re-raises it with the httpcore error as __cause__. REFUSED_STREAM (RFC 9113 8.7) means the server
@@ -499,6 +503,8 @@ def _refused_stream(exc: BaseException) -> bool:
         for arg in (*current.args, current):
             error_code = getattr(arg, "error_code", None)
             if getattr(error_code, "name", None) == "REFUSED_STREAM" or "REFUSED_STREAM" in str(arg):
+                return True
+            if error_code == _REFUSED_STREAM and hasattr(arg, "stream_id"):
                 return True
         current = current.__cause__ or current.__context__
     return False
@@ -543,3 +549,124 @@ def error_from_transport(exc: BaseException) -> Phase3Error:
     if names & set(_TRANSPORT_FAILED) or (names and _connection_closed(f"{kind}: {detail}")):
         return TransientError(text, code="timeout" if timed_out else "connection", unprocessed=False)
     return RequestFailed(text, code="http_client")
+
+
+# -- the retry table (rendered into the README; tests/client/test_rest_retry_rules.py keeps them equal) --
+
+#: Example answers, one per rule, with why each is treated so. The class and the retry columns are not
+#: written here: :func:`retry_table` computes them with :func:`~phase3_sdk.errors.classify` and
+#: :func:`error_from_transport`, the code that decides, so the table cannot drift from the behaviour.
+_RETRY_EXAMPLES: tuple[tuple[int | None, str | None, str], ...] = (
+    (429, None, "rate limited before anything ran; waits `Retry-After` (see below)"),
+    (503, "PGRST000", "PostgREST could not connect to the database: the request never ran"),
+    (503, "PGRST001", "the database connection broke during the request: it may have run"),
+    (503, "PGRST002", "schema cache (re)loading (`Retry-After: 0`: backoff is used): never ran"),
+    (504, "PGRST003", "no pool connection free in time: never ran"),
+    (500, "40001", "serialization failure: the transaction was rolled back"),
+    (500, "40P01", "deadlock: the transaction was rolled back"),
+    (500, "55P03", "lock not available: rolled back"),
+    (500, "57014", "statement timeout: rolled back"),
+    (503, "57P01", "the server is shutting down: a new connection may succeed"),
+    (503, "08006", "connection failure between PostgREST and the database"),
+    (503, "53300", "too many connections: may pass"),
+    (500, "53400", "configuration limit exceeded: the same request exceeds it again"),
+    (500, "42P17", "infinite recursion in a policy: a schema bug"),
+    (404, "42883", "class 42 (undefined function, column, ...): a schema or SDK mismatch"),
+    (500, "21000", "class 21: more than one row returned by a subquery"),
+    (500, "54001", "class 54: statement too complex"),
+    (400, "2F005", "class 2F: function ended without RETURN"),
+    (500, "P0004", "class P0: a PL/pgSQL assertion failed"),
+    (400, "P0001", "RAISE EXCEPTION in a function: its message says what input was wrong"),
+    (500, "PGRSTX00", "PostgREST could not decode the database's answer"),
+    (500, "XX000", "any other SQLSTATE on a 5xx: the database answered; it answers the same again"),
+    (300, "PGRST203", "ambiguous overloaded function: the schema must be fixed; never data"),
+    (502, None, "a gateway's error page: the request may have run"),
+    (520, None, "Cloudflare's unknown error in front of Supabase: may have run"),
+    (500, None, "a 5xx without a code (a proxy's page): may have run"),
+    (401, "PGRST301", "invalid JWT"),
+    (401, "22023", "the JWT's role does not exist in the database"),
+    (403, "42501", "RLS or a grant refused it"),
+    (409, "23505", "unique violation"),
+    (400, "PGRST100", "the query string did not parse"),
+)
+
+#: Failures without an answer, as httpx raises them (names only: this module does not import httpx).
+_TRANSPORT_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("ConnectError", "the connection was never made: nothing was sent"),
+    ("PoolTimeout", "no connection free in the client's pool: nothing was sent"),
+    ("RemoteProtocolError: REFUSED_STREAM", "HTTP/2 stream refused: the server did no processing of it"),
+    ("ReadTimeout", "sent, no answer in time: it may have run"),
+    ("RemoteProtocolError", "the server closed the connection mid-answer: it may have run"),
+    ("h2 ProtocolError: ConnectionState.CLOSED", "the HTTP/2 connection ended under the request"),
+    ("InvalidURL", "a URL httpx cannot send: it would fail the same way again"),
+    ("DecodingError", "an answer that cannot be decoded"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRow:
+    """One row of the README's retry table."""
+
+    status: str
+    code: str
+    error: str
+    idempotent: str
+    not_idempotent: str
+    why: str
+
+
+def _verdict(error: Phase3Error, *, idempotent: bool) -> str:
+    from ..retry import DEFAULT_RETRY  # the retry module imports errors only; no cycle at run time
+
+    return "retried" if DEFAULT_RETRY.should_retry(error, idempotent=idempotent) else "raised"
+
+
+def _transport_example(name: str) -> BaseException:
+    kind, _, detail = name.partition(": ")
+    kind = kind.removeprefix("h2 ")
+    module = "h2.exceptions" if name.startswith("h2 ") else "httpx"
+    cls = type(kind, (Exception,), {"__module__": module})
+    return cls(detail or kind)
+
+
+def retry_table() -> list[RetryRow]:
+    """The retry classification, one row per example answer or transport failure."""
+    rows = []
+    for status, code, why in _RETRY_EXAMPLES:
+        err = error_from_response(status, {}, json.dumps({"code": code, "message": "x"}).encode())
+        rows.append(
+            RetryRow(
+                str(status),
+                code or "(none)",
+                type(err).__name__,
+                _verdict(err, idempotent=True),
+                _verdict(err, idempotent=False),
+                why,
+            )
+        )
+    for name, why in _TRANSPORT_EXAMPLES:
+        err = error_from_transport(_transport_example(name))
+        rows.append(
+            RetryRow(
+                "(no answer)",
+                name,
+                type(err).__name__,
+                _verdict(err, idempotent=True),
+                _verdict(err, idempotent=False),
+                why,
+            )
+        )
+    return rows
+
+
+def retry_table_markdown() -> str:
+    """:func:`retry_table` as the Markdown table the README shows."""
+    lines = [
+        "| status | code / failure | error | idempotent call | RPC (not idempotent) | why |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in retry_table():
+        lines.append(
+            f"| {r.status} | `{r.code}` | {r.error} | {r.idempotent} | {r.not_idempotent} | {r.why} |"
+        )
+    return "\n".join(lines) + "\n"
