@@ -556,7 +556,7 @@ def error_from_transport(exc: BaseException) -> Phase3Error:
 #: Example answers, one per rule, with why each is treated so. The class and the retry columns are not
 #: written here: :func:`retry_table` computes them with :func:`~phase3_sdk.errors.classify` and
 #: :func:`error_from_transport`, the code that decides, so the table cannot drift from the behaviour.
-_RETRY_EXAMPLES: tuple[tuple[int | None, str | None, str], ...] = (
+_RETRY_EXAMPLES: tuple[tuple[int, str | None, str], ...] = (
     (429, None, "rate limited before anything ran; waits `Retry-After` (see below)"),
     (503, "PGRST000", "PostgREST could not connect to the database: the request never ran"),
     (503, "PGRST001", "the database connection broke during the request: it may have run"),
@@ -625,7 +625,7 @@ def _transport_example(name: str) -> BaseException:
     kind, _, detail = name.partition(": ")
     kind = kind.removeprefix("h2 ")
     module = "h2.exceptions" if name.startswith("h2 ") else "httpx"
-    cls = type(kind, (Exception,), {"__module__": module})
+    cls: type[Exception] = type(kind, (Exception,), {"__module__": module})
     return cls(detail or kind)
 
 
