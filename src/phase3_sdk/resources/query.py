@@ -60,6 +60,12 @@ def build_filters(
         clean = _adapter(typed_dict).validate_python(dict(given))
     except ValidationError as exc:
         raise invalid_input_from(exc, what=f"filter for {what}") from None
+    for key, value in clean.items():
+        # PostgreSQL text cannot hold NUL, so no row can match it; refused here, on both backends, rather
+        # than as a database error after the request.
+        values = value if isinstance(value, list | tuple | set | frozenset) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise InvalidInput(f"filter {key!r} for {what} contains the NUL character (\\u0000)", field=key)
     return tuple(Filter(specs[k].column, specs[k].op, v) for k, v in clean.items() if v is not None)
 
 
@@ -136,13 +142,24 @@ def page_query(
     max_rows: int | None = None,
 ) -> Query:
     """The query for one page (its ``limit`` is :func:`request_size`: one row more than the page, or the
-    server's max-rows if that is smaller)."""
+    server's max-rows if that is smaller).
+
+    After a cursor, besides the keyset condition ``(a < x) or (a = x and id < y)``, the page carries the
+    redundant bound ``a <= x`` (``>=`` ascending) on the leading column: an index ending with the
+    tie-breaker (``supabase/migrations/20260202001400_keyset_indexes.sql``) then starts its scan at the
+    cursor instead of reading and discarding every row before it, on both backends (PostgREST ANDs two
+    filters on one column).
+    """
+    after = decode_cursor(order, cursor) if cursor else None
+    if after is not None and order and after.values[0] is not None:
+        lead = order[0]
+        filters = (*filters, Filter(lead.column, "lte" if lead.descending else "gte", after.values[0]))
     return Query(
         table=table.name,
         columns=columns or table.light_columns,
         filters=filters,
         order=order,
-        after=decode_cursor(order, cursor) if cursor else None,
+        after=after,
         limit=request_size(limit, max_rows),
     )
 
