@@ -522,7 +522,76 @@ def is_http_stack_error(exc: BaseException) -> bool:
     return module in {"httpx", "httpcore", "h2", "h11", "hpack", "hyperframe"}
 
 
-def error_from_transport(exc: BaseException) -> Phase3Error:
+@dataclass(slots=True)
+class SendProgress:
+    """How far httpcore got in sending one request, from its ``trace`` extension events.
+
+    httpcore reports ``<http11|http2>.send_request_headers.started`` (with the HTTP/2 stream id) and
+    ``.send_request_body.complete`` for every attempt on a connection (it re-sends a request on a new
+    connection itself when the old one is no longer available). A failure after events were seen but
+    before the body was completely written means the server never had a whole request, so it cannot
+    have acted on it. Without any event (a mocked transport), nothing is concluded.
+    """
+
+    seen: bool = False
+    started: bool = False
+    sent: bool = False
+    http2: bool = False
+    stream_id: int | None = None
+
+    def observe(self, name: str, info: Mapping[str, Any]) -> None:
+        """Record one trace event (the ``trace`` extension's callback calls this)."""
+        self.seen = True
+        if name.endswith("send_request_headers.started"):
+            self.started, self.sent = True, False
+            self.http2 = name.startswith("http2.")
+            stream_id = info.get("stream_id")
+            self.stream_id = stream_id if isinstance(stream_id, int) else None
+        elif name.endswith("send_request_body.complete"):
+            self.sent = True
+
+    def unprocessed(self, exc: BaseException) -> bool:
+        """Whether the failure ``exc`` proves that the server did not act on the request.
+
+        HTTP/1.1: the request was never completely written (one request at a time per connection, so
+        the trace is this request's own). HTTP/2: nothing of it was sent (no stream opened), or its stream
+        is above the GOAWAY's last stream id. Not "not completely written" there: frames of all streams
+        share one buffer, and another request's write may have flushed this one's END_STREAM already.
+        """
+        if not self.seen:
+            return False
+        if not self.started:
+            return True
+        if self.http2:
+            return _above_goaway(exc, self.stream_id)
+        return not self.sent
+
+
+_LAST_STREAM_ID = re.compile(r"last_stream_id:(\d+)")
+
+
+def _above_goaway(exc: BaseException, stream_id: int | None) -> bool:
+    # RFC 9113 6.8: streams above a GOAWAY's last_stream_id were not processed by the server.
+    if stream_id is None:
+        return False
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for arg in (*current.args, current):
+            last = getattr(arg, "last_stream_id", None)
+            if last is None:
+                match = _LAST_STREAM_ID.search(str(arg))
+                last = int(match.group(1)) if match else None
+            if isinstance(last, int) and stream_id > last:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def error_from_transport(
+    exc: BaseException, progress: SendProgress | None = None, *, inside_client: bool = False
+) -> Phase3Error:
     """An exception of the HTTP stack (httpx, httpcore, h2, h11) as a typed SDK error.
 
     * never sent (connect refused or timed out, no pool connection): :class:`TransientError` with
@@ -530,15 +599,22 @@ def error_from_transport(exc: BaseException) -> Phase3Error:
     * an HTTP/2 stream the server refused (REFUSED_STREAM): the same;
     * the connection failed after the request may have been sent (read/write errors and timeouts, the
       server closing or resetting the connection, h2's "connection closed" states):
-      :class:`TransientError`, repeated only for idempotent calls;
+      :class:`TransientError`, repeated only for idempotent calls, unless ``progress`` shows that the
+      request was never completely written, or that its HTTP/2 stream is above the GOAWAY's last
+      stream id: then ``unprocessed`` and repeated for any call;
     * anything else (an invalid or over-long URL, a protocol violation on our side, an undecodable
-      answer, too many redirects): :class:`RequestFailed`, never retried.
+      answer, too many redirects): :class:`RequestFailed`, never retried. An exception of another kind
+      raised from inside the HTTP client (``inside_client``) counts as a broken connection.
 
     The message names the exception class and its text, never the request (which holds the keys).
     """
     kind = type(exc).__name__
     detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
     names = {cls.__name__ for cls in type(exc).__mro__} if is_http_stack_error(exc) else set()
+    if not names and inside_client:
+        # Not an httpx/httpcore/h2 class, but raised by the HTTP client while it held the request (a
+        # KeyError from httpcore's connection state): its connection broke under it.
+        names = {"NetworkError"}
     timed_out = "Timeout" in kind
     what = "timed out" if timed_out else "failed"
     text = f"the request {what}: {kind}" + (f": {detail}" if detail else "")
@@ -547,7 +623,8 @@ def error_from_transport(exc: BaseException) -> Phase3Error:
     if _refused_stream(exc):
         return TransientError(text, code="refused_stream", unprocessed=True)
     if names & set(_TRANSPORT_FAILED) or (names and _connection_closed(f"{kind}: {detail}")):
-        return TransientError(text, code="timeout" if timed_out else "connection", unprocessed=False)
+        unprocessed = progress is not None and progress.unprocessed(exc)
+        return TransientError(text, code="timeout" if timed_out else "connection", unprocessed=unprocessed)
     return RequestFailed(text, code="http_client")
 
 

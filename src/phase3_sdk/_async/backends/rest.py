@@ -114,6 +114,13 @@ class AsyncRestBackend:
             **request.headers,
             **pt.auth_headers(identity, anon_key=self._anon_key, service_role_key=self._service_role_key),
         }
+        progress = pt.SendProgress()
+
+        async def trace(name: str, info: dict[str, Any]) -> None:
+            # httpcore's trace extension: tells a request the server never received in full from one
+            # it may have acted on (see SendProgress).
+            progress.observe(name, info)
+
         try:
             http_request = self._http.build_request(
                 request.method,
@@ -121,6 +128,7 @@ class AsyncRestBackend:
                 params=tuple(request.params),
                 headers=headers,
                 content=request.content,
+                extensions={"trace": trace},
             )
             size = len(str(http_request.url))
             if size > pt.MAX_URL_BYTES:
@@ -133,10 +141,11 @@ class AsyncRestBackend:
         except RequestFailed:
             raise
         except Exception as exc:
-            if not pt.is_http_stack_error(exc):
-                raise
+            # Only the HTTP client runs in this block (and ``trace``), so whatever it raises is a failure of
+            # the HTTP stack, also a builtin one: httpcore's HTTP/2 connection shared by threads has been
+            # seen to raise a bare KeyError under GOAWAY churn (tests/client/test_rest_goaway.py).
             # ``from None``: the httpx error holds the request, headers (and keys) included.
-            raise pt.error_from_transport(exc) from None
+            raise pt.error_from_transport(exc, progress, inside_client=True) from None
         if not 200 <= response.status_code < 300:
             raise pt.error_from_response(
                 response.status_code,
