@@ -40,7 +40,11 @@ class FilterSpec:
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a list. Pass ``next_cursor`` back to get the next page; None means this was the last."""
+    """One page of a list. Pass ``next_cursor`` back to get the next page; None means this was the last.
+
+    A page of the largest size the server allows (REST: its max-rows) cannot look one row ahead, so when it
+    comes back full it carries a cursor even if no row follows; the page after it is then empty.
+    """
 
     items: list[T]
     next_cursor: str | None
