@@ -381,3 +381,26 @@ def test_readback_runs_respect_the_url_budget_and_max_rows() -> None:
     runs = pt.chunk_in_list(long_names, 0, most=1000)
     assert sum(len(r) for r in runs) == len(long_names)
     assert len(runs) > 1
+
+
+def test_the_cursor_bound_and_a_since_filter_on_the_same_column_both_apply(strict, make_user) -> None:
+    """Two filters on created_at in one query string (``created_at=gte...&created_at=lte...``): PostgREST
+    ANDs repeated filters on one column (QueryParams.hs keeps every filter parameter in one list)."""
+    from datetime import UTC, datetime, timedelta
+
+    server = strict(1000)
+    uid = make_user()
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [
+        {"messages": [{"role": "user", "content": str(i)}], "created_at": start + timedelta(minutes=i)}
+        for i in range(30)
+    ]
+    svc = _client().service()
+    assert svc.conversations.bulk_create(rows, user_id=uid) == 30
+    me = _client().as_user(user_id=uid)
+    since, until = start + timedelta(minutes=5), start + timedelta(minutes=25)
+    got = [m.created_at for m in me.conversations.list(page_size=3, since=since, until=until)]
+    assert got == [start + timedelta(minutes=i) for i in range(24, 4, -1)]
+    late = [r for r in server.requests if r.method == "GET" and "or" in r.url.params]
+    assert late
+    assert all(len(r.url.params.get_list("created_at")) == 3 for r in late)
