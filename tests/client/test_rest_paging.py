@@ -404,3 +404,24 @@ def test_the_cursor_bound_and_a_since_filter_on_the_same_column_both_apply(stric
     late = [r for r in server.requests if r.method == "GET" and "or" in r.url.params]
     assert late
     assert all(len(r.url.params.get_list("created_at")) == 3 for r in late)
+
+
+def test_a_skill_name_resolves_to_the_callers_own_behind_max_rows(strict, make_user) -> None:
+    """More public skills share the name than max-rows lets through: the caller's own still wins, and
+    another caller gets the oldest public one."""
+    strict(3)
+    svc = _client().service()
+    author = svc.as_user(user_id=make_user())
+    author.tools.create(name="shared-double", code="return { result: 2 };", visibility="public")
+    steps = [{"stepId": "s", "toolName": "shared-double", "inputMapping": {}}]
+    # An unordered read by name comes back in user_id order here (the planner reads the skills through
+    # the (user_id, name) index), so the caller and the author of the oldest public skill get the two
+    # largest user ids: a read cut at 3 rows holds neither.
+    ids = sorted(make_user() for _ in range(6))
+    me = svc.as_user(user_id=ids[-1])
+    owners = [svc.as_user(user_id=uid) for uid in (ids[-2], *ids[:4])]
+    publics = [o.skills.create(name="dup", steps=steps, visibility="public") for o in owners]
+    mine = me.skills.create(name="dup", steps=steps)
+    assert me.skills.resolve("dup").id == mine.id
+    stranger = svc.as_user(user_id=ids[4])
+    assert stranger.skills.resolve("dup").id == publics[0].id
