@@ -425,3 +425,38 @@ def test_a_skill_name_resolves_to_the_callers_own_behind_max_rows(strict, make_u
     assert me.skills.resolve("dup").id == mine.id
     stranger = svc.as_user(user_id=ids[4])
     assert stranger.skills.resolve("dup").id == publics[0].id
+
+
+def test_tool_names_resolve_to_own_then_oldest_public_behind_max_rows(strict, make_user) -> None:
+    """A skill's tool names, when public tools sharing them outnumber max-rows (3 here)."""
+    from phase3_sdk._sync.engine.tools import ToolRunner
+    from phase3_sdk.engine.registry import ToolRegistry
+
+    strict(3)
+    svc = _client(max_rows=3).service()  # the project's max-rows, as a user with max-rows 3 would say
+    # As in the skill test above: the caller and the oldest public authors get the largest user ids, so
+    # an unordered read cut at 3 rows would hold none of them.
+    ids = sorted(make_user() for _ in range(8))
+    me, oldest_a, oldest_b = ids[-1], ids[-2], ids[-3]
+    made: dict[str, list[Any]] = {"alpha": [], "beta": []}
+    for uid, name in [
+        (oldest_a, "alpha"),
+        (oldest_b, "beta"),
+        *[(u, n) for u in ids[:4] for n in ("alpha", "beta")],
+    ]:
+        tool = svc.as_user(user_id=uid).tools.create(name=name, code="return 1;", visibility="public")
+        made[name].append(tool)
+    mine = svc.as_user(user_id=me).tools.create(name="beta", code="return 2;")
+
+    runner = ToolRunner(svc.as_user(user_id=me)._transport, ToolRegistry())
+    resolved = runner.resolve(["alpha", "beta"], me)
+    assert resolved["beta"].row.id == mine.id
+    assert resolved["alpha"].row.id == made["alpha"][0].id
+    stranger = ids[4]
+    resolved = ToolRunner(svc.as_user(user_id=stranger)._transport, ToolRegistry()).resolve(
+        ["alpha", "beta", "gamma"], stranger
+    )
+    assert {n: r.row.id for n, r in resolved.items()} == {
+        "alpha": made["alpha"][0].id,
+        "beta": made["beta"][0].id,
+    }
