@@ -7,6 +7,7 @@ REST backend catches the same things on a direct connection. Every error carries
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -79,7 +80,10 @@ class AuthError(Phase3Error):
 
 
 class RateLimited(Phase3Error):
-    """The server answered 429 Too Many Requests."""
+    """The server answered 429 Too Many Requests (it did not act on the request, so any call may be
+    retried; ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one)."""
+
+    unprocessed = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after
@@ -87,11 +91,30 @@ class RateLimited(Phase3Error):
 
 
 class TransientError(Phase3Error):
-    """A failure that may pass on its own: connection errors, timeouts, 5xx, PGRST000-003."""
+    """A failure that may pass on its own: connection errors, timeouts, 5xx, PGRST000-003.
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    ``unprocessed`` is True when the server provably did not act on the request (the connection was never
+    made, PostgREST never reached the database, the transaction was rolled back, an HTTP/2 stream was
+    refused): then even a call that is not idempotent (an RPC) may be sent again. Left as None it is
+    derived from ``code`` (:data:`UNPROCESSED_CODES`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        unprocessed: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kwargs)
+        self.unprocessed = unprocessed if unprocessed is not None else self.code in UNPROCESSED_CODES
+
+
+class RequestFailed(Phase3Error):
+    """The HTTP client could not send the request or read its answer, for a reason a retry will not fix
+    (an invalid URL, a protocol violation on the client's side, an answer that cannot be decoded)."""
 
 
 class ServerError(Phase3Error):
@@ -188,9 +211,20 @@ SQLSTATE_ERRORS: dict[str, type[Phase3Error]] = {
     "40P01": TransientError,  # deadlock detected
     "55P03": TransientError,  # lock not available
     "57P01": TransientError,  # admin shutdown
+    "57P02": TransientError,  # crash shutdown
+    "57P03": TransientError,  # cannot connect now (the server is starting up)
     "57014": TransientError,  # statement timeout / query cancelled
+    "53400": ServerError,  # configuration limit exceeded: the same request exceeds it again
+    "42P17": ServerError,  # infinite recursion detected in a policy: a schema bug, never passes
     "08": TransientError,  # connection exceptions
     "53": TransientError,  # insufficient resources
+    # Deterministic classes: the same statement fails the same way every time, so never retried.
+    "42": ServerError,  # syntax error or access rule violation (undefined column, function, ...)
+    "21": ServerError,  # cardinality violation (more than one row returned by a subquery)
+    "54": ServerError,  # program limit exceeded (statement too complex, ...)
+    "2F": ServerError,  # SQL routine exception (function ended without RETURN, ...)
+    "P0": ServerError,  # PL/pgSQL errors (P0001 raise_exception: see the exact code below)
+    "P0001": InvalidInput,  # RAISE EXCEPTION in a function: the SDK's functions raise it for bad input
     "22": InvalidInput,  # data exceptions
     "23": InvalidInput,  # integrity constraint violations
 }
@@ -201,6 +235,11 @@ POSTGREST_ERRORS: dict[str, type[Phase3Error]] = {
     "PGRST001": TransientError,
     "PGRST002": TransientError,
     "PGRST003": TransientError,
+    "PGRSTX00": ServerError,  # PostgREST could not decode the database's answer: the same every time
+    "PGRST203": ServerError,  # HTTP 300: overloaded function is ambiguous; the schema must be fixed
+    "PGRST201": ServerError,  # HTTP 300: ambiguous embedding
+    "PGRST111": ServerError,  # invalid response.headers GUC set by a function
+    "PGRST112": ServerError,  # invalid response.status GUC set by a function
     "PGRST116": NotFound,
     "PGRST202": NotFound,  # function not found in the schema cache
     "PGRST205": NotFound,  # table not found in the schema cache
@@ -215,15 +254,59 @@ POSTGREST_ERRORS: dict[str, type[Phase3Error]] = {
 }
 
 
-def error_class_for(code: str | None, status: int | None = None) -> type[Phase3Error]:
-    """Return the error class for a PostgREST code or SQLSTATE, falling back on the HTTP status."""
+#: HTTP statuses that mean "may pass on its own" when the answer carries no code of its own: a gateway's
+#: 502, 503 and 504 and Cloudflare's 520 ("unknown error") in front of Supabase.
+TRANSIENT_STATUSES = frozenset({502, 503, 504, 520})
+
+#: Codes of failures after which the server provably did not act on the request, so that even a call that
+#: is not idempotent may be sent again. PGRST000/002/003: PostgREST never reached the database (no
+#: connection, no schema cache, no free pool connection: PostgREST ``Error.hs``). The SQLSTATEs abort the
+#: statement, and PostgREST (or the Postgres backend) runs each request in one transaction, which is then
+#: rolled back. ``pool_timeout``: the SDK never got a database connection to send the statement on.
+UNPROCESSED_CODES = frozenset(
+    {"PGRST000", "PGRST002", "PGRST003", "40001", "40P01", "55P03", "57014", "pool_timeout"}
+)
+
+_SQLSTATE_OR_PGRST = re.compile(r"[0-9A-Z]{5}|PGRST[0-9A-Z]{3}")
+
+
+def _class_for_code(code: str) -> type[Phase3Error] | None:
+    if code in POSTGREST_ERRORS:
+        return POSTGREST_ERRORS[code]
+    if code in SQLSTATE_ERRORS:
+        return SQLSTATE_ERRORS[code]
+    if not code.startswith("PGRST") and code[:2] in SQLSTATE_ERRORS:
+        return SQLSTATE_ERRORS[code[:2]]
+    return None
+
+
+def classify(status: int | None, code: str | None) -> type[Phase3Error]:
+    """The error class for an answer's HTTP status and code: the one retry classification of the SDK.
+
+    Whether a failure is retried follows from the class alone (:class:`TransientError` and
+    :class:`RateLimited` are, for idempotent calls; for the others only when ``unprocessed``). In order:
+
+    1. 429 is :class:`RateLimited`, whatever the body says.
+    2. A code the tables know (PostgREST code, exact SQLSTATE, then its two-character class) decides.
+    3. 502/503/504/520 with no known code: :class:`TransientError` (a gateway or a restarting server).
+    4. Any other SQLSTATE or PostgREST code on a 5xx is :class:`ServerError`: the database or PostgREST
+       answered, and the same statement gets the same answer (42P17, 21000, 54001, PGRSTX00, XX000, ...).
+    5. Otherwise the status: 401 auth, 403 permission, 404 not found, 409 conflict, 400/422 invalid
+       input, another 5xx without a code (a proxy's error page) transient, anything else (300 included)
+       :class:`ServerError`.
+    """
+    if status == 429:
+        return RateLimited
+    if status == 401 and code == "22023":
+        return AuthError  # "role ... does not exist": the JWT names a role the database lacks (Error.hs)
     if code:
-        if code in POSTGREST_ERRORS:
-            return POSTGREST_ERRORS[code]
-        if code in SQLSTATE_ERRORS:
-            return SQLSTATE_ERRORS[code]
-        if code[:2] in SQLSTATE_ERRORS and not code.startswith("PGRST"):
-            return SQLSTATE_ERRORS[code[:2]]
+        known = _class_for_code(code)
+        if known is not None:
+            return known
+    if status in TRANSIENT_STATUSES:
+        return TransientError
+    if status is not None and status >= 500 and code and _SQLSTATE_OR_PGRST.fullmatch(code):
+        return ServerError
     if status is not None:
         if status == 401:
             return AuthError
@@ -233,10 +316,14 @@ def error_class_for(code: str | None, status: int | None = None) -> type[Phase3E
             return NotFound
         if status == 409:
             return Conflict
-        if status == 429:
-            return RateLimited
         if status in (400, 422):
             return InvalidInput
         if status >= 500:
             return TransientError
     return ServerError
+
+
+def error_class_for(code: str | None, status: int | None = None) -> type[Phase3Error]:
+    """Return the error class for a PostgREST code or SQLSTATE, falling back on the HTTP status
+    (see :func:`classify`; with no status, an unknown code is a :class:`ServerError`)."""
+    return classify(status, code)

@@ -1,8 +1,16 @@
 """The retry policy: a value users pass, change or switch off per client.
 
 Modelled on the OpenAI, Anthropic and Stripe SDKs: exponential backoff with full jitter, ``Retry-After``
-honoured, a cap on attempts and on total time, and only transient failures of idempotent calls retried.
-Non-idempotent calls get exactly one attempt whatever the policy says.
+honoured, a cap on attempts and on total time, and only transient failures retried. A call that is not
+idempotent (an RPC) is repeated only after a failure that proves the server did not act on it
+(``unprocessed``: no connection was made, PostgREST never reached the database, the transaction was
+rolled back, the HTTP/2 stream was refused, 429).
+
+``Retry-After`` is honoured when it is positive and within ``max_delay``. Zero or negative (PostgREST sends
+``Retry-After: 0`` on every 503 while its schema cache reloads: ``App.hs`` ``addRetryHint``) falls back
+to the exponential backoff, as openai-python does. Beyond ``max_delay`` the call is not retried: the error
+(``RateLimited`` or ``TransientError``, ``retry_after`` set) reaches the caller at once, who may schedule
+the call later, instead of the SDK sleeping longer than the policy allows or retrying too early.
 """
 
 from __future__ import annotations
@@ -31,13 +39,18 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, TransientError | RateLimited)
 
 
+def _unprocessed(exc: BaseException) -> bool:
+    return bool(getattr(exc, "unprocessed", False))
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How transient failures are retried.
 
     ``max_attempts`` counts the first try (1 = no retries). The delay before retry ``n`` is drawn
     uniformly from ``[0, min(max_delay, initial_delay * 2**n)]`` (full jitter, so a crowd of clients
-    does not retry in lock-step), unless the server said ``Retry-After``, which wins up to ``max_delay``.
+    does not retry in lock-step), unless the server said a positive ``Retry-After``, which wins; one over
+    ``max_delay`` ends the retries (the error, with ``retry_after``, goes to the caller).
     """
 
     max_attempts: int = 3
@@ -59,8 +72,8 @@ class RetryPolicy:
     def delay_for(self, attempt: int, exc: BaseException | None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return float(min(max(retry_after, 0.0), self.max_delay))
+        if retry_after is not None and retry_after > 0:
+            return float(min(retry_after, self.max_delay))
         ceiling = min(self.max_delay, self.initial_delay * (2 ** (attempt - 1)))
         return random.uniform(0, ceiling) if self.jitter else ceiling
 
@@ -79,12 +92,21 @@ class RetryPolicy:
             exc,
         )
 
+    def should_retry(self, exc: BaseException, *, idempotent: bool = True) -> bool:
+        """Whether a failure is worth another attempt (attempt and time caps aside)."""
+        if not _is_retryable(exc):
+            return False
+        if not idempotent and not _unprocessed(exc):
+            return False  # the server may have acted on it: sending it again could do it twice
+        retry_after = getattr(exc, "retry_after", None)
+        # Told to wait longer than the policy allows: give the caller the error (retry_after set) now.
+        return not (retry_after is not None and retry_after > self.max_delay)
+
     def _kwargs(self, idempotent: bool) -> dict[str, object]:
-        attempts = self.max_attempts if idempotent else 1
         return {
-            "stop": stop_after_attempt(max(attempts, 1)) | stop_after_delay(self.max_total),
+            "stop": stop_after_attempt(max(self.max_attempts, 1)) | stop_after_delay(self.max_total),
             "wait": self._wait,
-            "retry": retry_if_exception(_is_retryable),
+            "retry": retry_if_exception(lambda exc: self.should_retry(exc, idempotent=idempotent)),
             "before_sleep": self._log,
             "reraise": True,
         }

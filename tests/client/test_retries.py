@@ -118,7 +118,9 @@ def test_non_idempotent_rpc_is_not_retried(me: Phase3Client, emulator, router: r
     ]
     call = Rpc("log_tool_calls", {"p_usage": usage}, returns="scalar", casts={"p_usage": "jsonb"})
     router.calls.clear()
-    emulator.fail_next(1, status=503, method="POST")
+    # A gateway's 502: the RPC may have run behind it, so it is not sent again. (A PostgREST 503/504 with
+    # PGRST000/002/003 proves it never ran, and is retried: tests/client/test_rest_retry_rules.py.)
+    emulator.fail_next(1, status=502, method="POST", body=b"<html>Bad Gateway</html>")
     with pytest.raises(TransientError):
         me._transport.rpc(call, idempotent=False)
     assert _calls(router) == 1

@@ -150,6 +150,12 @@ class _SessionBackend:
         """What the wrapped backend says: its rows are the ones that come back (see ``AsyncBackend``)."""
         return bool(getattr(self._inner, "typed_rows", False))
 
+    @property
+    def max_rows(self) -> int | None:
+        """The wrapped backend's cap on the rows of one read (PostgREST's max-rows), if any."""
+        value = getattr(self._inner, "max_rows", None)
+        return value if isinstance(value, int) else None
+
     async def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
         return await self._inner.select(query, await self._session.identity())
 

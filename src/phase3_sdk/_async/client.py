@@ -78,14 +78,20 @@ class AsyncPhase3Client:
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        http2: bool = True,
+        http2: bool = False,
         embedder: Embedder | None = None,
+        max_rows: int | None = 1000,
     ) -> None:
         """A REST client for a Supabase project.
 
         ``key`` is the anon (publishable) key or the service-role (secret) key. A client made with the
         service key acts as the service role; give ``anon_key`` too so that ``as_user`` can send the anon
         key rather than the service key (a user-scoped client never sends the service key).
+
+        ``http2=False`` (HTTP/1.1) is the default: HTTP/2 through a proxy that recycles connections with
+        GOAWAY failed in-flight requests in ways that cannot be safely re-sent, and was slower (README).
+        ``max_rows`` is the project's ``db-max-rows`` (Supabase's default is 1000): no read asks for
+        more, so pages the server cuts are never taken for the last one. Give yours if it is lower.
         """
         if not url or not key:
             raise ConfigurationError(
@@ -107,6 +113,7 @@ class AsyncPhase3Client:
             timeout=timeout,
             connect_timeout=connect_timeout,
             http2=http2,
+            max_rows=max_rows,
         )
         identity = Identity.service() if role == "service_role" else Identity.anon()
         self._init(

@@ -30,6 +30,12 @@ class Transport:
         (UUID, datetime, ...) rather than JSON values; a backend that does not say is taken as JSON."""
         return bool(getattr(self.backend, "typed_rows", False))
 
+    @property
+    def max_rows(self) -> int | None:
+        """The most rows one read may return (PostgREST's ``db-max-rows``); None where nothing caps reads."""
+        value = getattr(self.backend, "max_rows", None)
+        return value if isinstance(value, int) else None
+
     def with_identity(self, identity: Identity) -> Transport:
         """The same backend and policy acting for someone else."""
         return Transport(self.backend, identity, self.retry)

@@ -17,6 +17,7 @@ import functools
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,11 +29,13 @@ from pydantic_core import from_json, to_json
 
 from ..errors import (
     ConfigurationError,
+    InvalidInput,
     Phase3Error,
     RateLimited,
+    RequestFailed,
     ServerError,
     TransientError,
-    error_class_for,
+    classify,
 )
 from ..identity import Identity
 from ..models._rows import RowFactory
@@ -40,13 +43,23 @@ from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
 
 REST_PREFIX = "/rest/v1"
 
-#: Statuses a gateway or PostgREST answers when the failure may pass on its own (520: Cloudflare's
-#: "unknown error" in front of Supabase).
-TRANSIENT_STATUSES = frozenset({502, 503, 504, 520})
+#: The longest URL the SDK sends. Gateways in front of PostgREST commonly refuse longer ones (nginx's
+#: default ``large_client_header_buffers`` is 8 KB for the request line; PostgREST itself answers 414).
+MAX_URL_BYTES = 8 * 1024
+#: What the query string of a request whose list is chunked may use: the rest of the 8 KB is left for the
+#: project URL and the path.
+QUERY_BUDGET = 6 * 1024
+#: Supabase's default ``db-max-rows``: PostgREST answers at most this many rows to any read (and any RPC
+#: returning rows), with 200 and no sign of the cut (PostgREST ``Plan.hs`` ``treeRestrictRange``; spec
+#: ``test/spec/Feature/Query/QueryLimitedSpec.hs``: ``Content-Range: 0-1/*`` at max-rows 2).
+DEFAULT_MAX_ROWS = 1000
 
 #: Characters that make a value ambiguous inside ``in.(...)`` or a logic tree (``or=(...)``), so it is
-#: double-quoted there. PostgREST splits those lists on ``,`` and closes them on ``)``.
-_LIST_RESERVED = re.compile(r'[,()"\\:\s]')
+#: double-quoted there. PostgREST (``ApiRequest/QueryParams.hs``) splits those lists on ``,`` and closes
+#: them on ``)``; in a logic tree, ``pLogicSingleVal`` reads a value that starts with ``{`` as an array
+#: literal up to the first ``}`` (so ``{x}y`` fails to parse), and ``lexeme`` drops spaces next to ``(``
+#: and ``,``. A double-quoted value (``pQuotedValue``: ``\`` escapes any character) is taken as it is.
+_LIST_RESERVED = re.compile(r'[,.:()"\\{}\s]')
 #: The same for an element of a PostgreSQL array literal (``cs.{...}``).
 _ARRAY_RESERVED = re.compile(r'[,{}"\\\s]')
 
@@ -109,9 +122,21 @@ def _escape(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def quote_list_item(value: Any) -> str:
+def _checked(text: str, column: str | None) -> str:
+    # NUL cannot be stored in Postgres text, and in a URL it ends the string in some servers: refuse it
+    # here, naming the filter, instead of sending a request that cannot mean what was asked.
+    if "\x00" in text:
+        raise InvalidInput(
+            f"a filter value{f' for {column}' if column else ''} contains the NUL character (\\u0000), "
+            "which PostgreSQL text cannot hold",
+            field=column,
+        )
+    return text
+
+
+def quote_list_item(value: Any, column: str | None = None) -> str:
     """One element of ``in.(...)`` or a logic-tree value, double-quoted when it holds reserved characters."""
-    text = format_value(value)
+    text = _checked(format_value(value), column)
     if text == "" or _LIST_RESERVED.search(text):
         return _escape(text)
     return text
@@ -138,13 +163,14 @@ def _as_list(value: Any) -> list[Any]:
 def filter_param(f: Filter) -> tuple[str, str]:
     """``(column, "op.value")`` for one filter."""
     if f.op == "in":
-        return f.column, "in.(" + ",".join(quote_list_item(v) for v in f.value) + ")"
+        return f.column, "in.(" + ",".join(quote_list_item(v, f.column) for v in f.value) + ")"
     if f.op in ("cs", "ov"):
-        return f.column, f"{f.op}.{array_literal(_as_list(f.value))}"
+        return f.column, f"{f.op}.{_checked(array_literal(_as_list(f.value)), f.column)}"
     if f.op == "is":
         keyword = {None: "null", True: "true", False: "false"}[f.value]
         return f.column, f"is.{keyword}"
-    return f.column, f"{f.op}.{format_value(f.value)}"
+    # pSingleVal (QueryParams.hs) takes the rest of the parameter as it is: no quoting needed.
+    return f.column, f"{f.op}.{_checked(format_value(f.value), f.column)}"
 
 
 def keyset_param(order: Sequence[Order], after: Keyset) -> tuple[str, str]:
@@ -152,10 +178,11 @@ def keyset_param(order: Sequence[Order], after: Keyset) -> tuple[str, str]:
     alternatives: list[str] = []
     for i, key in enumerate(order):
         terms = [
-            f"{prev.column}.eq.{quote_list_item(v)}"
+            f"{prev.column}.eq.{quote_list_item(v, 'cursor')}"
             for prev, v in zip(order[:i], after.values[:i], strict=True)
         ]
-        terms.append(f"{key.column}.{'lt' if key.descending else 'gt'}.{quote_list_item(after.values[i])}")
+        op = "lt" if key.descending else "gt"
+        terms.append(f"{key.column}.{op}.{quote_list_item(after.values[i], 'cursor')}")
         alternatives.append(terms[0] if len(terms) == 1 else "and(" + ",".join(terms) + ")")
     return "or", "(" + ",".join(alternatives) + ")"
 
@@ -223,8 +250,46 @@ def insert_request(op: Insert) -> Request:
 
 
 def readback_request(table: str, ids: Sequence[Any], returning: Sequence[str]) -> Request:
-    """Rows an earlier attempt of a retried insert already wrote, read back by id."""
+    """Rows an earlier attempt of a retried insert already wrote, read back by id (one request: see
+    :func:`readback_requests` for lists of any length)."""
     return select_request(Query(table, tuple(returning), (Filter("id", "in", list(ids)),)))
+
+
+def query_length(params: Iterable[tuple[str, str]]) -> int:
+    """Bytes of the query string httpx sends for ``params`` (it encodes them as ``quote_plus`` does)."""
+    return sum(len(urllib.parse.quote_plus(k)) + len(urllib.parse.quote_plus(v)) + 2 for k, v in params)
+
+
+def chunk_in_list(
+    values: Sequence[Any], fixed: int, *, budget: int = QUERY_BUDGET, most: int
+) -> list[list[Any]]:
+    """``values`` split into runs whose ``in.(...)`` list fits in ``budget`` bytes of query string beside
+    ``fixed`` bytes of other parameters, and holds at most ``most`` values (the server's max-rows, so that a
+    read-back of one run can never be capped)."""
+    chunks: list[list[Any]] = []
+    current: list[Any] = []
+    used = fixed + len("in.()") + 2
+    for value in values:
+        # Each element costs its encoded, quoted form plus an encoded comma (%2C).
+        cost = len(urllib.parse.quote_plus(quote_list_item(value, "id"))) + 3
+        if current and (used + cost > budget or len(current) >= most):
+            chunks.append(current)
+            current, used = [], fixed + len("in.()") + 2
+        current.append(value)
+        used += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def readback_requests(
+    table: str, ids: Sequence[Any], returning: Sequence[str], *, max_rows: int | None = DEFAULT_MAX_ROWS
+) -> list[Request]:
+    """The read-back of ``ids`` as requests whose URLs stay under 8 KB and whose answers max-rows cannot
+    cut (each asks for at most ``max_rows`` ids, and an id matches at most one row)."""
+    fixed = query_length([("select", ",".join(returning))]) + len("id")
+    most = max_rows if max_rows is not None else len(ids) or 1
+    return [readback_request(table, chunk, returning) for chunk in chunk_in_list(ids, fixed, most=most)]
 
 
 def update_request(op: Update) -> Request:
@@ -357,13 +422,13 @@ def error_from_response(
     reason: str = "",
     secrets: Iterable[str | None] = (),
 ) -> Phase3Error:
-    """The SDK error for a non-2xx answer.
+    """The SDK error for a non-2xx answer (a 3xx included: PostgREST answers 300 for an ambiguous function).
 
     PostgREST's error JSON ``{code, message, details, hint}`` is mapped with
-    :func:`~phase3_sdk.errors.error_class_for`; 429 is :class:`RateLimited` and 502/503/504/520 are
-    :class:`TransientError`, both with ``retry_after`` from the header. A body that is not PostgREST's
-    JSON (a gateway's HTML page) still gives one readable line with the status. ``secrets`` are blanked
-    out of anything taken from the body.
+    :func:`~phase3_sdk.errors.classify` (the one retry classification, which the README renders as a
+    table); :class:`RateLimited` and :class:`TransientError` carry ``retry_after`` from the header. A
+    body that is not PostgREST's JSON (a gateway's HTML page) still gives one readable line with the
+    status. ``secrets`` are blanked out of anything taken from the body.
     """
     secrets = list(secrets)
     retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
@@ -394,25 +459,291 @@ def error_from_response(
     message = _redact(f"{label}: {message}" if message else label, secrets)
     details = _redact(details, secrets) if details else details
     hint = _redact(hint, secrets) if hint else hint
-    if code is not None and not re.fullmatch(r"[0-9A-Z]{5}|PGRST\d{3}", code):
+    if code is not None and not re.fullmatch(r"[0-9A-Z]{5}|PGRST[0-9A-Z]{3}", code):
         code = None  # a gateway's numeric or free-form code is not a SQLSTATE or PostgREST code
     kwargs: dict[str, Any] = {"code": code, "details": details, "hint": hint, "status": status}
-    if status == 429:
+    cls = classify(status, code)
+    if cls is RateLimited:
         return RateLimited(message, retry_after=retry_after, **kwargs)
-    if status in TRANSIENT_STATUSES:
+    if cls is TransientError:
         return TransientError(message, retry_after=retry_after, **kwargs)
-    cls = error_class_for(code, status)
-    if cls is TransientError or cls is RateLimited:
-        return cls(message, retry_after=retry_after, **kwargs)
     return cls(message, **kwargs)
 
 
-def error_from_transport(exc: BaseException) -> TransientError:
-    """A network failure (refused, reset, timed out) as a :class:`TransientError` naming what happened."""
+#: httpx errors after which the request provably never reached the server: no connection was made, or
+#: none was free in the pool (PoolTimeout: the request was never written).
+_NEVER_SENT = ("ConnectError", "ConnectTimeout", "PoolTimeout")
+#: httpx errors that mean the transport failed after the request may have been sent: repeated only for
+#: idempotent calls.
+_TRANSPORT_FAILED = (
+    "ReadTimeout",
+    "WriteTimeout",
+    "TimeoutException",
+    "ReadError",
+    "WriteError",
+    "NetworkError",
+    "CloseError",
+    "RemoteProtocolError",
+)
+
+
+#: HTTP/2's REFUSED_STREAM error code (RFC 9113, section 7).
+_REFUSED_STREAM = 0x7
+
+
+def _refused_stream(exc: BaseException) -> bool:
+    # httpcore raises RemoteProtocolError(<h2 StreamReset>) when the server resets our stream, and httpx
+    # re-raises it with the httpcore error as __cause__. REFUSED_STREAM (RFC 9113 8.7) means the server
+    # did no processing of the stream. (A stream above a GOAWAY's last id never reaches us: httpcore
+    # re-sends it on a new connection itself, as ConnectionNotAvailable.)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for arg in (*current.args, current):
+            error_code = getattr(arg, "error_code", None)
+            if getattr(error_code, "name", None) == "REFUSED_STREAM" or "REFUSED_STREAM" in str(arg):
+                return True
+            if error_code == _REFUSED_STREAM and hasattr(arg, "stream_id"):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _connection_closed(text: str) -> bool:
+    # h2's state machine, once the peer ended the connection (GOAWAY), refuses further events with a
+    # ProtocolError naming the CLOSED state; httpcore sometimes lets it through as LocalProtocolError.
+    return "ConnectionState.CLOSED" in text or "ConnectionTerminated" in text or "StreamClosed" in text
+
+
+def is_http_stack_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the HTTP stack (httpx, httpcore, h2, h11, hpack, hyperframe)."""
+    module = type(exc).__module__.split(".")[0]
+    return module in {"httpx", "httpcore", "h2", "h11", "hpack", "hyperframe"}
+
+
+@dataclass(slots=True)
+class SendProgress:
+    """How far httpcore got in sending one request, from its ``trace`` extension events.
+
+    httpcore reports ``<http11|http2>.send_request_headers.started`` (with the HTTP/2 stream id) and
+    ``.send_request_body.complete`` for every attempt on a connection (it re-sends a request on a new
+    connection itself when the old one is no longer available). A failure after events were seen but
+    before the body was completely written means the server never had a whole request, so it cannot
+    have acted on it. Without any event (a mocked transport), nothing is concluded.
+    """
+
+    seen: bool = False
+    started: bool = False
+    sent: bool = False
+    http2: bool = False
+    stream_id: int | None = None
+
+    def observe(self, name: str, info: Mapping[str, Any]) -> None:
+        """Record one trace event (the ``trace`` extension's callback calls this)."""
+        self.seen = True
+        if name.endswith("send_request_headers.started"):
+            self.started, self.sent = True, False
+            self.http2 = name.startswith("http2.")
+            stream_id = info.get("stream_id")
+            self.stream_id = stream_id if isinstance(stream_id, int) else None
+        elif name.endswith("send_request_body.complete"):
+            self.sent = True
+
+    def unprocessed(self, exc: BaseException) -> bool:
+        """Whether the failure ``exc`` proves that the server did not act on the request.
+
+        HTTP/1.1: the request was never completely written (one request at a time per connection, so
+        the trace is this request's own). HTTP/2: nothing of it was sent (no stream opened), or its stream
+        is above the GOAWAY's last stream id. Not "not completely written" there: frames of all streams
+        share one buffer, and another request's write may have flushed this one's END_STREAM already.
+        """
+        if not self.seen:
+            return False
+        if not self.started:
+            return True
+        if self.http2:
+            return _above_goaway(exc, self.stream_id)
+        return not self.sent
+
+
+_LAST_STREAM_ID = re.compile(r"last_stream_id:(\d+)")
+
+
+def _above_goaway(exc: BaseException, stream_id: int | None) -> bool:
+    # RFC 9113 6.8: streams above a GOAWAY's last_stream_id were not processed by the server.
+    if stream_id is None:
+        return False
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for arg in (*current.args, current):
+            last = getattr(arg, "last_stream_id", None)
+            if last is None:
+                match = _LAST_STREAM_ID.search(str(arg))
+                last = int(match.group(1)) if match else None
+            if isinstance(last, int) and stream_id > last:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def error_from_transport(
+    exc: BaseException, progress: SendProgress | None = None, *, inside_client: bool = False
+) -> Phase3Error:
+    """An exception of the HTTP stack (httpx, httpcore, h2, h11) as a typed SDK error.
+
+    * never sent (connect refused or timed out, no pool connection): :class:`TransientError` with
+      ``unprocessed=True``, so any call may be repeated;
+    * an HTTP/2 stream the server refused (REFUSED_STREAM): the same;
+    * the connection failed after the request may have been sent (read/write errors and timeouts, the
+      server closing or resetting the connection, h2's "connection closed" states):
+      :class:`TransientError`, repeated only for idempotent calls, unless ``progress`` shows that the
+      request was never completely written, or that its HTTP/2 stream is above the GOAWAY's last
+      stream id: then ``unprocessed`` and repeated for any call;
+    * anything else (an invalid or over-long URL, a protocol violation on our side, an undecodable
+      answer, too many redirects): :class:`RequestFailed`, never retried. An exception of another kind
+      raised from inside the HTTP client (``inside_client``) counts as a broken connection.
+
+    The message names the exception class and its text, never the request (which holds the keys).
+    """
     kind = type(exc).__name__
-    detail = str(exc).strip()
-    what = "timed out" if "Timeout" in kind else "failed"
-    return TransientError(
-        f"the request {what}: {kind}" + (f": {detail}" if detail else ""),
-        code="timeout" if "Timeout" in kind else "connection",
-    )
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    names = {cls.__name__ for cls in type(exc).__mro__} if is_http_stack_error(exc) else set()
+    if not names and inside_client:
+        # Not an httpx/httpcore/h2 class, but raised by the HTTP client while it held the request (a
+        # KeyError from httpcore's connection state): its connection broke under it.
+        names = {"NetworkError"}
+    timed_out = "Timeout" in kind
+    what = "timed out" if timed_out else "failed"
+    text = f"the request {what}: {kind}" + (f": {detail}" if detail else "")
+    if names & set(_NEVER_SENT):
+        return TransientError(text, code="connection", unprocessed=True)
+    if _refused_stream(exc):
+        return TransientError(text, code="refused_stream", unprocessed=True)
+    if names & set(_TRANSPORT_FAILED) or (names and _connection_closed(f"{kind}: {detail}")):
+        unprocessed = progress is not None and progress.unprocessed(exc)
+        return TransientError(text, code="timeout" if timed_out else "connection", unprocessed=unprocessed)
+    return RequestFailed(text, code="http_client")
+
+
+# -- the retry table (rendered into the README; tests/client/test_rest_retry_rules.py keeps them equal) --
+
+#: Example answers, one per rule, with why each is treated so. The class and the retry columns are not
+#: written here: :func:`retry_table` computes them with :func:`~phase3_sdk.errors.classify` and
+#: :func:`error_from_transport`, the code that decides, so the table cannot drift from the behaviour.
+_RETRY_EXAMPLES: tuple[tuple[int, str | None, str], ...] = (
+    (429, None, "rate limited before anything ran; waits `Retry-After` (see below)"),
+    (503, "PGRST000", "PostgREST could not connect to the database: the request never ran"),
+    (503, "PGRST001", "the database connection broke during the request: it may have run"),
+    (503, "PGRST002", "schema cache (re)loading (`Retry-After: 0`: backoff is used): never ran"),
+    (504, "PGRST003", "no pool connection free in time: never ran"),
+    (500, "40001", "serialization failure: the transaction was rolled back"),
+    (500, "40P01", "deadlock: the transaction was rolled back"),
+    (500, "55P03", "lock not available: rolled back"),
+    (500, "57014", "statement timeout: rolled back"),
+    (503, "57P01", "the server is shutting down: a new connection may succeed"),
+    (503, "08006", "connection failure between PostgREST and the database"),
+    (503, "53300", "too many connections: may pass"),
+    (500, "53400", "configuration limit exceeded: the same request exceeds it again"),
+    (500, "42P17", "infinite recursion in a policy: a schema bug"),
+    (404, "42883", "class 42 (undefined function, column, ...): a schema or SDK mismatch"),
+    (500, "21000", "class 21: more than one row returned by a subquery"),
+    (500, "54001", "class 54: statement too complex"),
+    (400, "2F005", "class 2F: function ended without RETURN"),
+    (500, "P0004", "class P0: a PL/pgSQL assertion failed"),
+    (400, "P0001", "RAISE EXCEPTION in a function: its message says what input was wrong"),
+    (500, "PGRSTX00", "PostgREST could not decode the database's answer"),
+    (500, "XX000", "any other SQLSTATE on a 5xx: the database answered; it answers the same again"),
+    (300, "PGRST203", "ambiguous overloaded function: the schema must be fixed; never data"),
+    (502, None, "a gateway's error page: the request may have run"),
+    (520, None, "Cloudflare's unknown error in front of Supabase: may have run"),
+    (500, None, "a 5xx without a code (a proxy's page): may have run"),
+    (401, "PGRST301", "invalid JWT"),
+    (401, "22023", "the JWT's role does not exist in the database"),
+    (403, "42501", "RLS or a grant refused it"),
+    (409, "23505", "unique violation"),
+    (400, "PGRST100", "the query string did not parse"),
+)
+
+#: Failures without an answer, as httpx raises them (names only: this module does not import httpx).
+_TRANSPORT_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("ConnectError", "the connection was never made: nothing was sent"),
+    ("PoolTimeout", "no connection free in the client's pool: nothing was sent"),
+    ("RemoteProtocolError: REFUSED_STREAM", "HTTP/2 stream refused: the server did no processing of it"),
+    ("ReadTimeout", "sent, no answer in time: it may have run"),
+    ("RemoteProtocolError", "the server closed the connection mid-answer: it may have run"),
+    ("h2 ProtocolError: ConnectionState.CLOSED", "the HTTP/2 connection ended under the request"),
+    ("InvalidURL", "a URL httpx cannot send: it would fail the same way again"),
+    ("DecodingError", "an answer that cannot be decoded"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRow:
+    """One row of the README's retry table."""
+
+    status: str
+    code: str
+    error: str
+    idempotent: str
+    not_idempotent: str
+    why: str
+
+
+def _verdict(error: Phase3Error, *, idempotent: bool) -> str:
+    from ..retry import DEFAULT_RETRY  # the retry module imports errors only; no cycle at run time
+
+    return "retried" if DEFAULT_RETRY.should_retry(error, idempotent=idempotent) else "raised"
+
+
+def _transport_example(name: str) -> BaseException:
+    kind, _, detail = name.partition(": ")
+    kind = kind.removeprefix("h2 ")
+    module = "h2.exceptions" if name.startswith("h2 ") else "httpx"
+    cls: type[Exception] = type(kind, (Exception,), {"__module__": module})
+    return cls(detail or kind)
+
+
+def retry_table() -> list[RetryRow]:
+    """The retry classification, one row per example answer or transport failure."""
+    rows = []
+    for status, code, why in _RETRY_EXAMPLES:
+        err = error_from_response(status, {}, json.dumps({"code": code, "message": "x"}).encode())
+        rows.append(
+            RetryRow(
+                str(status),
+                code or "(none)",
+                type(err).__name__,
+                _verdict(err, idempotent=True),
+                _verdict(err, idempotent=False),
+                why,
+            )
+        )
+    for name, why in _TRANSPORT_EXAMPLES:
+        err = error_from_transport(_transport_example(name))
+        rows.append(
+            RetryRow(
+                "(no answer)",
+                name,
+                type(err).__name__,
+                _verdict(err, idempotent=True),
+                _verdict(err, idempotent=False),
+                why,
+            )
+        )
+    return rows
+
+
+def retry_table_markdown() -> str:
+    """:func:`retry_table` as the Markdown table the README shows."""
+    lines = [
+        "| status | code / failure | error | idempotent call | RPC (not idempotent) | why |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in retry_table():
+        lines.append(
+            f"| {r.status} | `{r.code}` | {r.error} | {r.idempotent} | {r.not_idempotent} | {r.why} |"
+        )
+    return "\n".join(lines) + "\n"

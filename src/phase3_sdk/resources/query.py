@@ -40,7 +40,11 @@ class FilterSpec:
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a list. Pass ``next_cursor`` back to get the next page; None means this was the last."""
+    """One page of a list. Pass ``next_cursor`` back to get the next page; None means this was the last.
+
+    A page of the largest size the server allows (REST: its max-rows) cannot look one row ahead, so when it
+    comes back full it carries a cursor even if no row follows; the page after it is then empty.
+    """
 
     items: list[T]
     next_cursor: str | None
@@ -60,6 +64,12 @@ def build_filters(
         clean = _adapter(typed_dict).validate_python(dict(given))
     except ValidationError as exc:
         raise invalid_input_from(exc, what=f"filter for {what}") from None
+    for key, value in clean.items():
+        # PostgreSQL text cannot hold NUL, so no row can match it; refused here, on both backends, rather
+        # than as a database error after the request.
+        values = value if isinstance(value, list | tuple | set | frozenset) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            raise InvalidInput(f"filter {key!r} for {what} contains the NUL character (\\u0000)", field=key)
     return tuple(Filter(specs[k].column, specs[k].op, v) for k, v in clean.items() if v is not None)
 
 
@@ -113,6 +123,19 @@ def check_page_size(limit: int) -> int:
     return limit
 
 
+def request_size(limit: int, max_rows: int | None) -> int:
+    """How many rows to ask for to fill a page of ``limit`` rows.
+
+    One more than the page, so that the extra row proves another page follows, but never more than the
+    server's ``max_rows``: PostgREST silently answers 200 with at most ``db-max-rows`` rows (Supabase: 1000)
+    whatever ``limit`` says (PostgREST ``Plan.hs``, ``treeRestrictRange``; spec
+    ``test/spec/Feature/Query/QueryLimitedSpec.hs``), so asking for more would make a capped page look
+    like the last one.
+    """
+    wanted = limit + 1
+    return wanted if max_rows is None else max(1, min(wanted, max_rows))
+
+
 def page_query(
     table: Table[Any],
     filters: tuple[Filter, ...],
@@ -120,23 +143,49 @@ def page_query(
     limit: int,
     cursor: str | None,
     columns: tuple[str, ...] | None = None,
+    max_rows: int | None = None,
 ) -> Query:
-    """The query for one page; it asks for one row more than the page to know whether another follows."""
+    """The query for one page (its ``limit`` is :func:`request_size`: one row more than the page, or the
+    server's max-rows if that is smaller).
+
+    After a cursor, besides the keyset condition ``(a < x) or (a = x and id < y)``, the page carries the
+    redundant bound ``a <= x`` (``>=`` ascending) on the leading column: an index ending with the
+    tie-breaker (``supabase/migrations/20260202001400_keyset_indexes.sql``) then starts its scan at the
+    cursor instead of reading and discarding every row before it, on both backends (PostgREST ANDs two
+    filters on one column).
+    """
+    after = decode_cursor(order, cursor) if cursor else None
+    if after is not None and order and after.values[0] is not None:
+        lead = order[0]
+        filters = (*filters, Filter(lead.column, "lte" if lead.descending else "gte", after.values[0]))
     return Query(
         table=table.name,
         columns=columns or table.light_columns,
         filters=filters,
         order=order,
-        after=decode_cursor(order, cursor) if cursor else None,
-        limit=limit + 1,
+        after=after,
+        limit=request_size(limit, max_rows),
     )
 
 
 def split_page(
-    order: Sequence[Order], rows: list[dict[str, Any]], limit: int
+    order: Sequence[Order], rows: list[dict[str, Any]], limit: int, asked: int | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """The page's rows and the cursor to the next page, if there is one."""
+    """The page's rows and the cursor to the next page, if there may be one.
+
+    ``asked`` is the ``limit`` the request carried (default ``limit + 1``). The rule never takes a short
+    page for the last one when the server may have cut it:
+
+    * more than ``limit`` rows: the extra row proves a next page; the cursor points after row ``limit``;
+    * every row asked for came back (``asked <= limit`` because the server caps at max-rows): the page is
+      full and rows may follow, so the cursor points after its last row (at worst the next page is empty);
+    * fewer rows than asked: the server ran out of rows (it never answers fewer than both ``limit`` and
+      its max-rows while rows remain), so this is the last page.
+    """
+    asked = limit + 1 if asked is None else asked
     if len(rows) > limit:
         rows = rows[:limit]
+        return rows, encode_cursor(order, rows[-1])
+    if rows and len(rows) >= asked:
         return rows, encode_cursor(order, rows[-1])
     return rows, None

@@ -13,6 +13,7 @@ import httpx
 
 from ...backends import postgrest as pt
 from ...backends.base import Delete, Insert, Query, Rpc, Update
+from ...errors import ConfigurationError, RequestFailed
 from ...identity import Identity
 
 #: Keep-alive pool of the shared HTTP client: enough for a busy web worker, small enough to be polite.
@@ -28,9 +29,12 @@ class RestBackend:
     from a 503; and it runs its own retry loop, which would compound with the SDK's one retry policy
     (3 x 3 attempts). Here every request is one HTTP exchange and the transport decides about retries.
 
-    One ``httpx.AsyncClient`` (keep-alive, HTTP/2 where the server speaks it) serves every client derived
-    from the root. Auth headers are built per request from the :class:`Identity` passed in and never stored
-    on the shared client, so one user's token cannot leak into another's request.
+    One ``httpx.AsyncClient`` (keep-alive, HTTP/1.1 unless ``http2=True``) serves every client derived
+    from the root. HTTP/1.1 is the default: behind a proxy that ends HTTP/2 connections with GOAWAY (nginx
+    does after 1,000 streams), httpcore fails the streams in flight with errors that do not say whether
+    the server acted on them, and it was slower on every measured shape (issue 15). Auth headers are
+    built per request from the :class:`Identity` passed in and never stored on the shared client, so one
+    user's token cannot leak into another's request.
     """
 
     #: Table rows are decoded straight into Python types (:func:`~phase3_sdk.backends.postgrest.
@@ -46,9 +50,17 @@ class RestBackend:
         service_role_key: str | None,
         timeout: float,
         connect_timeout: float,
-        http2: bool = True,
+        http2: bool = False,
         http_client: httpx.Client | None = None,
+        max_rows: int | None = pt.DEFAULT_MAX_ROWS,
     ) -> None:
+        if max_rows is not None and (
+            isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
+        ):
+            raise ConfigurationError(f"max_rows must be a positive integer or None, got {max_rows!r}")
+        #: The project's ``db-max-rows`` (Supabase: 1000): no read asks for more rows than this, so a page
+        #: the server cut can always be told from the last one. Set it lower if the project's is lower.
+        self.max_rows = max_rows
         self._url = url.rstrip("/")
         self._anon_key = anon_key
         self._service_role_key = service_role_key
@@ -92,23 +104,50 @@ class RestBackend:
         return (self._anon_key, self._service_role_key, identity.access_token)
 
     def send(self, request: pt.Request, identity: Identity) -> httpx.Response:
-        """Send one request under ``identity``; a non-2xx answer or a network failure raises an SDK error."""
+        """Send one request under ``identity``.
+
+        Any answer outside 2xx raises an SDK error (PostgREST answers 300 for an ambiguous function, and a
+        3xx is never data); so does any failure of the HTTP stack (:func:`~phase3_sdk.backends.postgrest.
+        error_from_transport`: retried only where the transport failed), and a URL over 8 KB is refused
+        before it is sent.
+        """
         headers = {
             **request.headers,
             **pt.auth_headers(identity, anon_key=self._anon_key, service_role_key=self._service_role_key),
         }
+        progress = pt.SendProgress()
+
+        def trace(name: str, info: dict[str, Any]) -> None:
+            # httpcore's trace extension: tells a request the server never received in full from one
+            # it may have acted on (see SendProgress).
+            progress.observe(name, info)
+
         try:
-            response = self._http.request(
+            http_request = self._http.build_request(
                 request.method,
                 self._url + request.path,
                 params=tuple(request.params),
                 headers=headers,
                 content=request.content,
+                extensions={"trace": trace},
             )
-        except httpx.TransportError as exc:
+            size = len(str(http_request.url))
+            if size > pt.MAX_URL_BYTES:
+                raise RequestFailed(
+                    f"the request URL would be {size} bytes; gateways in front of PostgREST refuse URLs "
+                    f"over {pt.MAX_URL_BYTES} (a filter with too many or too long values?)",
+                    code="url_too_long",
+                )
+            response = self._http.send(http_request)
+        except RequestFailed:
+            raise
+        except Exception as exc:
+            # Only the HTTP client runs in this block (and ``trace``), so whatever it raises is a failure of
+            # the HTTP stack, also a builtin one: httpcore's HTTP/2 connection shared by threads has been
+            # seen to raise a bare KeyError under GOAWAY churn (tests/client/test_rest_goaway.py).
             # ``from None``: the httpx error holds the request, headers (and keys) included.
-            raise pt.error_from_transport(exc) from None
-        if response.status_code >= 400:
+            raise pt.error_from_transport(exc, progress, inside_client=True) from None
+        if not 200 <= response.status_code < 300:
             raise pt.error_from_response(
                 response.status_code,
                 response.headers,
@@ -136,8 +175,10 @@ class RestBackend:
         written = pt.rows_by_id(pt.parse_table_rows(response.content, op.table))
         wanted = [str(row["id"]) for row in op.rows]
         missing = [i for i in wanted if i not in written]
-        if missing:
-            back = self.send(pt.readback_request(op.table, missing, op.returning), identity)
+        # Rows an earlier attempt (or an earlier import with the same ids) already stored: read back in
+        # runs whose URLs stay under 8 KB and whose answers max-rows cannot cut.
+        for read in pt.readback_requests(op.table, missing, op.returning, max_rows=self.max_rows):
+            back = self.send(read, identity)
             written.update(pt.rows_by_id(pt.parse_table_rows(back.content, op.table)))
         return [written[i] for i in wanted if i in written]
 

@@ -3,7 +3,8 @@
 
 Resolution order, per name: a Python handler registered in this process, else the owner's own enabled
 ``custom_tools`` row with that name, else the oldest enabled public row. All names a skill needs are
-resolved with one query.
+resolved with one query when they are the owner's own, two when some are public (reads that stay correct
+when the server cuts them at max-rows).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
-from ...backends.base import Filter, Query
+from ...backends.base import Filter, Order, Query
 from ...engine.flavour import HandlerCaller, HandlerTimeout
 from ...engine.registry import ToolRegistry
 from ...engine.runs import ResolvedTool, ToolRun, json_value, pick_tool, unwrap_handler
@@ -58,19 +59,55 @@ class ToolRunner:
             else:
                 wanted.append(name)
         if wanted:
-            rows = self._transport.select(
-                Query(
-                    TOOLS.name,
-                    TOOLS.light_columns,
-                    (Filter("name", "in", wanted), Filter("is_enabled", "eq", True)),
-                )
-            )
-            tools = [Tool.model_validate(r) for r in rows]
+            tools = self._rows_for(wanted, owner)
             for name in wanted:
                 row = pick_tool(tools, name, owner)
                 if row is not None:
                     found[name] = ResolvedTool(name, row=row)
         return found
+
+    def _rows_for(self, names: list[str], owner: UUID | None) -> list[Tool]:
+        """The owner's enabled tools with these names, and the oldest enabled public one of each other name.
+
+        Every read may be cut at the server's max-rows (PostgREST answers 200 with the first max-rows rows),
+        and public tools sharing a popular name can be more than that, so no read here depends on getting
+        every row: the owner's tools are one per name (unique (user_id, name)), and the public ones come
+        ordered by name, then age, so that each name's oldest comes first; names a cut answer left out are
+        asked for again.
+        """
+        enabled = Filter("is_enabled", "eq", True)
+        tools: list[Tool] = []
+        if owner is not None:
+            rows = self._transport.select(
+                Query(
+                    TOOLS.name,
+                    TOOLS.light_columns,
+                    (Filter("name", "in", names), enabled, Filter("user_id", "eq", owner)),
+                )
+            )
+            tools = [Tool.model_validate(r) for r in rows]
+        missing = [n for n in names if n not in {t.name for t in tools}]
+        oldest_first = (Order("name", False), Order("created_at", False), Order("id", False))
+        cap = self._transport.max_rows
+        first_public: dict[str, Tool] = {}
+        while missing:
+            rows = self._transport.select(
+                Query(
+                    TOOLS.name,
+                    TOOLS.light_columns,
+                    (Filter("name", "in", missing), enabled, Filter("visibility", "eq", "public")),
+                    oldest_first,
+                )
+            )
+            for row in rows:
+                tool = Tool.model_validate(row)
+                # Ordered by name, then age: a name's first row is its oldest, even in a cut answer.
+                first_public.setdefault(tool.name, tool)
+            if cap is None or len(rows) < cap:
+                break  # the whole answer: the names still missing have no public tool
+            missing = [n for n in missing if n not in first_public]
+        tools += first_public.values()
+        return tools
 
     def invoke(
         self,

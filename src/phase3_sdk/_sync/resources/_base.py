@@ -22,6 +22,7 @@ from ...resources.query import (
     check_page_size,
     page_query,
     parse_order,
+    request_size,
     split_page,
 )
 from ...resources.tables import Table
@@ -162,8 +163,10 @@ class TableResource(Generic[RowT]):
     ) -> Page[RowT]:
         check_page_size(limit)
         order_by = parse_order(self.table, order)
-        query = page_query(self.table, self._filters(filters), order_by, limit, cursor, columns)
-        rows, next_cursor = split_page(order_by, self._transport.select(query), limit)
+        max_rows = self._transport.max_rows
+        query = page_query(self.table, self._filters(filters), order_by, limit, cursor, columns, max_rows)
+        rows = self._transport.select(query)
+        rows, next_cursor = split_page(order_by, rows, limit, request_size(limit, max_rows))
         return Page(self._rows(rows), next_cursor)
 
     def _list(
@@ -197,8 +200,10 @@ class TableResource(Generic[RowT]):
             size = page_size if limit is None else min(page_size, limit - seen)
             if size <= 0:
                 return
-            query = page_query(self.table, filters, order_by, size, cursor, columns)
-            rows, cursor = split_page(order_by, self._transport.select(query), size)
+            max_rows = self._transport.max_rows
+            query = page_query(self.table, filters, order_by, size, cursor, columns, max_rows)
+            rows = self._transport.select(query)
+            rows, cursor = split_page(order_by, rows, size, request_size(size, max_rows))
             for row in self._rows(rows):
                 yield row
             seen += len(rows)

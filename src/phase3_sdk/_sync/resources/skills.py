@@ -11,7 +11,7 @@ from uuid import UUID
 
 from typing_extensions import TypedDict, Unpack
 
-from ...backends.base import Filter, Query
+from ...backends.base import Filter, Order, Query
 from ...engine.registry import ToolRegistry
 from ...errors import ConfigurationError, InvalidInput, LeaseLost, NotFound
 from ...identity import Identity
@@ -141,20 +141,35 @@ class Skills(TableResource[Skill]):
             return self.get(UUID(skill))
         except ValueError:
             pass
-        rows = self._rows(
-            self._transport.select(
-                Query(SKILLS.name, SKILLS.light_columns, (Filter("name", "eq", skill),))
+        # Two reads of one row each, not one read of every skill with that name: the public ones may be
+        # more than the server's max-rows (PostgREST cuts any read there), which would drop the caller's
+        # own skill or the oldest public one from the answer.
+        oldest = (Order("created_at", False), Order("id", False))
+        mine = self._transport.identity.user_id
+        if mine is not None:
+            own = self._transport.select(
+                Query(
+                    SKILLS.name,
+                    SKILLS.light_columns,
+                    (Filter("name", "eq", skill), Filter("user_id", "eq", mine)),
+                    oldest,
+                    limit=1,
+                )
+            )
+            if own:
+                return self._rows(own)[0]
+        public = self._transport.select(
+            Query(
+                SKILLS.name,
+                SKILLS.light_columns,
+                (Filter("name", "eq", skill), Filter("visibility", "eq", "public")),
+                oldest,
+                limit=1,
             )
         )
-        mine = self._transport.identity.user_id
-        own = [r for r in rows if mine is not None and r.user_id == mine]
-        public = sorted(
-            (r for r in rows if r.visibility == "public"), key=lambda r: (r.created_at, str(r.id))
-        )
-        chosen = own[0] if own else (public[0] if public else None)
-        if chosen is None:
+        if not public:
             raise NotFound(f"no skill named {skill!r} is visible to this client", code="PGRST116")
-        return chosen
+        return self._rows(public)[0]
 
     def execute(
         self,
