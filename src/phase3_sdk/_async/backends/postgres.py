@@ -46,6 +46,26 @@ async def _with_read_back(conn: Conn, op: Insert, written: dict[Any, dict[str, A
     return [written[i] for i in wanted if i in written]
 
 
+async def _drain(pipeline: psycopg.AsyncPipeline, conn: Conn) -> None:
+    """Read every answer still owed to a pipeline in which a statement has just failed.
+
+    In pipeline mode each ``execute`` also reads whatever answers have already arrived, so a statement's
+    error can surface from a *later* ``execute`` (the COMMIT queued after it) as well as from ``sync()``,
+    depending on packet timing. The answers queued after the failure (the skipped COMMIT's "pipeline
+    aborted", the Sync's) are then still unread, and the next use of the pipeline (the rollback, or
+    leaving the pipeline, which psycopg logs as "error ignored terminating") trips over them. Each sync
+    reads at least the answers owed before it, so two suffice; four bound the loop on a broken connection.
+    """
+    for _ in range(4):
+        if conn.closed:
+            return
+        try:
+            await pipeline.sync()
+            return
+        except psycopg.Error:
+            continue
+
+
 class AsyncPostgresBackend:
     """Runs the SDK's operations on a PostgreSQL database through a connection pool."""
 
@@ -133,15 +153,17 @@ class AsyncPostgresBackend:
         try:
             async with self._pool.connection() as conn:
                 async with conn.pipeline() as pipeline:
-                    await conn.execute(_BEGIN)
-                    await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
-                    cur = await conn.execute(stmt, params)
-                    await conn.execute(_COMMIT)
                     try:
+                        await conn.execute(_BEGIN)
+                        await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                        cur = await conn.execute(stmt, params)
+                        await conn.execute(_COMMIT)
                         await pipeline.sync()
                     except psycopg.Error as exc:
-                        # Ended here, inside the pipeline, so that the connection leaves it clean.
+                        # Ended here, inside the pipeline, so that the connection leaves it clean. The error
+                        # may come from any execute above, not only from sync(): see _drain.
                         failure = exc
+                        await _drain(pipeline, conn)
                         if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                             await conn.rollback()
                 if failure is not None:

@@ -47,6 +47,26 @@ def _with_read_back(conn: Conn, op: Insert, written: dict[Any, dict[str, Any]]) 
     return [written[i] for i in wanted if i in written]
 
 
+def _drain(pipeline: psycopg.Pipeline, conn: Conn) -> None:
+    """Read every answer still owed to a pipeline in which a statement has just failed.
+
+    In pipeline mode each ``execute`` also reads whatever answers have already arrived, so a statement's
+    error can surface from a *later* ``execute`` (the COMMIT queued after it) as well as from ``sync()``,
+    depending on packet timing. The answers queued after the failure (the skipped COMMIT's "pipeline
+    aborted", the Sync's) are then still unread, and the next use of the pipeline (the rollback, or
+    leaving the pipeline, which psycopg logs as "error ignored terminating") trips over them. Each sync
+    reads at least the answers owed before it, so two suffice; four bound the loop on a broken connection.
+    """
+    for _ in range(4):
+        if conn.closed:
+            return
+        try:
+            pipeline.sync()
+            return
+        except psycopg.Error:
+            continue
+
+
 class PostgresBackend:
     """Runs the SDK's operations on a PostgreSQL database through a connection pool."""
 
@@ -134,15 +154,17 @@ class PostgresBackend:
         try:
             with self._pool.connection() as conn:
                 with conn.pipeline() as pipeline:
-                    conn.execute(_BEGIN)
-                    conn.execute(q.SET_IDENTITY, q.identity_params(identity))
-                    cur = conn.execute(stmt, params)
-                    conn.execute(_COMMIT)
                     try:
+                        conn.execute(_BEGIN)
+                        conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                        cur = conn.execute(stmt, params)
+                        conn.execute(_COMMIT)
                         pipeline.sync()
                     except psycopg.Error as exc:
-                        # Ended here, inside the pipeline, so that the connection leaves it clean.
+                        # Ended here, inside the pipeline, so that the connection leaves it clean. The error
+                        # may come from any execute above, not only from sync(): see _drain.
                         failure = exc
+                        _drain(pipeline, conn)
                         if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                             conn.rollback()
                 if failure is not None:
