@@ -7,6 +7,7 @@ operation costs two network round trips (statement batch, commit) rather than fo
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -18,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...backends import sql as q
 from ...backends.base import Delete, Insert, Query, Rpc, Update
+from ...errors import ConfigurationError
 from ...identity import Identity
 from .._io import Lock, Outcome
 
@@ -30,6 +32,12 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 
 Conn = psycopg.AsyncConnection[dict[str, Any]]
+#: What a server (or Supabase's pooler) answers to a login no retry will fix. Only the server's own words
+#: are kept for the message: libpq's prefix names the host, which a mistyped URL can fill with password.
+_LOGIN_REFUSED = re.compile(
+    r"((?:\w+ )?authentication failed[^\n]*|role \"[^\"]*\" does not exist|database \"[^\"]*\" does not "
+    r"exist|no pg_hba\.conf entry[^\n]*|Tenant or user not found)"
+)
 _BEGIN = psycopg.sql.SQL("begin")
 _COMMIT = psycopg.sql.SQL("commit")
 
@@ -85,18 +93,20 @@ class AsyncPostgresBackend:
         statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
     ) -> None:
         options = f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else ""
+        self._conninfo = conninfo
+        self._connect_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "row_factory": dict_row,
+            "options": options,
+            "connect_timeout": max(int(connect_timeout), 1),
+        }
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             conninfo,
             min_size=min_size,
             max_size=max_size,
             timeout=connect_timeout,
             open=False,
-            kwargs={
-                "autocommit": True,
-                "row_factory": dict_row,
-                "options": options,
-                "connect_timeout": max(int(connect_timeout), 1),
-            },
+            kwargs=self._connect_kwargs,
             name="phase3",
         )
         self._opened = False
@@ -114,8 +124,31 @@ class AsyncPostgresBackend:
         # The pool opens lazily so that constructing a client never blocks or needs a running loop.
         async with self._open_lock:
             if not self._opened:
+                await self._check_login()
                 await self._pool.open(wait=False)
                 self._opened = True
+
+    async def _check_login(self) -> None:
+        """Connect once before the pool does, so that a login the server refuses fails now, in one line.
+
+        The pool retries a failed connect in the background, logging a warning each time, until a caller
+        gives up with ``pool_timeout``: right for a server that is restarting, useless (10 s and a dozen
+        warnings that bury the cause) for a wrong password, user or database name, which no retry fixes.
+        Any other failure is left to the pool, as before.
+        """
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
+        except psycopg.OperationalError as exc:
+            refusal = _LOGIN_REFUSED.search(str(exc))
+            if refusal is None:
+                return
+            raise ConfigurationError(
+                f"the database refused the login: {refusal.group(0).strip()}",
+                code="login_refused",
+                hint="check the user, password and database name in the URL (SUPABASE_DB_URL); on "
+                "Supabase: Project Settings > Database > Connection string",
+            ) from None
+        await conn.close()
 
     async def run(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
         """Run ``work`` in one transaction under ``identity``; map any failure to an SDK error."""
