@@ -22,7 +22,7 @@ from ..backends.base import SyncBackend, Rpc, RpcReturns
 from ..config import Settings
 from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInput, NotFound, ServerError
-from ..identity import Identity, key_role, mint_user_token
+from ..identity import Identity, JwksKeys, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
 from ._io import run_blocking
 from .backends.postgres import (
@@ -56,7 +56,7 @@ _RPC_RETURNS = ("rows", "scalar", "none")
 class _Shared:
     """State every client derived from one root shares: the backend and how to act for users."""
 
-    __slots__ = ("backend", "embedder", "jwt_secret", "kind", "local_url", "registry")
+    __slots__ = ("backend", "embedder", "jwks", "jwt_secret", "kind", "local_url", "registry")
 
     def __init__(
         self, backend: SyncBackend, kind: str, jwt_secret: str | None, embedder: Embedder | None = None
@@ -71,6 +71,8 @@ class _Shared:
         self.registry = ToolRegistry()
         # The superuser URL of the embedded database behind a client from local() (for local_user()).
         self.local_url: str | None = None
+        # The project's published signing keys, for ES256/RS256 user tokens (fetched on first use).
+        self.jwks: JwksKeys | None = None
 
 
 class Phase3Client:
@@ -121,11 +123,9 @@ class Phase3Client:
             http2=http2,
         )
         identity = Identity.service() if role == "service_role" else Identity.anon()
-        self._init(
-            _Shared(backend, "rest", jwt_secret, embedder),
-            Transport(backend, identity, retry),
-            owner=True,
-        )
+        shared = _Shared(backend, "rest", jwt_secret, embedder)
+        shared.jwks = JwksKeys.for_project(url)
+        self._init(shared, Transport(backend, identity, retry), owner=True)
 
     def _init(self, shared: _Shared, transport: Transport, *, owner: bool) -> None:
         self._shared = shared
@@ -149,12 +149,15 @@ class Phase3Client:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
         jwt_secret: str | None = None,
+        supabase_url: str | None = None,
         embedder: Embedder | None = None,
     ) -> Phase3Client:
         """A client on a direct PostgreSQL connection (psycopg 3 pool).
 
         A database URL is a privileged credential, so this client acts as the service role; use
-        :meth:`as_user` to act for a user with RLS applied exactly as PostgREST applies it.
+        :meth:`as_user` to act for a user with RLS applied exactly as PostgREST applies it. To verify
+        users' access tokens, give ``jwt_secret`` (HS256 tokens) and/or ``supabase_url`` (ES256/RS256
+        tokens, checked against the project's published keys).
         """
         backend = PostgresBackend(
             db_url,
@@ -164,6 +167,8 @@ class Phase3Client:
             statement_timeout_ms=statement_timeout_ms,
         )
         shared = _Shared(backend, "postgres", jwt_secret, embedder)
+        if supabase_url:
+            shared.jwks = JwksKeys.for_project(supabase_url)
         return cls._make(shared, Transport(backend, Identity.service(), retry), owner=True)
 
     @classmethod
@@ -207,6 +212,7 @@ class Phase3Client:
                 retry=retry,
                 connect_timeout=settings.connect_timeout,
                 jwt_secret=jwt_secret,
+                supabase_url=settings.supabase_url,
                 embedder=embedder,
             )
         raise ConfigurationError(
@@ -376,21 +382,16 @@ class Phase3Client:
     ) -> Phase3Client:
         """A client acting for one user, with RLS applied; rows it creates get that user's id.
 
-        Give the user's ``access_token`` (its ``sub`` names the user), or, in trusted server code, a
-        ``user_id``: on a database connection that is enough; over REST it needs ``SUPABASE_JWT_SECRET``
-        to mint a token. No connection is opened and nothing is shared but the pool.
+        Give the user's ``access_token`` (its ``sub`` names the user; on a direct connection it is verified:
+        HS256 with the JWT secret, ES256/RS256 with the project's published keys, fetched once and cached),
+        or, in trusted server code, a ``user_id``: on a database connection that is enough; over REST it
+        needs ``SUPABASE_JWT_SECRET`` to mint a token. No connection is opened and nothing is shared but
+        the pool.
         """
         if (access_token is None) == (user_id is None):
             raise ConfigurationError("as_user() takes exactly one of access_token or user_id")
         if access_token is not None:
-            if self._shared.kind == "postgres" and not self._shared.jwt_secret:
-                # Over REST, PostgREST verifies the token. On a direct connection nothing else would, and
-                # an unverified token lets anyone claim any user id.
-                raise ConfigurationError(
-                    "as_user(access_token) on a database connection needs jwt_secret (SUPABASE_JWT_SECRET) "
-                    "to verify the token; trusted server code can pass user_id= instead"
-                )
-            identity = Identity.from_token(access_token, jwt_secret=self._shared.jwt_secret)
+            identity = self._token_identity(access_token)
         elif self._shared.kind == "postgres":
             identity = Identity.for_user(user_id)  # type: ignore[arg-type]
         else:
@@ -402,6 +403,23 @@ class Phase3Client:
             token = mint_user_token(user_id, self._shared.jwt_secret)  # type: ignore[arg-type]
             identity = Identity.for_user(user_id, access_token=token)  # type: ignore[arg-type]
         return self._derive(identity)
+
+    def _token_identity(self, access_token: str) -> Identity:
+        shared = self._shared
+        if shared.kind == "postgres":
+            # Over REST, PostgREST verifies the token. On a direct connection nothing else would, and an
+            # unverified token lets anyone claim any user id.
+            if not shared.jwt_secret and shared.jwks is None:
+                raise ConfigurationError(
+                    "as_user(access_token) on a database connection verifies the token: give jwt_secret "
+                    "(SUPABASE_JWT_SECRET) for HS256 tokens or supabase_url (SUPABASE_URL) for ES256/RS256 "
+                    "ones; trusted server code can pass user_id= instead"
+                )
+            return Identity.from_token(access_token, jwt_secret=shared.jwt_secret, jwks=shared.jwks)
+        if shared.jwt_secret:
+            # A REST client given the secret checks tokens before sending them, whatever their algorithm.
+            return Identity.from_token(access_token, jwt_secret=shared.jwt_secret, jwks=shared.jwks)
+        return Identity.from_token(access_token)
 
     def _as_identity(self, identity: Identity) -> Phase3Client:
         """A client for an identity built elsewhere (sign-in sessions, the synthesis worker)."""
