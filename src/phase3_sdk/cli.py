@@ -471,6 +471,11 @@ def _scrub(message: str, args: argparse.Namespace) -> str:
     from urllib.parse import unquote, urlsplit
 
     urls = [getattr(args, "db_url", None), os.environ.get("SUPABASE_DB_URL")]
+    with contextlib.suppress(Exception):  # a .env that cannot be read has no password to hide
+        from phase3_sdk.config import Settings
+
+        from_file = Settings.from_env(getattr(args, "env_file", ".env")).db_url
+        urls.append(from_file.get_secret_value() if from_file else None)
     for url in filter(None, urls):
         authority = str(url).partition("://")[2].split("/", 1)[0]
         userinfo = authority.rpartition("@")[0]

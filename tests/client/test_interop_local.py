@@ -84,3 +84,13 @@ def test_from_env_with_nothing_set_says_how_to_get_a_client(
     assert "SUPABASE_URL" in message
     assert "SUPABASE_DB_URL" in message
     assert f"{cls.__name__}.local()" in message
+
+
+@pytest.mark.parametrize("cls", [Phase3Client, AsyncPhase3Client])
+def test_a_client_without_settings_names_its_own_class(
+    cls: type[Phase3Client] | type[AsyncPhase3Client],
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        cls()
+    assert f"{cls.__name__}.connect(db_url)" in str(caught.value)
+    assert f"{cls.__name__}.local()" in str(caught.value)

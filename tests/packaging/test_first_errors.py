@@ -136,3 +136,19 @@ def test_a_never_migrated_database_says_run_phase3_db_migrate(
     line = one_error_line(capsys)
     assert "run phase3 db migrate" in line
     assert "explicit type casts" not in line  # Postgres' hint for 42883 points the wrong way here
+
+
+def test_a_password_the_server_would_echo_is_scrubbed_from_the_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libpq prints the host it could not reach; a password that ended up there must not come back."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SUPABASE_DB_URL", raising=False)
+    # A valid URL whose "host" is a socket folder named like the password: libpq names it in its error.
+    (tmp_path / ".env").write_text(
+        f"SUPABASE_DB_URL=postgresql://postgres:{PASSWORD}@/x?host=/nonexistent/{PASSWORD}\n"
+    )
+    assert main(["db", "status"]) == 1
+    line = one_error_line(capsys)
+    assert PASSWORD not in line
+    assert "***" in line

@@ -102,7 +102,8 @@ class AsyncPhase3Client:
         """
         if not url or not key:
             raise ConfigurationError(
-                "a Supabase URL and key are required (or use AsyncPhase3Client.connect(db_url))"
+                f"a Supabase URL and key are required (or use {type(self).__name__}.connect(db_url), or "
+                f"{type(self).__name__}.local() for a local database)"
             )
         role = key_role(key)
         if role is None:
