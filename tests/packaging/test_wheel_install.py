@@ -98,6 +98,10 @@ def test_a_new_user_gets_from_the_wheel_to_a_working_app_outside_the_repository(
 
     (app / "quickstart.py").write_text(QUICKSTART)
     try:
+        up = _run([str(installed / "phase3"), "dev", "up"], cwd=app)
+        assert up.returncode == 0, up.stderr
+        assert up.stdout.startswith("postgresql://")
+        # The quickstart's Phase3Client.local() attaches to the server `dev up` left running.
         quick = _run([str(installed / "python"), "quickstart.py"], cwd=app)
         assert quick.returncode == 0, quick.stderr
         assert quick.stdout.strip() == "42"
