@@ -152,3 +152,26 @@ def test_a_password_the_server_would_echo_is_scrubbed_from_the_error_line(
     line = one_error_line(capsys)
     assert PASSWORD not in line
     assert "***" in line
+
+
+def test_a_missing_table_says_run_phase3_db_migrate(
+    shim_db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """42P01 from a command that reads a Phase 3 table, through the SDK, on a database never migrated."""
+    import argparse
+
+    from phase3_sdk import Phase3Client, cli
+
+    def count_tools(_: argparse.Namespace) -> int:
+        with Phase3Client.connect(shim_db_url) as client:
+            print(client.tools.count())
+        return 0
+
+    def add(subparsers: cli.Subparsers) -> None:
+        subparsers.add_parser("count-tools").set_defaults(handler=count_tools)
+
+    monkeypatch.setattr(cli, "_registrars", [add])
+    assert main(["count-tools"]) == 1
+    line = one_error_line(capsys)
+    assert line.startswith("phase3: error: [42P01] ")
+    assert "run phase3 db migrate" in line
