@@ -285,20 +285,23 @@ def _db_migrations_export(args: argparse.Namespace) -> int:
 
 
 #: The objects a Supabase project has and plain PostgreSQL lacks, which the migrations depend on.
-_SUPABASE_LAYOUT = (
-    "select count(*) = 3 as ok from pg_roles where rolname in ('anon', 'authenticated', 'service_role')"
-)
+_SUPABASE_LAYOUT = """
+select array(select r from unnest(array['anon', 'authenticated', 'service_role']) r
+             where not exists (select 1 from pg_roles where rolname = r)) as roles,
+       to_regnamespace('auth') is null as no_auth
+"""
 
 
 def _require_supabase_layout(url: str) -> None:
     """Refuse to migrate a plain PostgreSQL, where the first policy would fail on ``role "anon"``."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(_SUPABASE_LAYOUT).fetchone()
-        has_auth = conn.execute("select to_regnamespace('auth') is not null").fetchone()
-    if not (row and row[0] and has_auth and has_auth[0]):
+    assert row is not None  # a select without FROM always yields its row
+    missing = [f"role {r}" for r in row[0]] + (["the auth schema"] if row[1] else [])
+    if missing:
         raise Phase3Error(
-            "this database is plain PostgreSQL: it lacks Supabase's roles (anon, authenticated, "
-            "service_role) and auth schema, which the migrations use",
+            f"this database looks like plain PostgreSQL: it lacks {', '.join(missing)}, which the "
+            "migrations use",
             hint="apply the Supabase shim first: phase3 db shim, then phase3 db migrate",
         )
 
