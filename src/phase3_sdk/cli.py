@@ -16,6 +16,7 @@ a traceback, and the exit code is non-zero.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib
 import os
@@ -101,7 +102,10 @@ def add_db_commands(subparsers: Subparsers) -> None:
 
     def common(p: argparse.ArgumentParser, *, url: bool = True) -> None:
         p.add_argument(
-            "--migrations", metavar="DIR", type=Path, help="migrations folder (default: supabase/migrations)"
+            "--migrations",
+            metavar="DIR",
+            type=Path,
+            help="migrations folder (default: the project's supabase/migrations, else the SDK's own)",
         )
         if url:
             p.add_argument("--db-url", metavar="URL", help="PostgreSQL URL (default: SUPABASE_DB_URL)")
@@ -156,22 +160,40 @@ def add_db_commands(subparsers: Subparsers) -> None:
         "--user", dest="users", action="append", type=UUID, metavar="UUID", help="only this user (repeatable)"
     )
     p.set_defaults(handler=_db_tune_search)
+    _add_db_setup_commands(commands)
 
 
 def db_url_from(args: argparse.Namespace) -> str:
     """The database URL a command works on: ``--db-url``, else ``SUPABASE_DB_URL`` (environment or .env)."""
-    if args.db_url:
-        return str(args.db_url)
-    from phase3_sdk.config import Settings
+    from phase3_sdk.config import Settings, check_db_url
 
-    return Settings.from_env(args.env_file).require_db_url()
+    if args.db_url:
+        return check_db_url(str(args.db_url), source="--db-url")
+    settings = Settings.from_env(args.env_file)
+    if settings.db_url is None:
+        raise Phase3Error(
+            "no database URL: set SUPABASE_DB_URL (environment or .env) or pass --db-url",
+            hint="on Supabase: Project Settings > Database > Connection string; locally: phase3 dev url",
+        )
+    return settings.require_db_url()
 
 
 def _migrations(args: argparse.Namespace) -> Path:
     if args.migrations is not None:
-        return Path(args.migrations)
-    from phase3_sdk.db.embedded import default_migrations_dir
+        folder = Path(args.migrations)
+        if not folder.is_dir():
+            raise Phase3Error(
+                f"migrations folder not found: {folder}",
+                hint="pass --migrations DIR, or leave it out for the SDK's own migrations",
+            )
+        return folder
+    from phase3_sdk.db.migrator import default_migrations_dir
+    from phase3_sdk.errors import MigrationError
 
+    # As the Supabase CLI does: the project's supabase/migrations (here or above), which holds the SDK's
+    # migrations once exported there; outside a project, the SDK's own.
+    with contextlib.suppress(MigrationError):
+        return default_migrations_dir(Path.cwd())
     return default_migrations_dir()
 
 
@@ -179,6 +201,7 @@ def _db_migrate(args: argparse.Namespace) -> int:
     from phase3_sdk.db import migrator
 
     err = _stderr()
+    _require_supabase_layout(db_url_from(args))
     with err.status("migrating..."):
         applied = migrator.migrate(
             db_url_from(args), _migrations(args), on_progress=lambda m: err.print(f"applying {m.path.name}")
@@ -287,6 +310,64 @@ def _db_tune_search(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- db: setting up a database the SDK did not make ----------------------------------------------------------
+
+
+def _add_db_setup_commands(commands: Subparsers) -> None:
+    """Register ``phase3 db shim`` and ``phase3 db migrations export DIR``."""
+    p = commands.add_parser(
+        "shim", help="add Supabase's roles, auth schema and functions to a plain PostgreSQL (re-runnable)"
+    )
+    p.add_argument("--db-url", metavar="URL", help="PostgreSQL URL (default: SUPABASE_DB_URL)")
+    p.set_defaults(handler=_db_shim)
+    group = commands.add_parser("migrations", help="the SDK's own migrations")
+    sub = group.add_subparsers(dest="migrations_command", metavar="COMMAND", required=True)
+    p = sub.add_parser("export", help="write the migrations into DIR (e.g. supabase/migrations) for the CLI")
+    p.add_argument("dir", metavar="DIR", type=Path)
+    p.set_defaults(handler=_db_migrations_export)
+
+
+def _db_shim(args: argparse.Namespace) -> int:
+    from phase3_sdk.db.embedded import apply_shim
+
+    # No pgvector here: a Supabase project starts without it too, and the migrations create it.
+    apply_shim(db_url_from(args), vector=False)
+    print("applied the Supabase shim; now run: phase3 db migrate")
+    return 0
+
+
+def _db_migrations_export(args: argparse.Namespace) -> int:
+    from phase3_sdk.db.migrator import default_migrations_dir, export_migrations
+
+    written = export_migrations(args.dir)
+    total = len(list(default_migrations_dir().glob("*.sql")))
+    kept = f" ({total - len(written)} already there, identical)" if len(written) < total else ""
+    print(f"wrote {len(written)} of {total} migrations to {args.dir}{kept}")
+    return 0
+
+
+#: The objects a Supabase project has and plain PostgreSQL lacks, which the migrations depend on.
+_SUPABASE_LAYOUT = """
+select array(select r from unnest(array['anon', 'authenticated', 'service_role']) r
+             where not exists (select 1 from pg_roles where rolname = r)) as roles,
+       to_regnamespace('auth') is null as no_auth
+"""
+
+
+def _require_supabase_layout(url: str) -> None:
+    """Refuse to migrate a plain PostgreSQL, where the first policy would fail on ``role "anon"``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(_SUPABASE_LAYOUT).fetchone()
+    assert row is not None  # a select without FROM always yields its row
+    missing = [f"role {r}" for r in row[0]] + (["the auth schema"] if row[1] else [])
+    if missing:
+        raise Phase3Error(
+            f"this database looks like plain PostgreSQL: it lacks {', '.join(missing)}, which the "
+            "migrations use",
+            hint="apply the Supabase shim first: phase3 db shim, then phase3 db migrate",
+        )
+
+
 # -- dev ---------------------------------------------------------------------------------------------------
 
 
@@ -304,7 +385,12 @@ def add_dev_commands(subparsers: Subparsers) -> None:
             "--path", type=Path, default=DEFAULT_DEV_PATH, help="data folder (default: .phase3/dev)"
         )
         if name == "up":
-            p.add_argument("--migrations", metavar="DIR", type=Path, help="default: supabase/migrations")
+            p.add_argument(
+                "--migrations",
+                metavar="DIR",
+                type=Path,
+                help="default: the project's supabase/migrations, else the SDK's own",
+            )
         p.set_defaults(handler=handler)
 
 
@@ -408,10 +494,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except Phase3Error as exc:
-        message = str(exc)
+        message = _unmigrated(exc.code, exc.message) or str(exc)
     except psycopg.Error as exc:
         sqlstate = f"[{exc.sqlstate}] " if exc.sqlstate else ""
-        message = sqlstate + (exc.diag.message_primary or str(exc))
+        primary = exc.diag.message_primary or str(exc)
+        message = _unmigrated(exc.sqlstate, primary) or sqlstate + primary
     except KeyboardInterrupt:
         print("phase3: interrupted", file=sys.stderr)
         return 130
@@ -421,5 +508,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message = f"{type(exc).__name__}: {exc} (set PHASE3_DEBUG=1 for a traceback)"
     # Plain print, not rich: a console would wrap a long path onto a second line.
-    print(f"phase3: error: {_one_line(message)}", file=sys.stderr)
+    print(f"phase3: error: {_scrub(_one_line(message), args)}", file=sys.stderr)
     return 1
+
+
+#: A missing table (42P01) or function (42883): what a database the migrations never ran on answers.
+_UNMIGRATED = ("42P01", "42883")
+
+
+def _unmigrated(sqlstate: str | None, primary: str) -> str | None:
+    """The one line for an error that means the schema is missing, or None for any other error.
+
+    Postgres' own hint for 42883 (add explicit casts) sends users the wrong way here, so it is dropped.
+    """
+    if sqlstate not in _UNMIGRATED:
+        return None
+    return (
+        f"[{sqlstate}] {primary}: this database lacks the Phase 3 schema (or part of it); "
+        "run phase3 db migrate (phase3 db status lists what is pending)"
+    )
+
+
+def _scrub(message: str, args: argparse.Namespace) -> str:
+    """Remove any database password the command was given from ``message``, and each '@'-separated part of
+    it (libpq reads an unescaped '@' in a password as the start of the host name and may print the rest).
+    """
+    from urllib.parse import unquote, urlsplit
+
+    urls = [getattr(args, "db_url", None), os.environ.get("SUPABASE_DB_URL")]
+    with contextlib.suppress(Exception):  # a .env that cannot be read has no password to hide
+        from phase3_sdk.config import Settings
+
+        from_file = Settings.from_env(getattr(args, "env_file", ".env")).db_url
+        urls.append(from_file.get_secret_value() if from_file else None)
+    for url in filter(None, urls):
+        authority = str(url).partition("://")[2].split("/", 1)[0]
+        userinfo = authority.rpartition("@")[0]
+        password = userinfo.partition(":")[2]
+        if not password:
+            with contextlib.suppress(ValueError):
+                password = urlsplit(str(url)).password or ""
+        for secret in {password, unquote(password), *password.split("@")}:
+            if len(secret) >= 3:
+                message = message.replace(secret, "***")
+    return message

@@ -8,6 +8,7 @@ deployment platforms expect. Secrets are wrapped in :class:`Secret`, whose repr 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from dotenv import dotenv_values
 
 from phase3_sdk.errors import ConfigurationError
 
-__all__ = ["Secret", "Settings"]
+__all__ = ["Secret", "Settings", "check_db_url"]
 
 
 class Secret:
@@ -48,6 +49,44 @@ class Secret:
         return bool(self._value)
 
 
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+_DB_SCHEMES = ("postgresql", "postgres")
+_EXPECTED_URL = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+
+
+def check_db_url(url: str, *, source: str = "the database URL") -> str:
+    """Return ``url`` if libpq will read it as the PostgreSQL URL meant, else raise ConfigurationError.
+
+    The message never repeats the URL or any part of it: a mistyped URL still holds a password. Caught
+    here rather than by libpq: a non-URL would fail as ``missing "=" after ...`` (libpq reads it as
+    ``key=value`` settings), an ``@`` left unescaped in a password would make libpq take the rest of the
+    password for the host name and print it, and an ``http://`` URL is usually the project's REST URL.
+    """
+    text = url.strip()
+    match = _SCHEME.match(text)
+    if match is None:
+        raise ConfigurationError(
+            f"{source} is not a URL: expected {_EXPECTED_URL}",
+            hint="on Supabase: Project Settings > Database > Connection string (URI)",
+        )
+    scheme = match.group("scheme").lower()
+    if scheme not in _DB_SCHEMES:
+        rest = "http" in scheme
+        extra = " (that looks like the project's REST URL: give it as SUPABASE_URL)" if rest else ""
+        raise ConfigurationError(
+            f"{source} is a {scheme}:// URL{extra}: expected {_EXPECTED_URL}",
+            hint="on Supabase: Project Settings > Database > Connection string (URI)",
+        )
+    authority = text[match.end() :].split("/", 1)[0].split("?", 1)[0]
+    if authority.count("@") > 1:
+        raise ConfigurationError(
+            f"{source} has more than one '@' before the host: a password that contains '@' must be "
+            "written as %40",
+            hint="percent-encode the password, e.g. with urllib.parse.quote(password, safe='')",
+        )
+    return text
+
+
 _DEFAULT_TIMEOUT: Final = 30.0
 _DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 
@@ -56,7 +95,8 @@ _DEFAULT_CONNECT_TIMEOUT: Final = 10.0
 class Settings:
     """Everything the SDK reads from the environment; every field is optional until something needs it.
 
-    Environment variables: ``SUPABASE_URL``, ``SUPABASE_ANON_KEY``, ``SUPABASE_SERVICE_ROLE_KEY``,
+    Environment variables: ``SUPABASE_URL``, ``SUPABASE_ANON_KEY`` (or ``SUPABASE_KEY``, the name
+    supabase-py's examples use; ``SUPABASE_ANON_KEY`` wins when both are set), ``SUPABASE_SERVICE_ROLE_KEY``,
     ``SUPABASE_JWT_SECRET``, ``SUPABASE_DB_URL`` (a PostgreSQL URL; it usually holds a password, so it is a
     secret too), ``PHASE3_TIMEOUT`` and ``PHASE3_CONNECT_TIMEOUT`` (seconds).
     """
@@ -105,7 +145,7 @@ class Settings:
 
         return cls(
             supabase_url=text("SUPABASE_URL"),
-            anon_key=secret("SUPABASE_ANON_KEY"),
+            anon_key=secret("SUPABASE_ANON_KEY") or secret("SUPABASE_KEY"),
             service_role_key=secret("SUPABASE_SERVICE_ROLE_KEY"),
             jwt_secret=secret("SUPABASE_JWT_SECRET"),
             db_url=secret("SUPABASE_DB_URL"),
@@ -114,10 +154,13 @@ class Settings:
         )
 
     def require_db_url(self) -> str:
-        """Return the database URL, or raise a :class:`ConfigurationError` that says how to set it."""
+        """Return the database URL, or raise a :class:`ConfigurationError` that says how to set it.
+
+        The URL is checked with :func:`check_db_url`, so a mistyped one fails here in one line.
+        """
         if self.db_url is None:
             raise ConfigurationError(
-                "no database URL: set SUPABASE_DB_URL (environment or .env) or pass --db-url",
+                "no database URL: set SUPABASE_DB_URL (environment or .env)",
                 hint="on Supabase: Project Settings > Database > Connection string; locally: phase3 dev url",
             )
-        return self.db_url.get_secret_value()
+        return check_db_url(self.db_url.get_secret_value(), source="SUPABASE_DB_URL")

@@ -7,8 +7,9 @@ connection pool never share mutable auth state (the identity-leak class of supab
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
@@ -78,15 +79,27 @@ class Identity:
         return cls(role="authenticated", claims=claims, access_token=access_token)
 
     @classmethod
-    def from_token(cls, access_token: str, *, jwt_secret: str | None = None, leeway: float = 0) -> Identity:
+    def from_token(
+        cls,
+        access_token: str,
+        *,
+        jwt_secret: str | None = None,
+        jwks: JwksKeys | None = None,
+        leeway: float = 0,
+    ) -> Identity:
         """The identity a user's access token carries.
 
-        With ``jwt_secret`` the signature is verified (the client insists on it for a direct database
-        connection). Without it the claims are only read, which is right only where the server verifies the
-        token itself, as PostgREST does for the REST backend. ``leeway`` is seconds of clock skew allowed.
+        With ``jwt_secret`` or ``jwks`` the signature is verified (the client insists on one of them for a
+        direct database connection): an HS256 token with the secret, an ES256/RS256 token (Supabase's
+        asymmetric signing keys) with the project's published keys. Without either the claims are only
+        read, which is right only where the server verifies the token itself, as PostgREST does for the
+        REST backend. ``leeway`` is seconds of clock skew allowed.
         """
         try:
-            claims = _decode(access_token, jwt_secret)
+            if jwt_secret is None and jwks is None:
+                claims = _decode(access_token, None)
+            else:
+                claims = _verify(access_token, jwt_secret, jwks)
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("the access token has expired") from exc
         except jwt.PyJWTError as exc:
@@ -118,6 +131,128 @@ def _decode(access_token: str, jwt_secret: str | None) -> Mapping[str, Any]:
     else:
         claims = jwt.decode(access_token, options={"verify_signature": False, "verify_exp": False})
     return MappingProxyType(claims)
+
+
+#: Asymmetric algorithms verified against the JWKS; HS256 is verified with the JWT secret only, so a token
+#: can never pick the kind of key it is checked with (the algorithm-confusion attack).
+_ASYMMETRIC = ("ES256", "RS256")
+
+
+def _verify(access_token: str, jwt_secret: str | None, jwks: JwksKeys | None) -> Mapping[str, Any]:
+    """Verified claims of a user token, by the algorithm its header names."""
+    alg = jwt.get_unverified_header(access_token).get("alg")
+    if alg == "HS256":
+        if jwt_secret is None:
+            raise AuthError(
+                "this access token is signed with the project's JWT secret (HS256), which this client was "
+                "not given (SUPABASE_JWT_SECRET)"
+            )
+        return _decode(access_token, jwt_secret)
+    if alg not in _ASYMMETRIC:
+        raise AuthError(f"access tokens signed with {alg!r} are not accepted (HS256, ES256 or RS256 are)")
+    if jwks is None:
+        raise AuthError(
+            f"this access token is signed with one of the project's asymmetric keys ({alg}); verifying it "
+            "needs the project URL (SUPABASE_URL), where its public keys are published"
+        )
+    return _decode_with(access_token, jwks.key_for(access_token, alg))
+
+
+@lru_cache(maxsize=4096)
+def _decode_with(access_token: str, key: jwt.PyJWK) -> Mapping[str, Any]:
+    # Cached as _decode is: an ES256 verification costs ~0.1 ms. The key is part of the cache key, so a
+    # token is re-verified after the project's keys change.
+    claims = jwt.decode(
+        access_token,
+        key.key,
+        algorithms=[key.algorithm_name],
+        options={"verify_aud": False, "verify_exp": False},
+    )
+    return MappingProxyType(claims)
+
+
+class JwksKeys:
+    """A project's public signing keys (``/auth/v1/.well-known/jwks.json``), fetched over httpx and cached.
+
+    Keys are fetched on first use and again after ``max_age`` seconds; a token naming a key id not in the
+    cache triggers one refetch (the project rotated its keys), at most once per ``min_refetch`` seconds so
+    that a flood of tokens with made-up key ids cannot turn into a flood of requests.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_age: float = 600.0,
+        min_refetch: float = 30.0,
+        timeout: float = 10.0,
+        fetch: Callable[[str, float], Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.url = url
+        self._max_age = max_age
+        self._min_refetch = min_refetch
+        self._timeout = timeout
+        self._fetch = fetch or _fetch_jwks
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_project(cls, supabase_url: str, **kwargs: Any) -> JwksKeys:
+        """The keys of the Supabase project at ``supabase_url``."""
+        return cls(supabase_url.rstrip("/") + "/auth/v1/.well-known/jwks.json", **kwargs)
+
+    def __repr__(self) -> str:
+        return f"JwksKeys({self.url!r}, keys={len(self._keys)})"
+
+    def key_for(self, access_token: str, alg: str) -> jwt.PyJWK:
+        """The key that should have signed ``access_token``; :class:`AuthError` if there is none."""
+        kid = jwt.get_unverified_header(access_token).get("kid")
+        with self._lock:
+            now = time.monotonic()
+            stale = self._fetched_at is None or now - self._fetched_at > self._max_age
+            unknown = kid not in self._keys and (
+                self._fetched_at is None or now - self._fetched_at > self._min_refetch
+            )
+            if stale or unknown:
+                self._refresh(now)
+            key = self._keys.get(kid) if kid is not None else self._only_key(alg)
+        if key is None:
+            raise AuthError(f"the access token's key id {kid!r} is not among the project's signing keys")
+        if key.algorithm_name != alg:
+            raise AuthError(f"the access token says {alg} but its key is for {key.algorithm_name}")
+        return key
+
+    def _only_key(self, alg: str) -> jwt.PyJWK | None:
+        # A token without a key id can only mean the one key of its algorithm, if there is exactly one.
+        matching = [k for k in self._keys.values() if k.algorithm_name == alg]
+        return matching[0] if len(matching) == 1 else None
+
+    def _refresh(self, now: float) -> None:
+        try:
+            document = self._fetch(self.url, self._timeout)
+            keys = jwt.PyJWKSet.from_dict(dict(document)).keys
+        except (jwt.PyJWKSetError, jwt.PyJWKError, ValueError, TypeError) as exc:
+            raise AuthError(f"the project's signing keys at {self.url} could not be read: {exc}") from exc
+        self._keys = {str(k.key_id): k for k in keys if k.key_id is not None} or {
+            str(i): k for i, k in enumerate(keys)
+        }
+        self._fetched_at = now
+
+
+def _fetch_jwks(url: str, timeout: float) -> Mapping[str, Any]:
+    """GET the JWKS document (httpx, so tests mock it at the HTTP boundary like every other request)."""
+    import httpx
+
+    try:
+        response = httpx.get(url, timeout=timeout, follow_redirects=True)
+        response.raise_for_status()
+        document = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise AuthError(f"could not fetch the project's signing keys from {url}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise AuthError(f"the project's signing keys at {url} are not a JWKS document")
+    return document
 
 
 def mint_user_token(

@@ -16,6 +16,9 @@ from phase3_sdk.errors import Conflict, NotFound
 
 MakeUser = Callable[..., uuid.UUID]
 
+#: How many failed statements one test run makes (see the test for why more than one).
+FAILURES = 30
+
 
 def test_a_failed_statement_leaves_its_connection_clean(
     db_url: str, make_user: MakeUser, caplog: pytest.LogCaptureFixture
@@ -24,16 +27,20 @@ def test_a_failed_statement_leaves_its_connection_clean(
         me = root.as_user(user_id=make_user())
         first = me.tools.create(name="first", code="return 1;")
         me.tools.create(name="second", code="return 2;")
-        with caplog.at_level(logging.WARNING), pytest.raises(Conflict):
-            me.tools.update(first.id, name="second")  # unique (user_id, name): fails in the database
-        # The one connection serves the next calls: the aborted transaction was rolled back, not left open
-        # for the pool to find (which it would log), and nothing of the failed update was kept.
-        assert me.tools.get(first.id).name == "first"
-        assert me.tools.count() == 2
         pool = root._shared.backend._pool  # type: ignore[attr-defined]
-        with pool.connection() as conn:
-            assert conn.info.transaction_status == TransactionStatus.IDLE
-        assert not [r for r in caplog.records if r.name.startswith("psycopg")]
+        # Whether the failed statement's answer arrives while the pipeline's Sync is still being sent is a
+        # matter of packet timing (about one call in three here): repeating the failure makes the test meet
+        # both orders every run rather than by chance.
+        for _ in range(FAILURES):
+            with caplog.at_level(logging.WARNING), pytest.raises(Conflict):
+                me.tools.update(first.id, name="second")  # unique (user_id, name): fails in the database
+            # The one connection serves the next calls: the aborted transaction was rolled back, not left
+            # open for the pool to find (which it would log), and nothing of the failed update was kept.
+            assert me.tools.get(first.id).name == "first"
+            assert me.tools.count() == 2
+            with pool.connection() as conn:
+                assert conn.info.transaction_status == TransactionStatus.IDLE
+        assert not [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")]
 
 
 def test_the_identity_of_one_call_does_not_outlive_it(db_url: str, make_user: MakeUser) -> None:

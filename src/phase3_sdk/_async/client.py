@@ -7,18 +7,23 @@ in their immutable identity, so making one per web request costs a few attribute
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from ..backends.base import AsyncBackend
+from .. import _local
+from ..backends.base import AsyncBackend, Rpc, RpcReturns
 from ..config import Settings
 from ..engine.registry import ToolRegistry
-from ..errors import ConfigurationError
-from ..identity import Identity, key_role, mint_user_token
+from ..errors import AuthError, ConfigurationError, InvalidInput, NotFound, ServerError
+from ..identity import Identity, JwksKeys, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
+from ._io import run_blocking
 from .backends.postgres import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
@@ -42,11 +47,15 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
+#: A database function or argument name the SDK passes on as is: a plain, unquoted identifier.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_RPC_RETURNS = ("rows", "scalar", "none")
+
 
 class _Shared:
     """State every client derived from one root shares: the backend and how to act for users."""
 
-    __slots__ = ("backend", "embedder", "jwt_secret", "kind", "registry")
+    __slots__ = ("backend", "embedder", "jwks", "jwt_secret", "kind", "local_url", "registry")
 
     def __init__(
         self, backend: AsyncBackend, kind: str, jwt_secret: str | None, embedder: Embedder | None = None
@@ -59,6 +68,10 @@ class _Shared:
         # Python tool handlers registered with ``client.tools.handler``; shared so that a handler
         # registered once serves every user-scoped client made from the same root.
         self.registry = ToolRegistry()
+        # The superuser URL of the embedded database behind a client from local() (for local_user()).
+        self.local_url: str | None = None
+        # The project's published signing keys, for ES256/RS256 user tokens (fetched on first use).
+        self.jwks: JwksKeys | None = None
 
 
 class AsyncPhase3Client:
@@ -95,7 +108,8 @@ class AsyncPhase3Client:
         """
         if not url or not key:
             raise ConfigurationError(
-                "a Supabase URL and key are required (or use AsyncPhase3Client.connect(db_url))"
+                f"a Supabase URL and key are required (or use {type(self).__name__}.connect(db_url), or "
+                f"{type(self).__name__}.local() for a local database)"
             )
         role = key_role(key)
         if role is None:
@@ -116,11 +130,9 @@ class AsyncPhase3Client:
             max_rows=max_rows,
         )
         identity = Identity.service() if role == "service_role" else Identity.anon()
-        self._init(
-            _Shared(backend, "rest", jwt_secret, embedder),
-            AsyncTransport(backend, identity, retry),
-            owner=True,
-        )
+        shared = _Shared(backend, "rest", jwt_secret, embedder)
+        shared.jwks = JwksKeys.for_project(url)
+        self._init(shared, AsyncTransport(backend, identity, retry), owner=True)
 
     def _init(self, shared: _Shared, transport: AsyncTransport, *, owner: bool) -> None:
         self._shared = shared
@@ -144,12 +156,15 @@ class AsyncPhase3Client:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
         jwt_secret: str | None = None,
+        supabase_url: str | None = None,
         embedder: Embedder | None = None,
     ) -> AsyncPhase3Client:
         """A client on a direct PostgreSQL connection (psycopg 3 pool).
 
         A database URL is a privileged credential, so this client acts as the service role; use
-        :meth:`as_user` to act for a user with RLS applied exactly as PostgREST applies it.
+        :meth:`as_user` to act for a user with RLS applied exactly as PostgREST applies it. To verify
+        users' access tokens, give ``jwt_secret`` (HS256 tokens) and/or ``supabase_url`` (ES256/RS256
+        tokens, checked against the project's published keys).
         """
         backend = AsyncPostgresBackend(
             db_url,
@@ -159,6 +174,8 @@ class AsyncPhase3Client:
             statement_timeout_ms=statement_timeout_ms,
         )
         shared = _Shared(backend, "postgres", jwt_secret, embedder)
+        if supabase_url:
+            shared.jwks = JwksKeys.for_project(supabase_url)
         return cls._make(shared, AsyncTransport(backend, Identity.service(), retry), owner=True)
 
     @classmethod
@@ -181,6 +198,10 @@ class AsyncPhase3Client:
         jwt_secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else None
         anon = settings.anon_key.get_secret_value() if settings.anon_key else None
         service = settings.service_role_key.get_secret_value() if settings.service_role_key else None
+        if anon and key_role(anon) == "service_role":
+            # SUPABASE_KEY holds whichever key an example put there: a service key must never be sent as
+            # the anon key of a user's requests.
+            service, anon = service or anon, None
         if settings.supabase_url and (anon or service):
             return cls(
                 settings.supabase_url,
@@ -198,12 +219,149 @@ class AsyncPhase3Client:
                 retry=retry,
                 connect_timeout=settings.connect_timeout,
                 jwt_secret=jwt_secret,
+                supabase_url=settings.supabase_url,
                 embedder=embedder,
             )
         raise ConfigurationError(
-            "no connection settings: set SUPABASE_URL with SUPABASE_ANON_KEY or SUPABASE_SERVICE_ROLE_KEY, "
-            "or SUPABASE_DB_URL (environment or .env)"
+            "no connection settings: set SUPABASE_URL with SUPABASE_ANON_KEY (or SUPABASE_KEY) or "
+            "SUPABASE_SERVICE_ROLE_KEY, or SUPABASE_DB_URL (environment or .env); for a local database "
+            f"with nothing to set up, use {cls.__name__}.local()"
         )
+
+    @classmethod
+    async def local(
+        cls,
+        path: str | Path = _local.DEFAULT_LOCAL_PATH,
+        *,
+        migrations_dir: str | Path | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        embedder: Embedder | None = None,
+    ) -> AsyncPhase3Client:
+        """A service client on the ``phase3 dev`` database: an embedded PostgreSQL with pgvector in
+        ``path`` (default ``.phase3/dev``), started if it is not running, attached to if it is, with the
+        Supabase shim and the migrations applied (the SDK's own unless ``migrations_dir`` is given).
+
+        The server keeps running after this process ends, like ``phase3 dev up``; ``phase3 dev down``
+        stops it. Use :meth:`local_user` for a user and its client.
+        """
+        url = await run_blocking(_local.start_local, path, migrations_dir)
+        client = cls.connect(url, retry=retry, embedder=embedder)
+        client._shared.local_url = url
+        return client
+
+    async def local_user(self, email: str) -> AsyncPhase3Client:
+        """A client acting for the user with ``email`` in the local database (created if there is none).
+
+        Only on a client from :meth:`local`: a real project's users sign up through Supabase Auth, and
+        their clients come from :meth:`as_user` with their access token.
+        """
+        url = self._shared.local_url
+        if url is None:
+            raise ConfigurationError(
+                f"local_user() works on a client from {type(self).__name__}.local(); on a real project "
+                "users sign up through Supabase Auth: use as_user(access_token)"
+            )
+        user_id = await run_blocking(_local.local_user_id, url, email)
+        return self.as_user(user_id=user_id)
+
+    @classmethod
+    async def from_supabase(
+        cls,
+        supabase: Any,
+        *,
+        jwt_secret: str | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (the HTTP client's per-request timeout)
+        http2: bool = True,
+        embedder: Embedder | None = None,
+    ) -> AsyncPhase3Client:
+        """A REST client for the project a supabase-py client talks to, acting as it acts.
+
+        Takes the supabase-py client's URL (a string or a URL object), key and current session: signed in,
+        the client acts for that user; signed out, as its key's role. It then follows the supabase-py
+        client's auth events (sign-in, token refresh, sign-out), so the token it sends is always the
+        session's current one. supabase-py is not a dependency: any object with ``supabase_url``,
+        ``supabase_key`` and ``auth`` (``get_session()``, ``on_auth_state_change()``) works.
+        """
+        url = getattr(supabase, "supabase_url", None)
+        key = getattr(supabase, "supabase_key", None)
+        auth = getattr(supabase, "auth", None)
+        if not url or not key or auth is None or not hasattr(auth, "get_session"):
+            raise ConfigurationError(
+                f"from_supabase() takes a supabase-py client (supabase.create_client(url, key)); "
+                f"got {type(supabase).__name__}"
+            )
+        client = cls(
+            str(url).rstrip("/"),
+            str(key),
+            jwt_secret=jwt_secret,
+            retry=retry,
+            timeout=timeout,
+            http2=http2,
+            embedder=embedder,
+        )
+        signed_out = client._transport.identity
+        pending = auth.get_session()
+        session = await pending if inspect.isawaitable(pending) else pending
+        transport = client._transport
+        transport.identity = _session_identity(session, signed_out, type(client).__name__)
+
+        def follow(event: str, new_session: Any) -> None:
+            # The transport is this client's alone (derived clients get their own), and resources read its
+            # identity on every call: swapping it here is what makes a refreshed token take effect.
+            transport.identity = _session_identity(new_session, signed_out, type(client).__name__)
+
+        if hasattr(auth, "on_auth_state_change"):
+            auth.on_auth_state_change(follow)
+        return client
+
+    # -- the app's own functions -------------------------------------------------------------------
+
+    async def rpc(
+        self,
+        name: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        returns: RpcReturns = "rows",
+        idempotent: bool = False,
+    ) -> Any:
+        """Call a function of the ``public`` schema with named arguments, as this client's identity.
+
+        ``returns``: ``"rows"`` (a function returning a table or a set: a list of dicts), ``"scalar"``
+        (one value) or ``"none"``. Errors are the SDK's typed errors on both backends. A call is retried
+        on transient errors only if you say it is ``idempotent`` (a function may write).
+        """
+        if not isinstance(name, str) or not _IDENTIFIER.match(name):
+            raise InvalidInput(f"rpc() needs a plain function name, got {name!r}", field="name")
+        if returns not in _RPC_RETURNS:
+            raise InvalidInput(
+                f"returns must be one of {', '.join(_RPC_RETURNS)}, got {returns!r}", field="returns"
+            )
+        values = dict(args or {})
+        for arg in values:
+            if not isinstance(arg, str) or not _IDENTIFIER.match(arg):
+                raise InvalidInput(f"rpc() argument names must be plain names, got {arg!r}", field="args")
+        # Objects (and lists of them) are JSON to the function; a direct connection must say so, where
+        # PostgREST reads the whole body as JSON anyway.
+        casts = {
+            arg: "jsonb"
+            for arg, value in values.items()
+            if isinstance(value, dict)
+            or (isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value))
+        }
+        op = Rpc(name, values, returns=returns, casts=casts)
+        try:
+            return await self._transport.rpc(op, idempotent=idempotent)
+        except ServerError as exc:
+            if exc.code != "42883":
+                raise
+            # What PostgREST answers with 404 (PGRST202): the same NotFound on a direct connection, without
+            # Postgres' hint about casts, which misleads for a call by argument names.
+            raise NotFound(
+                f"no function public.{name}({', '.join(values)})",
+                code=exc.code,
+                hint="create it in a migration, or check its argument names (rpc() passes arguments by name)",
+            ) from exc
 
     # -- identity ---------------------------------------------------------------------------------
 
@@ -231,21 +389,16 @@ class AsyncPhase3Client:
     ) -> AsyncPhase3Client:
         """A client acting for one user, with RLS applied; rows it creates get that user's id.
 
-        Give the user's ``access_token`` (its ``sub`` names the user), or, in trusted server code, a
-        ``user_id``: on a database connection that is enough; over REST it needs ``SUPABASE_JWT_SECRET``
-        to mint a token. No connection is opened and nothing is shared but the pool.
+        Give the user's ``access_token`` (its ``sub`` names the user; on a direct connection it is verified:
+        HS256 with the JWT secret, ES256/RS256 with the project's published keys, fetched once and cached),
+        or, in trusted server code, a ``user_id``: on a database connection that is enough; over REST it
+        needs ``SUPABASE_JWT_SECRET`` to mint a token. No connection is opened and nothing is shared but
+        the pool.
         """
         if (access_token is None) == (user_id is None):
             raise ConfigurationError("as_user() takes exactly one of access_token or user_id")
         if access_token is not None:
-            if self._shared.kind == "postgres" and not self._shared.jwt_secret:
-                # Over REST, PostgREST verifies the token. On a direct connection nothing else would, and
-                # an unverified token lets anyone claim any user id.
-                raise ConfigurationError(
-                    "as_user(access_token) on a database connection needs jwt_secret (SUPABASE_JWT_SECRET) "
-                    "to verify the token; trusted server code can pass user_id= instead"
-                )
-            identity = Identity.from_token(access_token, jwt_secret=self._shared.jwt_secret)
+            identity = self._token_identity(access_token)
         elif self._shared.kind == "postgres":
             identity = Identity.for_user(user_id)  # type: ignore[arg-type]
         else:
@@ -257,6 +410,23 @@ class AsyncPhase3Client:
             token = mint_user_token(user_id, self._shared.jwt_secret)  # type: ignore[arg-type]
             identity = Identity.for_user(user_id, access_token=token)  # type: ignore[arg-type]
         return self._derive(identity)
+
+    def _token_identity(self, access_token: str) -> Identity:
+        shared = self._shared
+        if shared.kind == "postgres":
+            # Over REST, PostgREST verifies the token. On a direct connection nothing else would, and an
+            # unverified token lets anyone claim any user id.
+            if not shared.jwt_secret and shared.jwks is None:
+                raise ConfigurationError(
+                    "as_user(access_token) on a database connection verifies the token: give jwt_secret "
+                    "(SUPABASE_JWT_SECRET) for HS256 tokens or supabase_url (SUPABASE_URL) for ES256/RS256 "
+                    "ones; trusted server code can pass user_id= instead"
+                )
+            return Identity.from_token(access_token, jwt_secret=shared.jwt_secret, jwks=shared.jwks)
+        if shared.jwt_secret:
+            # A REST client given the secret checks tokens before sending them, whatever their algorithm.
+            return Identity.from_token(access_token, jwt_secret=shared.jwt_secret, jwks=shared.jwks)
+        return Identity.from_token(access_token)
 
     def _as_identity(self, identity: Identity) -> AsyncPhase3Client:
         """A client for an identity built elsewhere (sign-in sessions, the synthesis worker)."""
@@ -355,3 +525,24 @@ class AsyncPhase3Client:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def _session_identity(session: Any, signed_out: Identity, client_name: str) -> Identity:
+    """Who a supabase-py session is: its user (the token's claims; PostgREST verifies the signature), or
+    ``signed_out`` when there is no session."""
+    if inspect.isawaitable(session):
+        if inspect.iscoroutine(session):
+            session.close()  # never awaited here: close it rather than leave a warning behind
+        raise ConfigurationError(
+            f"this supabase client is asynchronous: use Async{client_name.removeprefix('Async')}"
+            ".from_supabase() (awaited)"
+        )
+    token = getattr(session, "access_token", None) if session is not None else None
+    if not token:
+        return signed_out
+    try:
+        return Identity.from_token(str(token))
+    except AuthError:
+        # An expired or malformed session token: act signed out, so requests meet RLS as anon rather
+        # than fail in a callback that supabase-py runs for its own reasons.
+        return signed_out

@@ -127,20 +127,8 @@ def create_auth_user(url: str, email: str, password: str | None = None) -> UUID:
 
 
 def default_migrations_dir(start: str | Path | None = None) -> Path:
-    """Find ``supabase/migrations``, walking up from ``start`` (default: the working directory).
-
-    No copy of the migrations ships in the package: the folder is the repository's, and a stale copy
-    would silently disagree with it. Raises :class:`ConfigurationError` when none is found.
-    """
-    here = Path(start) if start is not None else Path.cwd()
-    for folder in (here, *here.resolve().parents):
-        candidate = folder / "supabase" / "migrations"
-        if candidate.is_dir():
-            return candidate
-    raise ConfigurationError(
-        f"no supabase/migrations folder in {here} or its parents",
-        hint="run from the project, or pass --migrations DIR",
-    )
+    """The Phase 3 migrations folder: see :func:`phase3_sdk.db.migrator.default_migrations_dir`."""
+    return migrator.default_migrations_dir(start)
 
 
 class EmbeddedDatabase:

@@ -7,6 +7,7 @@ operation costs two network round trips (statement batch, commit) rather than fo
 
 from __future__ import annotations
 
+import re
 import select
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -20,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...backends import sql as q
 from ...backends.base import Delete, Insert, Query, Rpc, Update
+from ...errors import ConfigurationError
 from ...identity import Identity
 from .._io import Lock, Outcome
 
@@ -32,6 +34,12 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 
 Conn = psycopg.AsyncConnection[dict[str, Any]]
+#: What a server (or Supabase's pooler) answers to a login no retry will fix. Only the server's own words
+#: are kept for the message: libpq's prefix names the host, which a mistyped URL can fill with password.
+_LOGIN_REFUSED = re.compile(
+    r"((?:\w+ )?authentication failed[^\n]*|role \"[^\"]*\" does not exist|database \"[^\"]*\" does not "
+    r"exist|no pg_hba\.conf entry[^\n]*|Tenant or user not found)"
+)
 _BEGIN = psycopg.sql.SQL("begin")
 _COMMIT = psycopg.sql.SQL("commit")
 
@@ -46,6 +54,26 @@ async def _with_read_back(conn: Conn, op: Insert, written: dict[Any, dict[str, A
         cur = await conn.execute(stmt, params)
         written.update(q.rows_by_id(await cur.fetchall()))
     return [written[i] for i in wanted if i in written]
+
+
+async def _drain(pipeline: psycopg.AsyncPipeline, conn: Conn) -> None:
+    """Read every answer still owed to a pipeline in which a statement has just failed.
+
+    In pipeline mode each ``execute`` also reads whatever answers have already arrived, so a statement's
+    error can surface from a *later* ``execute`` (the COMMIT queued after it) as well as from ``sync()``,
+    depending on packet timing. The answers queued after the failure (the skipped COMMIT's "pipeline
+    aborted", the Sync's) are then still unread, and the next use of the pipeline (the rollback, or
+    leaving the pipeline, which psycopg logs as "error ignored terminating") trips over them. Each sync
+    reads at least the answers owed before it, so two suffice; four bound the loop on a broken connection.
+    """
+    for _ in range(4):
+        if conn.closed:
+            return
+        try:
+            await pipeline.sync()
+            return
+        except psycopg.Error:
+            continue
 
 
 class AsyncPostgresBackend:
@@ -67,18 +95,20 @@ class AsyncPostgresBackend:
         statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
     ) -> None:
         options = f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else ""
+        self._conninfo = conninfo
+        self._connect_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "row_factory": dict_row,
+            "options": options,
+            "connect_timeout": max(int(connect_timeout), 1),
+        }
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             conninfo,
             min_size=min_size,
             max_size=max_size,
             timeout=connect_timeout,
             open=False,
-            kwargs={
-                "autocommit": True,
-                "row_factory": dict_row,
-                "options": options,
-                "connect_timeout": max(int(connect_timeout), 1),
-            },
+            kwargs=self._connect_kwargs,
             name="phase3",
         )
         self._opened = False
@@ -96,6 +126,7 @@ class AsyncPostgresBackend:
         # The pool opens lazily so that constructing a client never blocks or needs a running loop.
         async with self._open_lock:
             if not self._opened:
+                await self._check_login()
                 await self._pool.open(wait=False)
                 self._opened = True
 
@@ -122,6 +153,28 @@ class AsyncPostgresBackend:
             yield conn
         finally:
             await self._pool.putconn(conn)
+
+    async def _check_login(self) -> None:
+        """Connect once before the pool does, so that a login the server refuses fails now, in one line.
+
+        The pool retries a failed connect in the background, logging a warning each time, until a caller
+        gives up with ``pool_timeout``: right for a server that is restarting, useless (10 s and a dozen
+        warnings that bury the cause) for a wrong password, user or database name, which no retry fixes.
+        Any other failure is left to the pool, as before.
+        """
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
+        except psycopg.OperationalError as exc:
+            refusal = _LOGIN_REFUSED.search(str(exc))
+            if refusal is None:
+                return
+            raise ConfigurationError(
+                f"the database refused the login: {refusal.group(0).strip()}",
+                code="login_refused",
+                hint="check the user, password and database name in the URL (SUPABASE_DB_URL); on "
+                "Supabase: Project Settings > Database > Connection string",
+            ) from None
+        await conn.close()
 
     async def run(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
         """Run ``work`` in one transaction under ``identity``; map any failure to an SDK error."""
@@ -159,15 +212,17 @@ class AsyncPostgresBackend:
         try:
             async with self._connection() as conn:
                 async with conn.pipeline() as pipeline:
-                    await conn.execute(_BEGIN)
-                    await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
-                    cur = await conn.execute(stmt, params)
-                    await conn.execute(_COMMIT)
                     try:
+                        await conn.execute(_BEGIN)
+                        await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                        cur = await conn.execute(stmt, params)
+                        await conn.execute(_COMMIT)
                         await pipeline.sync()
                     except psycopg.Error as exc:
-                        # Ended here, inside the pipeline, so that the connection leaves it clean.
+                        # Ended here, inside the pipeline, so that the connection leaves it clean. The error
+                        # may come from any execute above, not only from sync(): see _drain.
                         failure = exc
+                        await _drain(pipeline, conn)
                         if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                             await conn.rollback()
                 if failure is not None:

@@ -8,6 +8,7 @@ operation costs two network round trips (statement batch, commit) rather than fo
 
 from __future__ import annotations
 
+import re
 import select
 import weakref
 from collections.abc import Iterator, Callable, Sequence
@@ -21,6 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...backends import sql as q
 from ...backends.base import Delete, Insert, Query, Rpc, Update
+from ...errors import ConfigurationError
 from ...identity import Identity
 from .._io import Lock, Outcome
 
@@ -33,6 +35,12 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 
 Conn = psycopg.Connection[dict[str, Any]]
+#: What a server (or Supabase's pooler) answers to a login no retry will fix. Only the server's own words
+#: are kept for the message: libpq's prefix names the host, which a mistyped URL can fill with password.
+_LOGIN_REFUSED = re.compile(
+    r"((?:\w+ )?authentication failed[^\n]*|role \"[^\"]*\" does not exist|database \"[^\"]*\" does not "
+    r"exist|no pg_hba\.conf entry[^\n]*|Tenant or user not found)"
+)
 _BEGIN = psycopg.sql.SQL("begin")
 _COMMIT = psycopg.sql.SQL("commit")
 
@@ -47,6 +55,26 @@ def _with_read_back(conn: Conn, op: Insert, written: dict[Any, dict[str, Any]]) 
         cur = conn.execute(stmt, params)
         written.update(q.rows_by_id(cur.fetchall()))
     return [written[i] for i in wanted if i in written]
+
+
+def _drain(pipeline: psycopg.Pipeline, conn: Conn) -> None:
+    """Read every answer still owed to a pipeline in which a statement has just failed.
+
+    In pipeline mode each ``execute`` also reads whatever answers have already arrived, so a statement's
+    error can surface from a *later* ``execute`` (the COMMIT queued after it) as well as from ``sync()``,
+    depending on packet timing. The answers queued after the failure (the skipped COMMIT's "pipeline
+    aborted", the Sync's) are then still unread, and the next use of the pipeline (the rollback, or
+    leaving the pipeline, which psycopg logs as "error ignored terminating") trips over them. Each sync
+    reads at least the answers owed before it, so two suffice; four bound the loop on a broken connection.
+    """
+    for _ in range(4):
+        if conn.closed:
+            return
+        try:
+            pipeline.sync()
+            return
+        except psycopg.Error:
+            continue
 
 
 class PostgresBackend:
@@ -68,18 +96,20 @@ class PostgresBackend:
         statement_timeout_ms: int | None = DEFAULT_STATEMENT_TIMEOUT_MS,
     ) -> None:
         options = f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else ""
+        self._conninfo = conninfo
+        self._connect_kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "row_factory": dict_row,
+            "options": options,
+            "connect_timeout": max(int(connect_timeout), 1),
+        }
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             conninfo,
             min_size=min_size,
             max_size=max_size,
             timeout=connect_timeout,
             open=False,
-            kwargs={
-                "autocommit": True,
-                "row_factory": dict_row,
-                "options": options,
-                "connect_timeout": max(int(connect_timeout), 1),
-            },
+            kwargs=self._connect_kwargs,
             name="phase3",
         )
         self._opened = False
@@ -97,6 +127,7 @@ class PostgresBackend:
         # The pool opens lazily so that constructing a client never blocks or needs a running loop.
         with self._open_lock:
             if not self._opened:
+                self._check_login()
                 self._pool.open(wait=False)
                 self._opened = True
 
@@ -123,6 +154,28 @@ class PostgresBackend:
             yield conn
         finally:
             self._pool.putconn(conn)
+
+    def _check_login(self) -> None:
+        """Connect once before the pool does, so that a login the server refuses fails now, in one line.
+
+        The pool retries a failed connect in the background, logging a warning each time, until a caller
+        gives up with ``pool_timeout``: right for a server that is restarting, useless (10 s and a dozen
+        warnings that bury the cause) for a wrong password, user or database name, which no retry fixes.
+        Any other failure is left to the pool, as before.
+        """
+        try:
+            conn = psycopg.Connection.connect(self._conninfo, **self._connect_kwargs)
+        except psycopg.OperationalError as exc:
+            refusal = _LOGIN_REFUSED.search(str(exc))
+            if refusal is None:
+                return
+            raise ConfigurationError(
+                f"the database refused the login: {refusal.group(0).strip()}",
+                code="login_refused",
+                hint="check the user, password and database name in the URL (SUPABASE_DB_URL); on "
+                "Supabase: Project Settings > Database > Connection string",
+            ) from None
+        conn.close()
 
     def run(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
         """Run ``work`` in one transaction under ``identity``; map any failure to an SDK error."""
@@ -160,15 +213,17 @@ class PostgresBackend:
         try:
             with self._connection() as conn:
                 with conn.pipeline() as pipeline:
-                    conn.execute(_BEGIN)
-                    conn.execute(q.SET_IDENTITY, q.identity_params(identity))
-                    cur = conn.execute(stmt, params)
-                    conn.execute(_COMMIT)
                     try:
+                        conn.execute(_BEGIN)
+                        conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                        cur = conn.execute(stmt, params)
+                        conn.execute(_COMMIT)
                         pipeline.sync()
                     except psycopg.Error as exc:
-                        # Ended here, inside the pipeline, so that the connection leaves it clean.
+                        # Ended here, inside the pipeline, so that the connection leaves it clean. The error
+                        # may come from any execute above, not only from sync(): see _drain.
                         failure = exc
+                        _drain(pipeline, conn)
                         if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                             conn.rollback()
                 if failure is not None:
