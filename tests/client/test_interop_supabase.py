@@ -232,8 +232,10 @@ def test_rpc_retries_only_what_the_caller_says_is_idempotent(
 ) -> None:
     retry = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05, max_total=5.0, jitter=False)
     with Phase3Client(BASE_URL, SERVICE_KEY, anon_key=ANON_KEY, retry=retry) as client:
-        emulator.fail_next(1, status=503)
+        # A 502 from a gateway leaves unknown whether the function ran: only an idempotent call is re-sent.
+        # (A 503 PGRST003 would be re-sent either way: PostgREST never reached the database.)
+        emulator.fail_next(1, status=502)
         with pytest.raises(TransientError):
             client.rpc("add_numbers", {"a": 1, "b": 1}, returns="scalar")
-        emulator.fail_next(1, status=503)
+        emulator.fail_next(1, status=502)
         assert client.rpc("add_numbers", {"a": 1, "b": 1}, returns="scalar", idempotent=True) == 2

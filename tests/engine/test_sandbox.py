@@ -366,7 +366,9 @@ def test_timeouts_in_parallel_threads_do_not_hang() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(lambda _: run_js_tool("for (;;) {}", {}, limits=FAST), range(4)))
     assert {o.status for o in outcomes} == {"timeout"}
-    assert time.perf_counter() - started < 2 * FAST.time_limit_ms / 1000
+    # "Do not hang": the 2x bound plus the same scheduling slack as tests/engine/test_supervisor.py
+    # allows, since four killed workers share two cores with whatever else the machine runs.
+    assert time.perf_counter() - started < 2 * FAST.time_limit_ms / 1000 + 0.5
 
 
 def test_limits_validation() -> None:
