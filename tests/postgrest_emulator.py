@@ -1180,6 +1180,10 @@ class PostgrestEmulator:
             )
         except jwt.ExpiredSignatureError:
             raise invalid("JWT expired") from None
+        except jwt.InvalidSignatureError:
+            exc = invalid("No suitable key or wrong key type")
+            exc.details = "None of the keys was able to decode the JWT"
+            raise exc from None
         except jwt.PyJWTError:
             raise invalid("JWT cryptographic operation failed") from None
 
@@ -1214,6 +1218,8 @@ class PostgrestEmulator:
         if not path.startswith("/rest/v1/"):
             return _json_response(404, {"message": "no Route matched with those values"})
         name = path[len("/rest/v1/") :]
+        if "/" in (name[4:] if name.startswith("rpc/") else name):
+            raise PgrstError(404, "PGRST125", "Invalid path specified in request URL")
         role = str(claims.get("role") or "anon")
         # App.hs: the database's 42501 is 403 for any role but the anonymous one (401).
         authenticated = role != "anon"
@@ -1247,17 +1253,44 @@ class PostgrestEmulator:
             }
             return _error_response(503, "PGRST001", body, {})
         message = diag.message_primary or str(exc)
+        if code == "PGRST":
+            return self._raised_pgrst(message, diag.message_detail)
         body = {"code": code, "details": diag.message_detail, "hint": diag.message_hint, "message": message}
         status = status_for_sqlstate(code, message, authenticated=authenticated)
         # Error.hs PgError headers: a 401 from the database carries ``WWW-Authenticate: Bearer``.
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
         return _error_response(status, code, body, headers)
 
+    @staticmethod
+    def _raised_pgrst(message: str, detail: str | None) -> httpx.Response:
+        """Error.hs parseRaisePGRST: ``RAISE SQLSTATE 'PGRST'`` with JSON in MESSAGE and DETAIL."""
+        try:
+            err = json.loads(message)
+            det = json.loads(detail) if detail is not None else None
+            if not isinstance(err, dict) or "code" not in err or "message" not in err:
+                raise ValueError(message)
+            if not isinstance(det, dict) or "status" not in det or "headers" not in det:
+                raise ValueError(detail)
+        except ValueError:
+            body = {
+                "code": "PGRST121",
+                "details": "Invalid JSON value for MESSAGE or DETAIL",
+                "hint": None,
+                "message": 'Could not parse JSON in the "RAISE SQLSTATE \'PGRST\'" error',
+            }
+            return _error_response(500, "PGRST121", body, {})
+        body = {k: err.get(k) for k in ("code", "details", "hint", "message")}
+        headers = {str(k): str(v) for k, v in det["headers"].items()}
+        return _error_response(int(det["status"]), str(err["code"]), body, headers)
+
     @contextmanager
     def _transaction(
         self, request: httpx.Request, role: str, claims: dict[str, Any]
     ) -> Iterator[psycopg.Connection[Any]]:
         with self._connection() as conn, conn.transaction():
+            if request.method in ("GET", "HEAD"):
+                # MainTx.hs: reads run in a READ ONLY transaction (a write in a function is 25006 -> 405).
+                conn.execute("set transaction read only")
             conn.execute(
                 "select set_config('search_path', 'public, extensions', true), "
                 "set_config('role', %s, true), set_config('request.jwt.claims', %s, true), "
@@ -1600,9 +1633,7 @@ class PostgrestEmulator:
                 hint="Try renaming the parameters or the function itself in the database so function "
                 "overloading can be resolved",
             )
-        retset, is_void, composite, inputs, volatile, _ = matches[0]
-        if request.method in ("GET", "HEAD") and volatile == "v":
-            raise PgrstError(405, "PGRST101", "Cannot use the GET method for a volatile function")
+        retset, is_void, composite, inputs, _volatile, _ = matches[0]
         record = sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(nm), sql.SQL(tp)) for nm, tp in inputs
         )
