@@ -1276,7 +1276,7 @@ class PostgrestEmulator:
                 "code": "PGRST121",
                 "details": "Invalid JSON value for MESSAGE or DETAIL",
                 "hint": None,
-                "message": 'Could not parse JSON in the "RAISE SQLSTATE \'PGRST\'" error',
+                "message": "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
             }
             return _error_response(500, "PGRST121", body, {})
         body = {k: err.get(k) for k in ("code", "details", "hint", "message")}
