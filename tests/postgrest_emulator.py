@@ -1028,6 +1028,10 @@ class PostgrestEmulator:
         #: Statements run on the database for requests (the no-request tests assert it stays put).
         self.statements = 0
         self._columns: dict[str, list[str]] = {}
+        #: Transactions open at once right now, and the most seen (proof that requests overlapped).
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._flight_lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
@@ -1261,6 +1265,17 @@ class PostgrestEmulator:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
         return _error_response(status, code, body, headers)
 
+    @contextmanager
+    def _flying(self) -> Iterator[None]:
+        with self._flight_lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._flight_lock:
+                self.in_flight -= 1
+
     @staticmethod
     def _raised_pgrst(message: str, detail: str | None) -> httpx.Response:
         """Error.hs parseRaisePGRST: ``RAISE SQLSTATE 'PGRST'`` with JSON in MESSAGE and DETAIL."""
@@ -1287,7 +1302,7 @@ class PostgrestEmulator:
     def _transaction(
         self, request: httpx.Request, role: str, claims: dict[str, Any]
     ) -> Iterator[psycopg.Connection[Any]]:
-        with self._connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction(), self._flying():
             if request.method in ("GET", "HEAD"):
                 # MainTx.hs: reads run in a READ ONLY transaction (a write in a function is 25006 -> 405).
                 conn.execute("set transaction read only")
