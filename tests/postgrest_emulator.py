@@ -1,31 +1,59 @@
 """A PostgREST (plus Supabase gateway) emulator for respx, backed by the REAL embedded database.
 
 PostgREST cannot be installed here, so the REST backend is tested against this. It is written from
-PostgREST's own source (repository PostgREST/postgrest; every behaviour below names the file it comes
-from) and is as strict as the real server where the SDK could notice:
+PostgREST's own source (repository PostgREST/postgrest, read at commit 48346789) and as strict as the real
+server wherever the SDK could notice. Each behaviour and the file it comes from:
 
-* the query string is split and decoded as http-types does (``&`` and ``;`` separate, ``+`` is a space),
-  then parsed by the real grammar (``ApiRequest/QueryParams.hs``): a parse failure is 400 ``PGRST100``,
-  including a logic-tree value that starts with ``{`` and does not end at its ``}``;
-* reads are capped at ``max_rows`` (default 1000, Supabase's ``db-max-rows``), answered 200 with the capped
-  rows (``Plan.hs`` ``treeRestrictRange``);
-* statuses and ``Content-Range`` shapes as ``Response.hs`` / ``RangeQuery.hs`` build them (``*/*`` on a
-  delete, ``0-0/*`` and 204 for a void function, 206/416 with a count);
-* SQLSTATE -> status as ``Error.hs`` ``mapSQLtoHTTP`` (401 for 22023 "role ... does not exist"), 300 for an
-  ambiguous overloaded function (PGRST203), 504 for a pool acquisition timeout (PGRST003), and
-  ``Retry-After: 0`` on every 503 (``App.hs`` ``addRetryHint``);
-* a pool of database connections (not one lock), so concurrent requests really run concurrently;
-* the gateway in front: a wrong ``apikey`` is 401, and a request target over 8 KB is 414.
+==============================================================  ==============================================
+Behaviour                                                       Source
+==============================================================  ==============================================
+query string split on ``&`` and ``;``, ``+`` is a space         http-types ``Network/HTTP/Types/URI.hs``
+param classes (select/columns/on_conflict, order/limit/offset/  ``src/library/PostgREST/ApiRequest/
+and/or, filters), ``k`` without ``=`` dropped                   QueryParams.hs`` ``parse``
+the grammar: pOpExpr, pListVal, pLogicTree, pLogicSingleVal     ``ApiRequest/QueryParams.hs``
+(a ``{`` value is an array literal up to its ``}``), pOrder,
+pFieldName, pJsonPath; a parse failure is 400 PGRST100 with
+``"<what> (<text>)" (line 1, column N)``
+filters in SQL: ``= any('{...}')`` for in-lists (values cut at  ``Query/SqlFragment.hs`` pgFmtFilter,
+NUL), ``*`` -> ``%`` in like, is/isdistinct/fts/quantifiers     pgBuildArrayLiteral
+``db-max-rows`` caps reads and function rows, never writes;     ``Plan.hs`` treeRestrictRange,
+default 1000 as on Supabase                                     ``QueryLimitedSpec.hs``
+limit/offset/Range, negative limit 416 PGRST103, offset past    ``ApiRequest.hs`` getRanges,
+the counted total 416                                           ``RangeQuery.hs``, ``RangeSpec.hs``
+Content-Range: reads ``a-b/total`` or ``*/total``; insert and   ``Response.hs`` + ``RangeQuery.hs``
+delete ``*/*`` (``*/n`` counted); update ``0-(n-1)/*``;         contentRangeH, ``DeleteSpec.hs``,
+functions ``0-0/*``; 206 for a partial counted page             ``UpdateSpec.hs``, ``InsertSpec.hs``
+201 insert, 200/204 by ``return=``, 204 for a void function     ``Response.hs``, ``RpcSpec.hs``
+reads in a READ ONLY transaction                                ``MainTx.hs``
+SQLSTATE -> status (22023 "role ... does not exist" 401, 21000  ``Error.hs`` mapSQLtoHTTP
+500 unless pg-safeupdate, 57P01 503, PTxxx, 42501 401/403 by
+whether the role is the anonymous one)
+``RAISE SQLSTATE 'PGRST'`` with JSON message/detail             ``Error.hs`` parseRaisePGRST
+``Proxy-Status: PostgREST; error=<code>`` on every error        ``Error.hs`` errorResponseFor
+JWT errors 401 PGRST301/PGRST303 with WWW-Authenticate          ``Error.hs`` JwtError, ``ErrorSpec.hs``
+function lookup by argument names; several matches 300         ``Plan.hs`` findProc, ``Error.hs``
+PGRST203; none 404 PGRST202
+pool acquisition timeout 504 PGRST003                           ``Error.hs`` pgErrorStatus
+``Retry-After: 0`` on every 503                                 ``App.hs`` addRetryHint
+a pool of connections, one per request's transaction            PostgREST's db-pool (``AppState.hs``)
+invalid path 404 PGRST125, missing table 404 PGRST205           ``Error.hs``, ``ErrorSpec.hs``
+a wrong ``apikey`` 401; a request target over 8 KB 414          the Supabase gateway (not PostgREST)
+==============================================================  ==============================================
+
+``tests/emulator/test_spec_cases.py`` replays requests from PostgREST's ``test/spec/Feature`` files against
+this emulator and checks the statuses, headers and bodies those specs expect.
 
 Bodies are built by PostgreSQL itself (``json_agg`` over the statement, as PostgREST builds them), so
 timestamps, UUIDs and vectors arrive in exactly the text forms a real server sends. Scripted faults
 (:meth:`fail_next`, :meth:`rate_limit_next`, :meth:`drop_after_commit`, :meth:`refuse_next`) drive the
-retry tests.
+retry tests; an async client's requests are served in worker threads so that they overlap.
 
-Known differences that remain (none of them is a request the SDK sends): no resource embedding, no
-aggregates (refused with PGRST123 as with ``db-aggregates-enabled = false``), no media types other than
-JSON, no ``Preference-Applied``/``Content-Location`` headers, no ``count=planned|estimated`` (treated as
-exact), and parse-error ``details`` that say the same thing in other words than Parsec's.
+Differences that remain (none is a request the SDK sends): no resource embedding (PGRST200/PGRST108), no
+aggregates (PGRST123, as with ``db-aggregates-enabled = false``), JSON only (no CSV, XML, binary or
+``vnd.pgrst.plan``), no ``Preference-Applied``/``Content-Location``/``Location`` headers,
+``count=planned|estimated`` counted exactly, ``handling=strict`` and ``max-affected`` not applied, no
+single-unnamed-parameter functions, no ``PUT`` upserts, and parse-error ``details`` that say what Parsec
+says in other words (the ``message`` with its column is the same).
 """
 
 from __future__ import annotations
