@@ -168,3 +168,18 @@ def test_filters_refuse_unstorable_values_before_any_request(
     with pytest.raises(InvalidInput):
         me.tools.count(tag=f"{bad}")
     assert backend.sent() == before
+
+
+def test_an_indexed_key_too_long_for_its_btree_index_is_refused(
+    backend: Env, make_user: Callable[..., UUID]
+) -> None:
+    """memory_patterns (user_id, pattern_key) is unique: PostgreSQL refuses an index row over 2704 bytes."""
+    me = backend.as_user(make_user())
+    valid = {"pattern_type": "p", "layer": 1, "description": "d", "confidence": 0.5}
+    before = backend.sent()
+    with pytest.raises(InvalidInput) as err:
+        me.patterns.create(**valid, pattern_key="é" * 1500)  # 1,500 characters, 3,000 bytes
+    assert err.value.field == "pattern_key"
+    assert "bytes" in str(err.value)
+    assert backend.sent() == before
+    assert me.patterns.create(**valid, pattern_key="k" * 2000).pattern_key == "k" * 2000

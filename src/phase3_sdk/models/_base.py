@@ -94,6 +94,26 @@ def check_storable(value: Any, *, field: str, what: str) -> None:
         raise InvalidInput(f"invalid {what}: {where}: {problem}", field=where, code="validation")
 
 
+#: Bytes of UTF-8 a text column under a btree index may hold: PostgreSQL refuses an index row over 2704
+#: bytes (54000, "index row size exceeds btree maximum"), and the row carries the key's other columns too.
+INDEXED_TEXT_MAX_BYTES = 2000
+
+
+def _check_indexed_text(value: str) -> str:
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > INDEXED_TEXT_MAX_BYTES:
+        raise PydanticCustomError(
+            "indexed_text_too_long",
+            "is {size} bytes of UTF-8; an indexed text column holds at most {limit}",
+            {"size": size, "limit": INDEXED_TEXT_MAX_BYTES},
+        )
+    return value
+
+
+#: Text stored in a column with a btree index (a unique key): limited in bytes, not characters.
+IndexedText = Annotated[str, AfterValidator(_check_indexed_text)]
+
+
 class PayloadModel(BaseModel):
     """A create or update payload. Unknown fields are an error that names them, before any request.
 
