@@ -14,7 +14,6 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -53,6 +52,42 @@ def _key_text(key: Any) -> str:
     return text if text.isidentifier() else json.dumps(text)
 
 
+def _has_unstorable(value: Any) -> bool:
+    """The fast check: does ``value`` hold anything :func:`unstorable` would report? (No paths built.)
+
+    Iterative, with the common cases inline: it runs on every field of every payload, bulk rows included.
+    """
+    search = _UNSTORABLE_CHAR.search
+    kind = type(value)
+    if kind is str:
+        return search(value) is not None
+    if kind is not dict and kind is not list and kind is not tuple:
+        return isinstance(value, str | dict | list | tuple) and unstorable(value) is not None
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key in node:
+                if type(key) is str and search(key) is not None:
+                    return True
+            items: Any = node.values()
+        else:
+            items = node
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                if search(item) is not None:
+                    return True
+            elif kind is float:
+                if not math.isfinite(item):
+                    return True
+            elif kind is dict or kind is list or kind is tuple:
+                stack.append(item)
+            elif isinstance(item, str | dict | list | tuple) and unstorable(item) is not None:
+                return True
+    return False
+
+
 def unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
     """``(path, problem)`` for the first thing in ``value`` that PostgreSQL cannot store, else None.
 
@@ -85,12 +120,20 @@ def unstorable(value: Any, path: str = "") -> tuple[str, str] | None:
     return None
 
 
+def _join(field: str, inner: str) -> str:
+    if not inner:
+        return field
+    return f"{field}{inner}" if inner.startswith("[") else f"{field}.{inner}"
+
+
 def check_storable(value: Any, *, field: str, what: str) -> None:
     """Raise :class:`InvalidInput` naming ``field`` if ``value`` holds anything PostgreSQL cannot store."""
+    if not _has_unstorable(value):
+        return
     found = unstorable(value)
     if found:
         inner, problem = found
-        where = f"{field}{'' if inner.startswith('[') or not inner else '.'}{inner}"
+        where = _join(field, inner)
         raise InvalidInput(f"invalid {what}: {where}: {problem}", field=where, code="validation")
 
 
@@ -124,29 +167,46 @@ class PayloadModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=False)
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable(cls, value: Any, info: Any) -> Any:
-        found = unstorable(value)
-        if found:
-            inner, problem = found
-            where = f" (at {info.field_name}{'' if inner.startswith('[') else '.'}{inner})" if inner else ""
-            raise PydanticCustomError("unstorable", "{problem}{where}", {"problem": problem, "where": where})
-        return value
-
     @model_validator(mode="after")
-    def _storable_extras(self) -> Any:
-        # Fields a model allows beyond its declared ones (a message's extra keys) are stored too.
-        for key, value in (self.__pydantic_extra__ or {}).items():
-            found = unstorable(value) or ((key, f"has a key that {p}") if (p := _text_problem(key)) else None)
+    def _storable(self) -> Any:
+        # One pass over the validated values (a validator per field cost 3x more on bulk_create's rows);
+        # only when it finds something are the field and the path inside it worked out. The field goes in
+        # the error's context, and error_location() adds it to the error's location (the model's).
+        extra = self.__pydantic_extra__
+        search = _UNSTORABLE_CHAR.search
+        for value in self.__dict__.values():
+            kind = type(value)
+            if kind is str:
+                if search(value) is not None:
+                    break
+            elif value is None or kind is bool or kind is int or kind is float:
+                continue
+            elif _has_unstorable(value):
+                break
+        else:
+            if not (extra and _has_unstorable(extra)):
+                return self
+        for name, value in [*self.__dict__.items(), *(extra or {}).items()]:
+            is_extra = bool(extra) and name in extra  # type: ignore[operator]
+            key_problem = _text_problem(name) if is_extra else None
+            found = ("", f"has a key that {key_problem}") if key_problem else unstorable(value)
             if found:
                 inner, problem = found
-                raise PydanticCustomError(
-                    "unstorable",
-                    "{key}: {problem}",
-                    {"key": _key_text(key) + (inner and f" {inner}"), "problem": problem},
-                )
+                field = _join(_key_text(name) if is_extra else name, inner)
+                raise PydanticCustomError("unstorable", "{problem}", {"problem": problem, "field": field})
         return self
+
+
+def error_location(err: Any, start: int = 0) -> str:
+    """A pydantic error's location (``messages.0.content``) from ``loc[start:]``.
+
+    An unstorable-text error is raised by its model, so its own location is the model's; the field it
+    names (with the path inside it) is appended.
+    """
+    parts = [str(p) for p in err["loc"][start:]]
+    if err["type"] == "unstorable":
+        parts.append(str(err["ctx"]["field"]))
+    return ".".join(parts)
 
 
 def _parse_embedding(value: Any) -> Any:
@@ -187,7 +247,7 @@ def invalid_input_from(exc: ValidationError, *, what: str) -> InvalidInput:
     problems = []
     first_field: str | None = None
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or what
+        loc = error_location(err) or what
         first_field = first_field or loc
         if err["type"] == "extra_forbidden":
             problems.append(f"{loc}: unknown field")
