@@ -183,3 +183,43 @@ def test_an_indexed_key_too_long_for_its_btree_index_is_refused(
     assert "bytes" in str(err.value)
     assert backend.sent() == before
     assert me.patterns.create(**valid, pattern_key="k" * 2000).pattern_key == "k" * 2000
+
+
+STEPS = [{"stepId": "step1", "toolName": "t", "inputMapping": {"x": "$.input.x"}}]
+PATTERN = {"pattern_type": "p", "layer": 1, "description": "d", "confidence": 0.5}
+
+#: (resource, a valid create, the field to spoil on update and how).
+UPDATES: list[tuple[str, dict[str, Any], str, Any]] = [
+    ("skills", {"name": "s", "steps": STEPS}, "steps", [{**STEPS[0], "description": NUL}]),
+    ("patterns", PATTERN, "evidence", {"quotes": ["fine", f"bad{NUL}"]}),
+    ("recommendations", {"recommendation": "r", "category": "c"}, "category", f"c{NUL}"),
+]
+
+
+@pytest.mark.parametrize(("resource", "valid", "field", "bad"), UPDATES, ids=[u[0] for u in UPDATES])
+def test_update_of_every_model_refuses_unstorable_values(
+    backend: Env, make_user: Callable[..., UUID], resource: str, valid: dict[str, Any], field: str, bad: Any
+) -> None:
+    me = backend.as_user(make_user())
+    row = getattr(me, resource).create(**valid)
+    before = backend.sent()
+    with pytest.raises(InvalidInput) as err:
+        getattr(me, resource).update(row.id, **{field: bad})
+    assert (err.value.field or "").startswith(field)
+    assert "NUL" in str(err.value)
+    assert backend.sent() == before
+    assert getattr(getattr(me, resource).get(row.id), field) == getattr(row, field)
+
+
+def test_skill_inputs_with_nul_are_refused_before_the_run(
+    backend: Env, make_user: Callable[..., UUID]
+) -> None:
+    me = backend.as_user(make_user())
+    me.tools.create(name="echo", code="return input")
+    skill = me.skills.create(name="echo-skill", steps=[{"stepId": "step1", "toolName": "echo"}])
+    before = backend.sent()
+    with pytest.raises(InvalidInput) as err:
+        me.skills.execute(skill, {"text": f"a{NUL}b"})
+    assert err.value.field == "inputs.text"
+    assert backend.sent() == before
+    assert me.skill_executions.count() == 0
