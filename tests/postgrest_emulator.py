@@ -33,6 +33,9 @@ whether the role is the anonymous one)
 JWT errors 401 PGRST301/PGRST303 with WWW-Authenticate          ``Error.hs`` JwtError, ``ErrorSpec.hs``
 function lookup by argument names; several matches 300         ``Plan.hs`` findProc, ``Error.hs``
 PGRST203; none 404 PGRST202
+``Prefer`` parsed as Preferences.hs (first valid value wins,    ``ApiRequest/Preferences.hs``,
+others ignored) and ``Preference-Applied`` in its order;        ``Response.hs`` responsePreferences,
+a resolution without on_conflict targets the primary key        ``Plan.hs``, ``UpsertSpec.hs``
 pool acquisition timeout 504 PGRST003                           ``Error.hs`` pgErrorStatus
 ``Retry-After: 0`` on every 503                                 ``App.hs`` addRetryHint
 a pool of connections, one per request's transaction            PostgREST's db-pool (``AppState.hs``)
@@ -50,8 +53,9 @@ retry tests; an async client's requests are served in worker threads so that the
 
 Differences that remain (none is a request the SDK sends): no resource embedding (PGRST200/PGRST108), no
 aggregates (PGRST123, as with ``db-aggregates-enabled = false``), JSON only (no CSV, XML, binary or
-``vnd.pgrst.plan``), no ``Preference-Applied``/``Content-Location``/``Location`` headers,
-``count=planned|estimated`` counted exactly, ``handling=strict`` and ``max-affected`` not applied, no
+``vnd.pgrst.plan``), no ``Content-Location``/``Location`` headers,
+``count=planned|estimated`` counted exactly, ``handling=strict`` and ``max-affected`` not applied, 201
+(not 200) for a ``merge-duplicates`` insert that only updated, no
 single-unnamed-parameter functions, no ``PUT`` upserts, and parse-error ``details`` that say what Parsec
 says in other words (the ``message`` with its column is the same).
 """
@@ -832,15 +836,36 @@ def _tree_path(g: _Grammar) -> tuple[list[str], FieldRef]:
     return names[:-1], FieldRef(names[-1], path)
 
 
+#: Preferences.hs ``fromHeaders``: the values each preference accepts (anything else is ignored, as with
+#: ``handling=lenient``). ``tx`` needs ``db-tx-end`` to allow it, which Supabase does not.
+_PREFERENCES = {
+    "resolution": ("merge-duplicates", "ignore-duplicates"),
+    "return": ("representation", "minimal", "headers-only"),
+    "count": ("exact", "planned", "estimated"),
+    "missing": ("default", "null"),
+    "handling": ("strict", "lenient"),
+}
+#: Preferences.hs ``prefAppliedHeader``: the order of ``Preference-Applied``.
+_APPLIED_ORDER = ("resolution", "missing", "return", "count", "handling", "timezone")
+
+
 def parse_prefer(headers: httpx.Headers) -> dict[str, str]:
-    """Preferences.hs ``fromHeaders``: every ``Prefer`` header, comma-separated ``key=value`` items."""
+    """Preferences.hs ``fromHeaders``: every ``Prefer`` header split on commas; the first valid value wins."""
+    items = [item.strip() for header in headers.get_list("prefer") for item in header.split(",")]
     prefs: dict[str, str] = {}
-    for header in headers.get_list("prefer"):
-        for item in header.split(","):
-            k, _, v = item.strip().partition("=")
-            if k and k not in prefs:
-                prefs[k] = v
+    for item in items:
+        key, _, value = item.partition("=")
+        if key in prefs:
+            continue
+        if value in _PREFERENCES.get(key, ()) or key == "timezone":
+            prefs[key] = value
     return prefs
+
+
+def preference_applied(prefs: dict[str, str], keys: tuple[str, ...]) -> dict[str, str]:
+    """``Preference-Applied`` for the preferences this kind of request applies (Response.hs)."""
+    applied = [f"{k}={prefs[k]}" for k in _APPLIED_ORDER if k in prefs and k in keys]
+    return {"Preference-Applied": ", ".join(applied)} if applied else {}
 
 
 # -- SQL ------------------------------------------------------------------------------------------------
@@ -1447,6 +1472,7 @@ class PostgrestEmulator:
                 )
             status = range_status(requested.offset, n, total)
             headers = {"Content-Range": content_range(requested.offset, requested.offset + n - 1, total)}
+            headers.update(preference_applied(prefer, ("count", "handling", "timezone")))
             if status == 416:
                 raise PgrstError(
                     416,
@@ -1490,6 +1516,7 @@ class PostgrestEmulator:
                     body, n = self._run(conn, _agg(stmt), params)
             # Response.hs MutationUpdate: Content-Range ``0-(n-1)/*`` (``*/*`` when nothing changed).
             headers = {"Content-Range": content_range(0, n - 1, n if counting else None)}
+            headers.update(preference_applied(prefer, ("missing", "return", "count", "handling", "timezone")))
             if prefer.get("return") == "representation":
                 return _json_response(200, body.encode(), headers)
             return httpx.Response(204, headers=headers)
@@ -1504,6 +1531,7 @@ class PostgrestEmulator:
                 body, n = self._run(conn, _agg(stmt), params)
             # Response.hs MutationDelete: contentRangeH 1 0 -> always ``*/*`` (``*/n`` with a count).
             headers = {"Content-Range": content_range(1, 0, n if counting else None)}
+            headers.update(preference_applied(prefer, ("return", "count", "handling", "timezone")))
             if prefer.get("return") == "representation":
                 return _json_response(200, body.encode(), headers)
             return httpx.Response(204, headers=headers)
@@ -1515,6 +1543,16 @@ class PostgrestEmulator:
             return json.loads(request.content) if request.content.strip() else {}
         except ValueError:
             raise PgrstError(400, "PGRST102", "Empty or invalid json") from None
+
+    def _primary_key(self, table: str) -> list[str]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "select a.attname from pg_index i join pg_attribute a on a.attrelid = i.indrelid "
+                "and a.attnum = any(i.indkey) where i.indrelid = to_regclass(%s) and i.indisprimary "
+                "order by array_position(i.indkey, a.attnum)",
+                (f"{SCHEMA}.{table}",),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def _check_keys(self, table: str, keys: Any) -> None:
         known = set(self._table_columns(table))
@@ -1547,8 +1585,10 @@ class PostgrestEmulator:
         t = sql.Identifier(SCHEMA, table)
         alias = "pgrst_t"
         conflict = sql.SQL("")
-        if query.on_conflict:
-            target = sql.SQL(", ").join(sql.Identifier(c) for c in query.on_conflict)
+        # Plan.hs: without on_conflict, a resolution applies to the primary key (none: no resolution).
+        conflict_columns = query.on_conflict or self._primary_key(table)
+        if "resolution" in prefer and conflict_columns:
+            target = sql.SQL(", ").join(sql.Identifier(c) for c in conflict_columns)
             if prefer.get("resolution") == "ignore-duplicates":
                 conflict = sql.SQL(" on conflict ({}) do nothing").format(target)
             elif prefer.get("resolution") == "merge-duplicates":
@@ -1600,6 +1640,8 @@ class PostgrestEmulator:
         # Response.hs MutationCreate: 201 and ``Content-Range: */*`` (``*/n`` with a count).
         counting = prefer.get("count") in ("exact", "planned", "estimated")
         headers = {"Content-Range": content_range(1, 0, len(out) if counting else None)}
+        applies = ("missing", "return", "count", "handling", "timezone")
+        headers.update(preference_applied(prefer, ("resolution", *applies) if conflict_columns else applies))
         if prefer.get("return") == "representation":
             return _json_response(201, json.dumps(out).encode(), headers)
         return httpx.Response(201, headers=headers)

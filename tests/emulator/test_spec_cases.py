@@ -59,7 +59,14 @@ begin
   raise sqlstate '57P01' using message = 'terminating connection due to administrator command';
 end $$;
 create function public.slow(seconds float) returns int language sql as 'select 1 from pg_sleep(seconds)';
-grant all on public.items, public.entities, public.menagerie to anon, authenticated, service_role;
+create table public.tiobe_pls (name text primary key, rank smallint);
+insert into public.tiobe_pls values ('Java', 1), ('C', 2), ('Python', 4);
+create table public.complex_items (
+  id bigint primary key, name text default 'Default', settings json, arr_data integer[],
+  "field-with_sep" integer default 1 not null
+);
+grant all on public.items, public.entities, public.menagerie, public.tiobe_pls, public.complex_items
+  to anon, authenticated, service_role;
 grant usage on sequence public.items_id_seq to anon, authenticated, service_role;
 """
 
@@ -584,3 +591,39 @@ def test_pool_timeout_is_504_pgrst003_and_requests_run_concurrently(spec_db: str
         assert max(a0, b0) < min(a1, b1)  # the two calls were in the database at the same time
     finally:
         emu.close()
+
+
+def test_upsert_ignoring_duplicates_on_the_primary_key(servers: dict[int | None, PostgrestEmulator]) -> None:
+    """UpsertSpec.hs: ignore-duplicates without on_conflict uses the primary key; only new rows come back."""
+    r = _request(
+        servers[None],
+        "POST",
+        "/tiobe_pls",
+        json=[{"name": "PHP", "rank": 9}, {"name": "Python", "rank": 10}],
+        headers={"Prefer": "return=representation, resolution=ignore-duplicates"},
+    )
+    assert r.status_code == 201
+    assert r.json() == [{"name": "PHP", "rank": 9}]
+    assert r.headers["Preference-Applied"] == "resolution=ignore-duplicates, return=representation"
+
+
+def test_insert_with_missing_default(servers: dict[int | None, PostgrestEmulator]) -> None:
+    """InsertSpec.hs: with columns= and missing=default, a key a row leaves out takes its column default."""
+    r = _request(
+        servers[None],
+        "POST",
+        "/complex_items?columns=id,name,field-with_sep,arr_data",
+        json=[
+            {"id": 4, "name": "Vier"},
+            {"id": 5, "name": "Funf", "arr_data": None},
+            {"id": 6, "name": "Sechs", "field-with_sep": 6, "arr_data": "{1,2,3}"},
+        ],
+        headers={"Prefer": "return=representation, missing=default"},
+    )
+    assert r.status_code == 201
+    assert r.json() == [
+        {"id": 4, "name": "Vier", "settings": None, "arr_data": None, "field-with_sep": 1},
+        {"id": 5, "name": "Funf", "settings": None, "arr_data": None, "field-with_sep": 1},
+        {"id": 6, "name": "Sechs", "settings": None, "arr_data": [1, 2, 3], "field-with_sep": 6},
+    ]
+    assert r.headers["Preference-Applied"] == "missing=default, return=representation"
