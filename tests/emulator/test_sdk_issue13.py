@@ -149,3 +149,9 @@ def test_re_importing_rows_that_exist_reports_them_all(me: Phase3Client, batch_s
     ]
     assert me.conversations.bulk_create(rows, batch_size=batch_size) == n
     assert me.conversations.bulk_create(rows, batch_size=batch_size) == n  # all already there
+
+
+def test_count_beyond_max_rows_is_exact(me: Phase3Client, db_url: str) -> None:
+    """A counted HEAD beyond max-rows is 206 with the whole total (RangeQuery.hs); the SDK reads the total."""
+    _memories(db_url, _user(me), 1200)
+    assert me.conversations.count() == 1200
