@@ -181,7 +181,8 @@ class AsyncSkills(AsyncTableResource[Skill]):
         service role, ``user_id`` says whose run it is (default: the skill's owner).
         """
         # The inputs are stored with the run (input_params jsonb): refused if PostgreSQL cannot store them.
-        check_storable(dict(inputs or {}), field="inputs", what="skill inputs")
+        if isinstance(inputs, Mapping):  # anything else is refused by the executor, naming it
+            check_storable(dict(inputs), field="inputs", what="skill inputs")
         chosen = await self.resolve(skill)
         who = None if user_id is None else as_uuid(user_id, "user_id")
         mine = self._transport.identity.user_id
