@@ -1060,8 +1060,8 @@ class PostgrestEmulator:
         anon_key: str,
         service_key: str,
         max_rows: int | None = DEFAULT_MAX_ROWS,
-        pool_size: int = 4,
-        acquisition_timeout: float = 10.0,
+        pool_size: int = 10,  # Config.hs: db-pool defaults to 10
+        acquisition_timeout: float = 10.0,  # Config.hs: db-pool-acquisition-timeout defaults to 10 s
         retry_after: int = 0,
     ) -> None:
         self.db_url = db_url
