@@ -732,6 +732,13 @@ def parse_tree(kind: str, text: str) -> Tree:
     return tree
 
 
+def parse_condition(column: str, text: str) -> Cond:
+    """``column=text`` as a filter (``eq.value``, ``not.in.(a,b)``), as the grammar reads it."""
+    expr = parse_filter(text)
+    assert expr is not None
+    return Cond(FieldRef(column), expr)
+
+
 def _parse_list(text: str) -> list[str]:
     """``(a,"b,c",d)`` -> ['a', 'b,c', 'd']: the elements of ``in.(...)``."""
     expr = parse_filter("in." + text)
