@@ -327,9 +327,11 @@ class AsyncPhase3Client:
     ) -> Any:
         """Call a function of the ``public`` schema with named arguments, as this client's identity.
 
-        ``returns``: ``"rows"`` (a function returning a table or a set: a list of dicts), ``"scalar"``
-        (one value) or ``"none"``. Errors are the SDK's typed errors on both backends. A call is retried
-        on transient errors only if you say it is ``idempotent`` (a function may write).
+        ``returns``: ``"rows"`` (a function returning a set: a list, as PostgREST sends it: objects for a
+        table or composite type, plain values for a set of a scalar type, which includes a one-column
+        ``returns table``), ``"scalar"`` (one value) or ``"none"``. Values are JSON values on both
+        backends (UUIDs and times as strings). Errors are the SDK's typed errors on both backends. A
+        call is retried on transient errors only if you say it is ``idempotent`` (a function may write).
         """
         if not isinstance(name, str) or not _IDENTIFIER.match(name):
             raise InvalidInput(f"rpc() needs a plain function name, got {name!r}", field="name")
@@ -349,7 +351,7 @@ class AsyncPhase3Client:
             if isinstance(value, dict)
             or (isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value))
         }
-        op = Rpc(name, values, returns=returns, casts=casts)
+        op = Rpc(name, values, returns=returns, casts=casts, json=True)
         try:
             return await self._transport.rpc(op, idempotent=idempotent)
         except ServerError as exc:

@@ -111,6 +111,10 @@ class Rpc:
     args: Mapping[str, Any] = field(default_factory=dict)
     returns: RpcReturns = "rows"
     casts: Mapping[str, str] = field(default_factory=dict)
+    #: Answer with the JSON values PostgREST would send (a set of a scalar type as a list of scalars, a
+    #: composite as an object, UUIDs and times as strings), for the app's own functions the SDK has no
+    #: model for, so both backends give the same values. The SDK's own calls keep the driver's types.
+    json: bool = False
 
 
 class AsyncBackend(Protocol):

@@ -359,12 +359,13 @@ def compile_rpc(op: Rpc) -> tuple[bytes, list[Any]]:
         for name, value in op.args.items()
     ]
     names = tuple(op.args)
-    return _rpc_statement(op.function, names, tuple(op.casts.get(n) for n in names), op.returns), params
+    casts = tuple(op.casts.get(n) for n in names)
+    return _rpc_statement(op.function, names, casts, op.returns, json=op.json), params
 
 
 @functools.lru_cache(maxsize=256)
 def _rpc_statement(
-    function: str, names: tuple[str, ...], casts: tuple[str | None, ...], returns: str
+    function: str, names: tuple[str, ...], casts: tuple[str | None, ...], returns: str, *, json: bool = False
 ) -> bytes:
     # The text depends only on the call's shape, which a program has few of; composing and quoting it
     # anew took ~0.2 ms of every search.
@@ -374,6 +375,12 @@ def _rpc_statement(
         for name, cast in zip(names, casts, strict=True)
     ]
     call = sql.SQL("{}({})").format(_table(function), sql.SQL(", ").join(args))
+    if json:
+        # As PostgREST answers: to_jsonb of the row alias is an object for a composite result and the
+        # value itself for a scalar one (a function in FROM returning a base type names that value).
+        if returns == "rows":
+            return (sql.SQL("select to_jsonb(r) as value from ") + call + sql.SQL(" r")).as_bytes(None)
+        return (sql.SQL("select to_jsonb(") + call + sql.SQL(") as value")).as_bytes(None)
     statement = (
         sql.SQL("select * from ") + call
         if returns == "rows"

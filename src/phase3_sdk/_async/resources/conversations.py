@@ -19,6 +19,7 @@ from ...backends.base import Insert
 from ...embeddings import EMBEDDING_DIMENSION, check_dimension, vector_text
 from ...errors import InvalidInput
 from ...models import Conversation, ConversationCreate, ConversationUpdate, SalienceTier
+from ...models._base import error_location
 from ...models.memory import MessageDict
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import CONVERSATIONS
@@ -70,7 +71,7 @@ def _row_error(exc: ValidationError, start: int) -> InvalidInput:
     for err in errors:
         if int(err["loc"][0]) != first:
             continue
-        loc = ".".join(str(p) for p in err["loc"][1:])
+        loc = error_location(err, 1)
         fields.append(f"rows[{start + first}].{loc}" if loc else f"rows[{start + first}]")
         problems.append(
             f"{loc or 'row'}: {'unknown field' if err['type'] == 'extra_forbidden' else err['msg']}"

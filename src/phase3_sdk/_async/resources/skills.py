@@ -15,6 +15,7 @@ from ...engine.registry import ToolRegistry
 from ...errors import ConfigurationError, InvalidInput, LeaseLost, NotFound
 from ...identity import Identity
 from ...models import ExecutionStatus, Skill, SkillCreate, SkillExecution, SkillUpdate, Visibility
+from ...models._base import check_storable
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import SKILL_EXECUTIONS, SKILLS
 from ..transport import AsyncTransport
@@ -194,6 +195,9 @@ class AsyncSkills(AsyncTableResource[Skill]):
         one dies; ``retry_backoff`` (default 0.2 s) is the first wait of ``retry`` steps. Acting as the
         service role, ``user_id`` says whose run it is (default: the skill's owner).
         """
+        # The inputs are stored with the run (input_params jsonb): refused if PostgreSQL cannot store them.
+        if isinstance(inputs, Mapping):  # anything else is refused by the executor, naming it
+            check_storable(dict(inputs), field="inputs", what="skill inputs")
         chosen = await self.resolve(skill)
         who = None if user_id is None else as_uuid(user_id, "user_id")
         mine = self._transport.identity.user_id

@@ -323,7 +323,7 @@ class PostgresBackend:
         stmt, params = q.compile_rpc(op)
         rows = self._fetch(identity, stmt, params)
         if op.returns == "rows":
-            return rows
+            return [row["value"] for row in rows] if op.json else rows
         if op.returns == "scalar":
             return rows[0]["value"] if rows else None
         return None
