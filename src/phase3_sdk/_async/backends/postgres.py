@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import msgspec
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...backends import sql as q
@@ -76,6 +78,16 @@ async def _drain(pipeline: psycopg.AsyncPipeline, conn: Conn) -> None:
             continue
 
 
+#: jsonb values (messages, steps, payloads) decoded by msgspec: 1.4 us instead of json.loads' 5.3 us for a
+#: two-message conversation, the largest share of reading a page of memories after the wire itself.
+_JSON_DECODER = msgspec.json.Decoder()
+
+
+async def _configure(conn: Conn) -> None:
+    """Set up a new pooled connection: the faster JSON decoder for json and jsonb columns."""
+    set_json_loads(_JSON_DECODER.decode, conn)
+
+
 class AsyncPostgresBackend:
     """Runs the SDK's operations on a PostgreSQL database through a connection pool."""
 
@@ -109,6 +121,7 @@ class AsyncPostgresBackend:
             timeout=connect_timeout,
             open=False,
             kwargs=self._connect_kwargs,
+            configure=_configure,
             name="phase3",
         )
         self._opened = False

@@ -15,9 +15,11 @@ from collections.abc import Iterator, Callable, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import msgspec
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...backends import sql as q
@@ -77,6 +79,16 @@ def _drain(pipeline: psycopg.Pipeline, conn: Conn) -> None:
             continue
 
 
+#: jsonb values (messages, steps, payloads) decoded by msgspec: 1.4 us instead of json.loads' 5.3 us for a
+#: two-message conversation, the largest share of reading a page of memories after the wire itself.
+_JSON_DECODER = msgspec.json.Decoder()
+
+
+def _configure(conn: Conn) -> None:
+    """Set up a new pooled connection: the faster JSON decoder for json and jsonb columns."""
+    set_json_loads(_JSON_DECODER.decode, conn)
+
+
 class PostgresBackend:
     """Runs the SDK's operations on a PostgreSQL database through a connection pool."""
 
@@ -110,6 +122,7 @@ class PostgresBackend:
             timeout=connect_timeout,
             open=False,
             kwargs=self._connect_kwargs,
+            configure=_configure,
             name="phase3",
         )
         self._opened = False
