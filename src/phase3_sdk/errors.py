@@ -243,6 +243,11 @@ class MigrationError(Phase3Error):
         return where + super().__str__()
 
 
+class MissingEmbeddingsWarning(UserWarning):
+    """Memories were stored without an embedding, or a semantic search found nothing while some of the
+    caller's memories have none: semantic search cannot see those memories."""
+
+
 #: SQLSTATE (exact, or its two-character class) -> error class. Exact codes win over classes.
 SQLSTATE_ERRORS: dict[str, type[Phase3Error]] = {
     "42501": PermissionDenied,

@@ -68,9 +68,7 @@ class Transport:
 
     def update(self, op: Update, *, idempotent: bool = True) -> list[dict[str, Any]]:
         """Update rows; setting values by key is idempotent unless the caller says otherwise."""
-        return self._call(
-            lambda: self.backend.update(op, self.identity), idempotent=idempotent, op=op
-        )
+        return self._call(lambda: self.backend.update(op, self.identity), idempotent=idempotent, op=op)
 
     def delete(self, op: Delete) -> list[dict[str, Any]] | None:
         """Delete rows (deleting twice leaves the same state); the rows deleted, or ``None`` if unknown.
