@@ -191,7 +191,8 @@ def _warn_unembedded(count: int, stacklevel: int) -> None:
     _warned_unembedded = True
     warnings.warn(
         f"{count} memor{'y' if count == 1 else 'ies'} stored without an embedding: search.semantic cannot "
-        "find them (search.text can). Give each row an 'embedding', or create the client with "
+        f"find {'it' if count == 1 else 'them'} (search.text can). Give each row an 'embedding', or create "
+        "the client with "
         "embedder=... (e.g. OpenAIEmbedder, OllamaEmbedder or WordLlamaEmbedder) to embed on write. "
         "This warning is shown once.",
         MissingEmbeddingsWarning,
