@@ -2,9 +2,8 @@
 
 One root client (a database connection with the JWT secret), ``as_user(bearer)`` per request through
 ``phase3_sdk.integrations.fastapi.CurrentUser``; SDK errors become HTTP answers.
+(No ``from __future__ import annotations``: FastAPI must read the test endpoints' annotations.)
 """
-
-from __future__ import annotations
 
 import importlib.util
 import subprocess
@@ -109,3 +108,40 @@ def test_importing_the_integration_without_fastapi_names_the_extra() -> None:
     assert last == (
         "ImportError: phase3_sdk.integrations.fastapi needs FastAPI: pip install 'phase3-sdk[fastapi]'"
     )
+
+
+def test_sync_root_client_and_error_statuses(db_url: str, make_user: Any) -> None:
+    from typing import Annotated
+
+    from fastapi import Depends, FastAPI
+
+    from phase3_sdk import Phase3Client
+    from phase3_sdk.errors import RateLimited, ServerError
+    from phase3_sdk.integrations.fastapi import CurrentUser, install_error_handlers
+
+    alice = make_user()
+    with Phase3Client.connect(db_url, jwt_secret=SECRET) as root:
+        app = FastAPI()
+        install_error_handlers(app)
+        me_dep = CurrentUser(root)
+
+        @app.get("/me")
+        def who(me: Annotated[Phase3Client, Depends(me_dep)]) -> dict[str, int]:
+            return {"memories": me.conversations.count()}
+
+        @app.get("/slow")
+        def slow() -> None:
+            raise RateLimited("HTTP 429: too many requests", retry_after=2.6)
+
+        @app.get("/broken")
+        def broken() -> None:
+            raise ServerError('relation "secret_table" does not exist', code="42P01")
+
+        with TestClient(app) as api:
+            assert api.get("/me", headers=bearer(alice)).json() == {"memories": 0}
+            assert api.get("/me", headers={"Authorization": "Basic abc"}).status_code == 401
+            limited = api.get("/slow")
+            assert (limited.status_code, limited.headers["retry-after"]) == (429, "3")
+            hidden = api.get("/broken")
+            assert hidden.status_code == 500
+            assert hidden.json() == {"detail": "internal error", "code": "42P01"}
