@@ -154,7 +154,11 @@ def test_syntax_error_is_failure_and_check_js_syntax_reports_it() -> None:
     assert outcome.status == "failure"
     assert outcome.error is not None
     assert outcome.error.startswith("SyntaxError")
-    assert check_js_syntax("return (;") == outcome.error
+    assert check_js_syntax("return (;") == f"{outcome.error} (line 1, column 9)"
+    assert (
+        check_js_syntax("const a = 1;\nlet b = {;\nreturn a;")
+        == "SyntaxError: invalid property name (line 2, column 10)"
+    )
     assert check_js_syntax("const y = await Promise.resolve(params.x); return { y };") is None
     # Compile-only: the body must not run.
     assert check_js_syntax("while (true) {}") is None

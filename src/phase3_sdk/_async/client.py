@@ -497,7 +497,7 @@ class AsyncPhase3Client:
     @cached_property
     def conversations(self) -> AsyncConversations:
         """Conversation memories."""
-        return AsyncConversations(self._transport)
+        return AsyncConversations(self._transport, self._shared.embedder)
 
     @cached_property
     def search(self) -> AsyncSearch:

@@ -498,7 +498,7 @@ class Phase3Client:
     @cached_property
     def conversations(self) -> Conversations:
         """Conversation memories."""
-        return Conversations(self._transport)
+        return Conversations(self._transport, self._shared.embedder)
 
     @cached_property
     def search(self) -> Search:

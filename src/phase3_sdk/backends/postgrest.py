@@ -36,6 +36,7 @@ from ..errors import (
     ServerError,
     TransientError,
     classify,
+    missing_user_error,
 )
 from ..identity import Identity
 from ..models._rows import RowFactory
@@ -462,6 +463,10 @@ def error_from_response(
     if code is not None and not re.fullmatch(r"[0-9A-Z]{5}|PGRST[0-9A-Z]{3}", code):
         code = None  # a gateway's numeric or free-form code is not a SQLSTATE or PostgREST code
     kwargs: dict[str, Any] = {"code": code, "details": details, "hint": hint, "status": status}
+    missing = missing_user_error(code, message, details)
+    if missing is not None:
+        missing.status = status
+        return missing
     cls = classify(status, code)
     if cls is RateLimited:
         return RateLimited(message, retry_after=retry_after, **kwargs)

@@ -21,7 +21,7 @@ from psycopg.adapt import Dumper
 from psycopg.types.json import Jsonb
 from pydantic_core import to_json
 
-from ..errors import Phase3Error, TransientError, error_class_for
+from ..errors import Phase3Error, TransientError, error_class_for, missing_user_error
 from ..identity import Identity
 from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
 
@@ -411,6 +411,9 @@ def map_error(exc: BaseException) -> Phase3Error:
         if code is None:
             # No SQLSTATE: the connection itself failed (refused, reset, closed by the server).
             return TransientError(f"database connection failed: {message}", code="connection")
+        missing = missing_user_error(code, message, diag.message_detail)
+        if missing is not None:
+            return missing
         cls = error_class_for(code)
         return cls(message, code=code, details=diag.message_detail, hint=diag.message_hint)
     return TransientError(f"{type(exc).__name__}: {exc}", code="connection")

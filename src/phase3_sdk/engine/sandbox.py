@@ -318,7 +318,11 @@ _SYNTAX_CHECK: Final = r"""
     }
     return null;
   } catch (e) {
-    return String(e.name) + ": " + String(e.message);
+    // The stack's first frame is where the compiler stopped, in the source AsyncFunction built:
+    // "(async function anonymous(params,log\n) {\n" + body + ..., so the body starts on line 3.
+    const at = /<input>:(\d+):(\d+)/.exec(String(e.stack || ""));
+    const where = at && Number(at[1]) > 2 ? " (line " + (Number(at[1]) - 2) + ", column " + at[2] + ")" : "";
+    return String(e.name) + ": " + String(e.message) + where;
   }
 })
 """
@@ -458,6 +462,8 @@ def _too_large(size: int, limits: SandboxLimits, *, exact: bool) -> str:
 
 def check_js_syntax(code: str) -> str | None:
     """Compile a tool body without running it; return the ``SyntaxError`` message or ``None``.
+
+    The message ends with where the compiler stopped in the body, ``(line L, column C)``, both 1-based.
 
     Runs in a worker process of the sandbox pool, like the tools themselves (compiling is bounded
     by the strict profile's limits).

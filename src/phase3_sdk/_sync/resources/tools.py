@@ -26,6 +26,7 @@ from ...models import (
 )
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import TOOL_USAGE, TOOLS
+from .._io import run_blocking
 from ..transport import Transport
 from ._base import TableResource, as_uuid, validate_payload
 
@@ -43,6 +44,26 @@ class ToolFilters(TypedDict, total=False):
     user_id: UUID
     created_after: datetime
     created_before: datetime
+
+
+def _check_code(code: Any) -> None:
+    """Refuse a tool body that does not compile, before anything is written.
+
+    A tool that cannot compile would otherwise be stored and then fail every run (and every skill
+    using it) at run time, far from the mistake.
+    """
+    if not isinstance(code, str) or not code.strip():
+        return  # not text: the payload model names the problem
+    from ...engine.sandbox import check_js_syntax
+
+    error = run_blocking(check_js_syntax, code)
+    if error is not None:
+        raise InvalidInput(
+            f"code is not valid JavaScript: {error}",
+            field="code",
+            code="invalid_javascript",
+            hint="code is the body of an async function that sees params and log (e.g. 'return params.x;')",
+        )
 
 
 class Tools(TableResource[Tool]):
@@ -66,11 +87,21 @@ class Tools(TableResource[Tool]):
         self._registry = registry
 
     def create(self, *, user_id: UUID | str | None = None, **fields: Any) -> Tool:
-        """Create a tool (fields of :class:`~phase3_sdk.models.ToolCreate`), owned by the client's user."""
+        """Create a tool (fields of :class:`~phase3_sdk.models.ToolCreate`), owned by the client's user.
+
+        ``code`` is compiled (not run) in the sandbox first: a body that is not valid JavaScript raises
+        :class:`InvalidInput` (``field="code"``) naming the syntax error and its line and column, and
+        nothing is stored.
+        """
+        _check_code(fields.get("code"))
         return self._create(ToolCreate, fields, user_id)
 
     def update(self, id: UUID | str, **fields: Any) -> Tool:
-        """Change the given fields (of :class:`~phase3_sdk.models.ToolUpdate`) of one of your tools."""
+        """Change the given fields (of :class:`~phase3_sdk.models.ToolUpdate`) of one of your tools.
+
+        New ``code`` is compiled first, as in :meth:`create`.
+        """
+        _check_code(fields.get("code"))
         return self._update(id, ToolUpdate, fields)
 
     def list(
