@@ -135,3 +135,15 @@ def test_a_broken_installed_dependency_keeps_its_own_error() -> None:
 
     own = ImportError("libpq.so.5: cannot open shared object file", name="psycopg_c._psycopg")
     assert missing_extra(own, "the Postgres backend", "postgres") is own
+
+
+def test_the_phase3_command_without_the_cli_extra_prints_one_line() -> None:
+    done = run(
+        "import sys\nfrom phase3_sdk._cli_entry import main\n"
+        "sys.argv = ['phase3', '--help']\nsys.exit(main())\n",
+        ["rich"],
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "phase3: error: the phase3 command needs the 'cli' extra: pip install 'phase3-sdk[cli]'\n"
+    )

@@ -29,8 +29,9 @@ T = TypeVar("T")
 #: How many rows a notebook shows of a listing, and how wide a text cell may be.
 DISPLAY_ROWS = 20
 CELL_WIDTH = 60
-#: Columns never shown in a table: a 768-float vector is no use to read.
-HIDDEN = frozenset({"embedding"})
+#: Columns never shown in a table: a 768-float vector is no use to read, and user_id is the same on every
+#: row a user's client lists. ``to_pandas()`` keeps them all.
+HIDDEN = frozenset({"embedding", "user_id"})
 
 
 def compact(value: Any, width: int = CELL_WIDTH) -> str:
@@ -62,10 +63,10 @@ def _fields(row: Any) -> dict[str, Any]:
     return {"value": row}
 
 
-def _columns(rows: Sequence[Any]) -> list[str]:
+def _columns(rows: Sequence[Any], hidden: frozenset[str] = HIDDEN) -> list[str]:
     seen: dict[str, None] = {}
     for row in rows[:DISPLAY_ROWS]:
-        seen.update(dict.fromkeys(k for k in _fields(row) if k not in HIDDEN))
+        seen.update(dict.fromkeys(k for k in _fields(row) if k not in hidden))
     return list(seen)
 
 
@@ -187,11 +188,15 @@ class Rows(Sequence[T], Generic[T]):
         )
 
     def to_pandas(self) -> pd.DataFrame:
-        """The rows as a ``pandas.DataFrame``, one column per field (needs the 'notebook' extra)."""
+        """The rows as a ``pandas.DataFrame``, one column per field, values as they are (needs the
+        'notebook' extra)."""
         pandas = import_extra("pandas", "Rows.to_pandas()", "notebook")
         rows = self._all()
         records = [_fields(row) for row in rows]
-        frame: pd.DataFrame = pandas.DataFrame.from_records(records, columns=_columns(rows) or None)
+        # Every field, the embedding too when it was read (include_embedding=True), not a column of Nones.
+        read = any(r.get("embedding") is not None for r in records)
+        columns = _columns(rows, frozenset() if read else frozenset({"embedding"})) if rows else None
+        frame: pd.DataFrame = pandas.DataFrame.from_records(records, columns=columns)
         return frame
 
 

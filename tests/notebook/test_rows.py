@@ -76,7 +76,8 @@ def test_rows_display_as_an_html_table_and_become_a_dataframe(backend: Env) -> N
     frame = rows.to_pandas()
     assert isinstance(frame, pd.DataFrame)
     assert list(frame["name"]) == ["tool_0", "tool_1", "tool_2"]
-    assert "embedding" not in frame.columns
+    assert "user_id" in frame.columns  # hidden in the table, kept in the frame
+    assert "user_id" not in rows._repr_html_()
 
 
 def test_columns_reads_only_the_named_columns_as_dicts(backend: Env) -> None:
