@@ -125,3 +125,20 @@ def test_a_pattern_repr_summarises_its_evidence_ids() -> None:
     assert "'series': <30 floats>" in shown
     assert not any(i in shown for i in ids)
     assert pattern.evidence["memory_ids"] == ids  # the value itself is untouched
+
+
+async def test_async_list_streams_with_async_for_and_collects_into_rows(db_url: str, make_user: Any) -> None:
+    from phase3_sdk import AsyncPhase3Client, AsyncRows
+
+    async with AsyncPhase3Client.connect(db_url, max_connections=2) as client:
+        me = client.as_user(user_id=make_user())
+        for i in range(3):
+            await me.tools.create(name=f"a_{i}", code="return params;")
+        rows = me.tools.list(order="name", page_size=2)
+        assert isinstance(rows, AsyncRows)
+        assert [t.name async for t in rows] == ["a_0", "a_1", "a_2"]
+        held = await rows.collect()
+        assert isinstance(held, Rows)
+        assert "<td>a_2</td>" in held._repr_html_()
+        named = await me.tools.list(columns=["name"], order="name").collect()
+        assert list(named) == [{"name": "a_0"}, {"name": "a_1"}, {"name": "a_2"}]
