@@ -51,6 +51,18 @@ class ConfigurationError(Phase3Error):
     """The client was set up wrongly (missing URL or key, conflicting options)."""
 
 
+class MissingExtra(ConfigurationError, ImportError):
+    """A feature was used whose optional dependencies (a ``pip install 'phase3-sdk[extra]'``) are missing.
+
+    Also an :class:`ImportError`, so code that probes a feature with ``try: import ...`` keeps working.
+    """
+
+    def __init__(self, feature: str, extra: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        super().__init__(f"{feature} needs the '{extra}' extra: pip install 'phase3-sdk[{extra}]'")
+
+
 class InvalidInput(Phase3Error):
     """The input was rejected: by model validation before any request, or by a database constraint."""
 

@@ -18,31 +18,33 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from .. import _local
-from ..backends.base import SyncBackend, Rpc, RpcReturns
+from ..backends.base import (
+    DEFAULT_POOL_MAX,
+    DEFAULT_POOL_MIN,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    SyncBackend,
+    Rpc,
+    RpcReturns,
+)
 from ..config import Settings
 from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInput, NotFound, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
 from ._io import run_blocking
-from .backends.postgres import (
-    DEFAULT_POOL_MAX,
-    DEFAULT_POOL_MIN,
-    DEFAULT_STATEMENT_TIMEOUT_MS,
-    PostgresBackend,
-)
-from .resources.conversations import Conversations
-from .resources.skills import SkillExecutions, Skills
-from .resources.synthesis import Patterns, Recommendations, SynthesisJobs
-from .resources.tools import Tools, ToolUsageLog
 from .transport import Transport
 
 if TYPE_CHECKING:
-    # Imported where used: search brings numpy, which a client doing plain CRUD should not pay for at
-    # import; auth is imported the same way so that sign-in code loads only for apps that sign in.
+    # Imported where used, so that `import phase3_sdk` stays fast and needs only the base install: the
+    # Postgres backend brings psycopg (the 'postgres' extra), search brings numpy, the resources bring
+    # the models (pydantic classes take a while to build), auth loads only for apps that sign in.
     from ..embeddings import Embedder
     from .auth import Auth
+    from .resources.conversations import Conversations
     from .resources.search import Search
+    from .resources.skills import SkillExecutions, Skills
+    from .resources.synthesis import Patterns, Recommendations, SynthesisJobs
+    from .resources.tools import Tools, ToolUsageLog
 
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
 DEFAULT_TIMEOUT = 30.0
@@ -167,6 +169,8 @@ class Phase3Client:
         users' access tokens, give ``jwt_secret`` (HS256 tokens) and/or ``supabase_url`` (ES256/RS256
         tokens, checked against the project's published keys).
         """
+        from .backends.postgres import PostgresBackend
+
         backend = PostgresBackend(
             db_url,
             min_size=min_connections,
@@ -463,41 +467,57 @@ class Phase3Client:
     @cached_property
     def tools(self) -> Tools:
         """Custom tools: CRUD, Python handlers and single tool runs."""
+        from .resources.tools import Tools
+
         return Tools(self._transport, self._shared.registry)
 
     @cached_property
     def tool_usage(self) -> ToolUsageLog:
         """The log of tool calls."""
+        from .resources.tools import ToolUsageLog
+
         return ToolUsageLog(self._transport)
 
     @cached_property
     def skills(self) -> Skills:
         """Composite skills: CRUD, validation and durable execution."""
+        from .resources.skills import Skills
+
         return Skills(self._transport, self._shared.registry, self._transport_for_user)
 
     @cached_property
     def skill_executions(self) -> SkillExecutions:
         """The history of skill runs."""
+        from .resources.skills import SkillExecutions
+
         return SkillExecutions(self._transport)
 
     @cached_property
     def synthesis(self) -> SynthesisJobs:
         """Memory synthesis jobs."""
+        from .resources.synthesis import SynthesisJobs
+
         return SynthesisJobs(self._transport, self._transport_for_user)
 
     @cached_property
     def patterns(self) -> Patterns:
         """Patterns detected by synthesis."""
+        from .resources.synthesis import Patterns
+
         return Patterns(self._transport)
 
     @cached_property
     def recommendations(self) -> Recommendations:
         """Recommendations derived from patterns."""
+        from .resources.synthesis import Recommendations
+
         return Recommendations(self._transport)
 
     @cached_property
     def conversations(self) -> Conversations:
         """Conversation memories."""
+        from .resources.conversations import Conversations
+
         return Conversations(self._transport, self._shared.embedder)
 
     @cached_property

@@ -185,3 +185,10 @@ class SyncBackend(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+#: Direct-connection defaults, stated once (here, so that the client can name them without importing
+#: psycopg): connections wait up to 10 s for a free slot; a statement runs up to 30 s.
+DEFAULT_POOL_MIN = 1
+DEFAULT_POOL_MAX = 10
+DEFAULT_STATEMENT_TIMEOUT_MS = 30_000

@@ -13,12 +13,17 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import psycopg
-from psycopg import pq, sql
-from psycopg.abc import Buffer
-from psycopg.adapt import Dumper
-from psycopg.types.json import Jsonb
+from .._extras import missing_extra
+
+try:
+    import numpy as np
+    import psycopg
+    from psycopg import pq, sql
+    from psycopg.abc import Buffer
+    from psycopg.adapt import Dumper
+    from psycopg.types.json import Jsonb
+except ImportError as exc:
+    raise missing_extra(exc, "the Postgres backend (connect(), local())", "postgres") from None
 from pydantic_core import to_json
 
 from ..errors import Phase3Error, TransientError, error_class_for, missing_user_error

@@ -63,7 +63,15 @@ from typing import Any, Final, Literal
 
 # The C extension directly: the `quickjs` wrapper package starts a worker thread at import time for
 # its `Function` helper, which this module does not use. It ships no type information.
-_quickjs: Any = importlib.import_module("_quickjs")
+try:
+    _quickjs: Any = importlib.import_module("_quickjs")
+except ModuleNotFoundError as exc:
+    if exc.name != "_quickjs":
+        raise
+    # Imported here, on failure only: the sandbox worker loads this file by path and never needs it.
+    from phase3_sdk.errors import MissingExtra
+
+    raise MissingExtra("the JavaScript sandbox (JS tools, skill conditions)", "skills") from None
 
 __all__ = [
     "PROFILES",

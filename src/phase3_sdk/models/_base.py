@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -18,16 +20,61 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ..embeddings import vector_text
+from .._extras import import_extra
 from ..errors import InvalidInput
 
 EMBEDDING_DIMENSION = 768
 
 
+class _Shown(str):
+    """A value's short stand-in in a repr (printed as is, without quotes)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+_UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: Longer lists than this are summarised in a repr; longer text is cut.
+_REPR_ITEMS = 5
+_REPR_TEXT = 100
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, UUID) or (isinstance(value, str) and _UUID_TEXT.match(value) is not None)
+
+
+def compact_value(value: Any) -> Any:
+    """``value`` for a repr: lists of ids become "<N ids>", vectors "<N floats>", long text is cut."""
+    if isinstance(value, list | tuple):
+        if value and all(_is_id(v) for v in value) and len(value) > 1:
+            return _Shown(f"<{len(value)} ids>")
+        if len(value) > _REPR_ITEMS and all(isinstance(v, float | int) for v in value):
+            return _Shown(f"<{len(value)} floats>")
+        if len(value) > _REPR_ITEMS:
+            shown = ", ".join(repr(compact_value(v)) for v in value[:3])
+            return _Shown(f"[{shown}, … {len(value)} items]")
+        return type(value)(compact_value(v) for v in value)
+    if isinstance(value, dict):
+        return {k: compact_value(v) for k, v in value.items()}
+    if isinstance(value, str) and len(value) > _REPR_TEXT:
+        return value[: _REPR_TEXT - 1] + "…"
+    return value
+
+
 class RowModel(BaseModel):
-    """A row as read from the database. Unknown columns (added by a newer migration) are ignored."""
+    """A row as read from the database. Unknown columns (added by a newer migration) are ignored.
+
+    Its repr is compact: lists of ids (a pattern's evidence) show as how many there are, an embedding
+    as its width, long text cut; the values themselves are untouched.
+    """
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, compact_value(value)
 
 
 #: What PostgreSQL cannot store in ``text`` or ``jsonb``: NUL, and UTF-16 surrogates (a lone one is not a
@@ -220,6 +267,9 @@ def _parse_embedding(value: Any) -> Any:
 
 
 def _check_embedding(value: list[float]) -> list[float]:
+    # Embeddings are sent in pgvector's text form, which needs numpy (the 'search' extra): say so here, at
+    # validation, where the error reaches the caller as itself (a serializer would wrap it).
+    import_extra("numpy", "memories with embeddings", "search")
     if len(value) != EMBEDDING_DIMENSION:
         raise ValueError(f"expected {EMBEDDING_DIMENSION} dimensions, got {len(value)}")
     if not all(math.isfinite(x) for x in value):
@@ -229,7 +279,10 @@ def _check_embedding(value: list[float]) -> list[float]:
 
 def _dump_embedding(value: list[float]) -> str:
     # The text form is what pgvector parses on both paths, and what a function argument needs (a float8[]
-    # has no implicit cast to vector).
+    # has no implicit cast to vector). Imported here: embeddings need numpy (the 'search' extra), which a
+    # model that never carries an embedding should not load.
+    from ..embeddings import vector_text
+
     return vector_text(value)
 
 

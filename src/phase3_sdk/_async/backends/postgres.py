@@ -15,25 +15,36 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import msgspec
-import psycopg
-from psycopg.pq import TransactionStatus
-from psycopg.rows import dict_row
-from psycopg.types.json import set_json_loads
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ..._extras import missing_extra
+
+try:
+    import psycopg
+    from psycopg.pq import TransactionStatus
+    from psycopg.rows import dict_row
+    from psycopg.types.json import set_json_loads
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout
+except ImportError as exc:
+    raise missing_extra(exc, "the Postgres backend (connect(), local())", "postgres") from None
 
 from ...backends import sql as q
-from ...backends.base import Delete, Insert, Query, Rpc, Update
+from ...backends.base import (
+    DEFAULT_POOL_MAX,
+    DEFAULT_POOL_MIN,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    Delete,
+    Insert,
+    Query,
+    Rpc,
+    Update,
+)
 from ...errors import ConfigurationError
 from ...identity import Identity
 from .._io import Lock, Outcome
 
 T = TypeVar("T")
 
-#: Defaults, stated once: connections wait up to 10 s for a free slot; a statement runs up to 30 s.
-DEFAULT_POOL_MIN = 1
-DEFAULT_POOL_MAX = 10
 DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 
 Conn = psycopg.AsyncConnection[dict[str, Any]]
 #: What a server (or Supabase's pooler) answers to a login no retry will fix. Only the server's own words

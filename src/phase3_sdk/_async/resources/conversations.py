@@ -5,17 +5,17 @@ from __future__ import annotations
 import builtins
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict, Unpack
 
+from ..._extras import missing_extra
 from ..._progress import ProgressBar
+from ..._rows_display import AsyncRows
 from ...backends.base import Insert
 from ...embeddings import EMBEDDING_DIMENSION, Embedder, check_dimension, vector_text
 from ...errors import ConfigurationError, InvalidInput, MissingEmbeddingsWarning
@@ -27,6 +27,10 @@ from ...resources.tables import CONVERSATIONS
 from .._io import run_blocking
 from ..transport import AsyncTransport
 from ._base import AsyncTableResource, as_uuid, validate_payload
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 class ConversationFilters(TypedDict, total=False):
@@ -89,6 +93,13 @@ def _embeddings(values: builtins.list[Any], indices: builtins.list[int]) -> npt.
 
     Only when the fast check fails are rows looked at one by one, to name the first bad one.
     """
+    # Imported here: embeddings need numpy (the 'search' extra); memories without them do not.
+    try:
+        import numpy as np
+    except ImportError as exc:
+        raise missing_extra(exc, "memories with embeddings", "search") from None
+    from ...embeddings import EMBEDDING_DIMENSION
+
     try:
         with np.errstate(over="ignore"):  # an overflow shows as infinity, caught below
             matrix = np.asarray(values, dtype=np.float32)
@@ -156,6 +167,8 @@ def _bulk_chunk(rows: Sequence[Any], start: int, owner: UUID, binary: bool) -> b
         fields["embedding"] = None
         out.append(fields)
     if matrix is not None:
+        from ...embeddings import vector_text
+
         for k, vector in zip(with_vector, matrix, strict=True):
             # COPY sends float32 rows as binary vectors; JSON (REST) needs pgvector's text form.
             out[k]["embedding"] = vector if binary else vector_text(vector)
@@ -344,6 +357,7 @@ class AsyncConversations(AsyncTableResource[Conversation]):
     def _columns(self, include_embedding: bool) -> tuple[str, ...] | None:
         return self.table.columns if include_embedding else None
 
+    @overload
     def list(
         self,
         *,
@@ -351,9 +365,36 @@ class AsyncConversations(AsyncTableResource[Conversation]):
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
         include_embedding: bool = False,
+        columns: None = None,
         **filters: Unpack[ConversationFilters],
-    ) -> AsyncIterator[Conversation]:
-        """Memories matching the filters, newest first by default."""
+    ) -> AsyncRows[Conversation]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        include_embedding: bool = False,
+        columns: Sequence[str],
+        **filters: Unpack[ConversationFilters],
+    ) -> AsyncRows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        include_embedding: bool = False,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[ConversationFilters],
+    ) -> AsyncRows[Conversation] | AsyncRows[dict[str, Any]]:
+        """Memories matching the filters, newest first by default.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(
             filters, order=order, page_size=page_size, limit=limit, columns=self._columns(include_embedding)
         )

@@ -14,8 +14,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+from ..._extras import missing_extra
+
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:
+    raise missing_extra(exc, "semantic search", "search") from None
 
 from ...backends.base import Filter, Query, Rpc
 from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension, vector_text

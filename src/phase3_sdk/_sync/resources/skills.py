@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
 
 from typing_extensions import TypedDict, Unpack
 
+from ..._rows_display import Rows
 from ...backends.base import Filter, Order, Query
 from ...engine.registry import ToolRegistry
 from ...errors import ConfigurationError, InvalidInput, LeaseLost, NotFound
@@ -83,15 +84,41 @@ class Skills(TableResource[Skill]):
         """Change the given fields of one of your skills (new steps are validated first)."""
         return self._update(id, SkillUpdate, self._check_steps(fields))
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[SkillFilters],
-    ) -> Iterator[Skill]:
-        """Every visible skill matching the filters (yours and public ones)."""
+    ) -> Rows[Skill]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[SkillFilters],
+    ) -> Rows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[SkillFilters],
+    ) -> Rows[Skill] | Rows[dict[str, Any]]:
+        """Every visible skill matching the filters (yours and public ones).
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(
@@ -363,15 +390,41 @@ class SkillExecutions(TableResource[SkillExecution]):
         "until": FilterSpec("created_at", "lt"),
     }
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[SkillExecutionFilters],
-    ) -> Iterator[SkillExecution]:
-        """Runs matching the filters, newest first by default."""
+    ) -> Rows[SkillExecution]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[SkillExecutionFilters],
+    ) -> Rows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[SkillExecutionFilters],
+    ) -> Rows[SkillExecution] | Rows[dict[str, Any]]:
+        """Runs matching the filters, newest first by default.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(

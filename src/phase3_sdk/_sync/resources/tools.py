@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, overload
 from uuid import UUID
 
 from typing_extensions import TypedDict, Unpack
 
+from ..._rows_display import Rows
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
 from ...errors import InvalidInput, NotFound
@@ -104,18 +105,43 @@ class Tools(TableResource[Tool]):
         _check_code(fields.get("code"))
         return self._update(id, ToolUpdate, fields)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[ToolFilters],
-    ) -> Iterator[Tool]:
+    ) -> Rows[Tool]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[ToolFilters],
+    ) -> Rows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[ToolFilters],
+    ) -> Rows[Tool] | Rows[dict[str, Any]]:
         """Every visible tool matching the filters, fetched page by page as you iterate.
 
         ``order`` is a column, ``-`` first for descending: created_at, updated_at, name, usage_count.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
         """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(
@@ -257,15 +283,41 @@ class ToolUsageLog(TableResource[ToolUsage]):
         ]
         return self._insert(payloads, user_id=user_id)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[ToolUsageFilters],
-    ) -> Iterator[ToolUsage]:
-        """Logged calls matching the filters, newest first by default."""
+    ) -> Rows[ToolUsage]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[ToolUsageFilters],
+    ) -> Rows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[ToolUsageFilters],
+    ) -> Rows[ToolUsage] | Rows[dict[str, Any]]:
+        """Logged calls matching the filters, newest first by default.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(
