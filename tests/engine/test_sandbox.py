@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from phase3_sdk.engine.sandbox import PROFILES, SandboxLimits, check_js_syntax, run_js_tool
-from phase3_sdk.engine.supervisor import default_pool
+from phase3_sdk.engine.sandbox import PROFILES, SandboxLimits
+from phase3_sdk.engine.supervisor import check_js_syntax, default_pool, run_js_tool
 
 # Short limits keep the failure-mode tests fast; the behaviour is the same for every profile.
 FAST = SandboxLimits(

@@ -22,7 +22,7 @@ The time limit is enforced twice. Inside QuickJS, by its interrupt handler (whic
 the regex engine, so catastrophic backtracking is stopped) and, between promise jobs, by a wall-clock
 deadline checked here; the handler of ``quickjs-ng`` measures *process* CPU time (C ``clock()``). But
 the handler is never consulted inside one native call (``indexOf`` over megabytes, ``JSON.stringify``
-of millions of values), so :func:`run_js_tool` runs the code in a worker process of
+of millions of values), so ``supervisor.run_js_tool`` runs the code in a worker process of
 :mod:`phase3_sdk.engine.supervisor`, which kills the worker at 1.5x the limit (plus at most 10 ms)
 and replaces it: whatever the code does, the call returns within 2x its limit, as a ``timeout``
 (``killed=True`` when the worker had to be killed).
@@ -78,8 +78,6 @@ __all__ = [
     "SandboxLimits",
     "SandboxProfile",
     "ToolOutcome",
-    "check_js_syntax",
-    "run_js_tool",
 ]
 
 SandboxProfile = Literal["strict", "standard", "permissive"]
@@ -336,28 +334,6 @@ _SYNTAX_CHECK: Final = r"""
 """
 
 
-def run_js_tool(
-    code: str,
-    params: Mapping[str, Any],
-    profile: SandboxProfile = "standard",
-    *,
-    limits: SandboxLimits | None = None,
-) -> ToolOutcome:
-    """Run a tool body (an async function body seeing ``params`` and ``log``) in a fresh sandbox.
-
-    The call runs in a worker process of the shared :class:`~phase3_sdk.engine.supervisor.SandboxPool`,
-    which kills the worker if it overruns the time limit (native built-ins included), so this returns
-    within 1.5x the limit plus at most 10 ms. ``limits`` overrides the profile's limits. Never raises
-    for anything the tool does; raises ``TypeError``/``ValueError`` only if ``params`` cannot be
-    encoded as JSON or the profile is unknown, and ``ExecutionError`` if no worker process can start.
-    """
-    from .supervisor import default_pool  # the pool imports this module
-
-    chosen = limits if limits is not None else PROFILES[profile]
-    params_json = json.dumps(dict(params), allow_nan=False)
-    return default_pool().run_tool(code, params_json, chosen)
-
-
 def run_js_tool_in_process(
     code: str,
     params: Mapping[str, Any],
@@ -466,19 +442,6 @@ def _execute_tool(code: str, params_json: str, chosen: SandboxLimits) -> tuple[d
 def _too_large(size: int, limits: SandboxLimits, *, exact: bool) -> str:
     qualifier = "" if exact else "at least "
     return f"output is {qualifier}{size} bytes of JSON, over the limit of {limits.max_output_bytes} bytes"
-
-
-def check_js_syntax(code: str) -> str | None:
-    """Compile a tool body without running it; return the ``SyntaxError`` message or ``None``.
-
-    The message ends with where the compiler stopped in the body, ``(line L, column C)``, both 1-based.
-
-    Runs in a worker process of the sandbox pool, like the tools themselves (compiling is bounded
-    by the strict profile's limits).
-    """
-    from .supervisor import default_pool  # the pool imports this module
-
-    return default_pool().check_syntax(code)
 
 
 def check_js_syntax_in_process(code: str) -> str | None:

@@ -17,7 +17,6 @@ from ..._extras import missing_extra
 from ..._progress import ProgressBar
 from ..._rows_display import AsyncRows
 from ...backends.base import Insert
-from ...embeddings import EMBEDDING_DIMENSION, Embedder, check_dimension, vector_text
 from ...errors import ConfigurationError, InvalidInput, MissingEmbeddingsWarning
 from ...models import Conversation, ConversationCreate, ConversationUpdate, SalienceTier
 from ...models._base import error_location
@@ -31,6 +30,8 @@ from ._base import AsyncTableResource, as_uuid, validate_payload
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from ...embeddings import Embedder
 
 
 class ConversationFilters(TypedDict, total=False):
@@ -98,7 +99,7 @@ def _embeddings(values: builtins.list[Any], indices: builtins.list[int]) -> npt.
         import numpy as np
     except ImportError as exc:
         raise missing_extra(exc, "memories with embeddings", "search") from None
-    from ...embeddings import EMBEDDING_DIMENSION
+    from ...embeddings import EMBEDDING_DIMENSION, check_dimension
 
     try:
         with np.errstate(over="ignore"):  # an overflow shows as infinity, caught below
@@ -215,6 +216,10 @@ def _warn_unembedded(count: int, stacklevel: int) -> None:
 
 async def _embed_texts(embedder: Embedder, texts: builtins.list[str]) -> npt.NDArray[np.float32]:
     """The embedder's vectors for ``texts`` as an (n, 768) float32 matrix, checked before any is stored."""
+    import numpy as np  # an embedder means the 'search' extra is there: embeddings.py needs numpy
+
+    from ...embeddings import EMBEDDING_DIMENSION
+
     vectors = await run_blocking(embedder.embed, texts)  # CPU-bound or a blocking HTTP call
     if len(vectors) != len(texts):
         raise ConfigurationError(f"the embedder returned {len(vectors)} vectors for {len(texts)} texts")
@@ -329,6 +334,8 @@ class AsyncConversations(AsyncTableResource[Conversation]):
             for batch in batches:
                 missing = [row for row in batch if row["embedding"] is None]
                 if missing and self.embedder is not None:
+                    from ...embeddings import vector_text
+
                     # One embedder call per batch, just before the batch is sent: bounded memory, and a
                     # provider failure leaves the earlier batches stored (re-running skips them by id).
                     matrix = await _embed_texts(

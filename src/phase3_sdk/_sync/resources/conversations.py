@@ -6,7 +6,7 @@ from __future__ import annotations
 import builtins
 import uuid
 import warnings
-from collections.abc import Iterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
@@ -18,7 +18,6 @@ from ..._extras import missing_extra
 from ..._progress import ProgressBar
 from ..._rows_display import Rows
 from ...backends.base import Insert
-from ...embeddings import EMBEDDING_DIMENSION, Embedder, check_dimension, vector_text
 from ...errors import ConfigurationError, InvalidInput, MissingEmbeddingsWarning
 from ...models import Conversation, ConversationCreate, ConversationUpdate, SalienceTier
 from ...models._base import error_location
@@ -32,6 +31,8 @@ from ._base import TableResource, as_uuid, validate_payload
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from ...embeddings import Embedder
 
 
 class ConversationFilters(TypedDict, total=False):
@@ -216,6 +217,10 @@ def _warn_unembedded(count: int, stacklevel: int) -> None:
 
 def _embed_texts(embedder: Embedder, texts: builtins.list[str]) -> npt.NDArray[np.float32]:
     """The embedder's vectors for ``texts`` as an (n, 768) float32 matrix, checked before any is stored."""
+    import numpy as np  # an embedder means the 'search' extra is there: embeddings.py needs numpy
+
+    from ...embeddings import EMBEDDING_DIMENSION
+
     vectors = run_blocking(embedder.embed, texts)  # CPU-bound or a blocking HTTP call
     if len(vectors) != len(texts):
         raise ConfigurationError(f"the embedder returned {len(vectors)} vectors for {len(texts)} texts")
@@ -330,6 +335,8 @@ class Conversations(TableResource[Conversation]):
             for batch in batches:
                 missing = [row for row in batch if row["embedding"] is None]
                 if missing and self.embedder is not None:
+                    from ...embeddings import vector_text
+
                     # One embedder call per batch, just before the batch is sent: bounded memory, and a
                     # provider failure leaves the earlier batches stored (re-running skips them by id).
                     matrix = _embed_texts(

@@ -55,7 +55,7 @@ def _check_code(code: Any) -> None:
     """
     if not isinstance(code, str) or not code.strip():
         return  # not text: the payload model names the problem
-    from ...engine.sandbox import check_js_syntax
+    from ...engine.supervisor import check_js_syntax
 
     error = run_blocking(check_js_syntax, code)
     if error is not None:
