@@ -89,3 +89,18 @@ def test_base_imports_no_analyzer_and_no_analyzer_imports_another() -> None:
     for analyzer in analyzers:
         assert not graph[analyzer] & (analyzers | {f"{ANALYZERS}.registry"}), analyzer
     assert analyzers <= graph[f"{ANALYZERS}.registry"]
+
+
+def test_lazy_names_are_never_shadowed_by_a_submodule_of_the_same_name() -> None:
+    """A package attribute becomes the submodule once it is imported, so __getattr__ is never asked:
+    ``from phase3_sdk.synthesis import recommend`` was the module when the runner had loaded first."""
+    import importlib
+    import pkgutil
+
+    import phase3_sdk.synthesis as package
+
+    lazy = set(package._EXPORTS)
+    submodules = {info.name for info in pkgutil.iter_modules(package.__path__)}
+    assert lazy & submodules == set()
+    importlib.import_module("phase3_sdk.synthesis.recommendations")
+    assert callable(package.recommend)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         run_analyzers,
     )
     from phase3_sdk.synthesis.llm import LLMAnalyzer, LLMAnswer, LLMPattern
-    from phase3_sdk.synthesis.recommend import recommend
+    from phase3_sdk.synthesis.recommendations import recommend
     from phase3_sdk.synthesis.types import (
         LAYER_NAMES,
         LAYERS_BY_TYPE,
@@ -43,7 +43,7 @@ _EXPORTS = {
     "LLMAnalyzer": "phase3_sdk.synthesis.llm",
     "LLMAnswer": "phase3_sdk.synthesis.llm",
     "LLMPattern": "phase3_sdk.synthesis.llm",
-    "recommend": "phase3_sdk.synthesis.recommend",
+    "recommend": "phase3_sdk.synthesis.recommendations",
     "LAYER_NAMES": "phase3_sdk.synthesis.types",
     "LAYERS_BY_TYPE": "phase3_sdk.synthesis.types",
     "SYNTHESIS_TYPES": "phase3_sdk.synthesis.types",

@@ -13,7 +13,7 @@ from ...errors import LeaseLost
 from ...models import Conversation, SynthesisJob
 from ...synthesis import jobs as jobqueue
 from ...synthesis.analyzers.base import Analyzer
-from ...synthesis.recommend import recommend
+from ...synthesis.recommendations import recommend
 from ...synthesis.types import DetectedPattern, MemoryRecord, SynthesisType
 from .. import _io
 from ..resources.conversations import AsyncConversations
