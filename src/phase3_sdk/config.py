@@ -77,11 +77,16 @@ def check_db_url(url: str, *, source: str = "the database URL") -> str:
             f"{source} is a {scheme}:// URL{extra}: expected {_EXPECTED_URL}",
             hint="on Supabase: Project Settings > Database > Connection string (URI)",
         )
-    authority = text[match.end() :].split("/", 1)[0].split("?", 1)[0]
-    if authority.count("@") > 1:
+    # The user name and password are everything before the LAST '@' (libpq's reading when the URL is
+    # well formed). An '@' or '/' left there unescaped makes libpq cut the URL elsewhere and take part of
+    # the password for the host name, which it then prints in its errors and logs: a password holding
+    # '/' hides a second '@' from a check of the text before the first '/'.
+    after_scheme = text[match.end() :].split("?", 1)[0]
+    userinfo = after_scheme.rsplit("@", 1)[0] if "@" in after_scheme else ""
+    if "@" in userinfo or "/" in userinfo:
         raise ConfigurationError(
-            f"{source} has more than one '@' before the host: a password that contains '@' must be "
-            "written as %40",
+            f"{source} has an unescaped '@' or '/' in its user name or password: write '@' as %40 and "
+            "'/' as %2F",
             hint="percent-encode the password, e.g. with urllib.parse.quote(password, safe='')",
         )
     return text

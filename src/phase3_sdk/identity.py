@@ -111,6 +111,11 @@ class Identity:
             raise AuthError(f"the access token is not a valid JWT: {exc}") from exc
         if not claims.get("sub"):
             raise AuthError("the access token has no 'sub' claim: it does not name a user")
+        if jwt_secret is not None or jwks is not None:
+            # Where the SDK verifies the token (a direct connection: nothing else will), it must also be a
+            # token for this API. A token the project's secret signed for another audience is not a user's
+            # session, and a direct connection would otherwise act on whatever user it names.
+            _check_audience(claims)
         exp = claims.get("exp")
         if exp is not None and float(exp) < time.time() - leeway:
             raise AuthError("the access token has expired")
@@ -119,6 +124,23 @@ class Identity:
             # A service-role token passed as a "user" token would silently bypass RLS.
             raise AuthError(f"as_user() needs a user's token; this one has role {role!r}")
         return cls(role="authenticated", claims=claims, access_token=access_token)
+
+
+#: The audience Supabase Auth writes into every user's access token.
+USER_AUDIENCE = "authenticated"
+
+
+def _check_audience(claims: Mapping[str, Any]) -> None:
+    """Refuse a verified token whose ``aud`` names other audiences only (a missing ``aud`` is accepted,
+    as PostgREST accepts it)."""
+    aud = claims.get("aud")
+    if aud is None:
+        return
+    audiences = [aud] if isinstance(aud, str) else list(aud) if isinstance(aud, list) else [aud]
+    if USER_AUDIENCE not in audiences:
+        raise AuthError(
+            f"the access token is for audience {aud!r}, not {USER_AUDIENCE!r}: not a user session"
+        )
 
 
 @lru_cache(maxsize=4096)

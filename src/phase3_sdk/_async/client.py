@@ -25,7 +25,7 @@ from ..backends.base import (
     Rpc,
     RpcReturns,
 )
-from ..config import Settings
+from ..config import Settings, check_db_url
 from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInput, NotFound, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
@@ -170,6 +170,10 @@ class AsyncPhase3Client:
         """
         from .backends.postgres import AsyncPostgresBackend
 
+        if "://" in db_url:
+            # A URL libpq would misread (an unescaped '@' or '/' in the password) fails here, naming no part
+            # of it; libpq would take part of the password for the host and the pool would log it.
+            db_url = check_db_url(db_url)
         backend = AsyncPostgresBackend(
             db_url,
             min_size=min_connections,

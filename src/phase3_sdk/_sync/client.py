@@ -26,7 +26,7 @@ from ..backends.base import (
     Rpc,
     RpcReturns,
 )
-from ..config import Settings
+from ..config import Settings, check_db_url
 from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInput, NotFound, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
@@ -171,6 +171,10 @@ class Phase3Client:
         """
         from .backends.postgres import PostgresBackend
 
+        if "://" in db_url:
+            # A URL libpq would misread (an unescaped '@' or '/' in the password) fails here, naming no part
+            # of it; libpq would take part of the password for the host and the pool would log it.
+            db_url = check_db_url(db_url)
         backend = PostgresBackend(
             db_url,
             min_size=min_connections,
