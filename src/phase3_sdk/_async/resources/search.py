@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,29 @@ _TIERS = frozenset({"critical", "high", "medium", "low"})
 
 #: What ``semantic`` accepts as its query: text to embed, or an embedding.
 QueryVector = Sequence[float] | npt.NDArray[Any]
+
+#: How ``semantic_search`` ranked: ``exact`` (every matching memory compared with the query), ``hnsw``
+#: (the caller's own HNSW index: approximate) or ``sketch`` (sketch ranking, then exact re-ranking of the
+#: best candidates: approximate).
+SearchMethod = Literal["exact", "hnsw", "sketch"]
+_METHODS: frozenset[str] = frozenset({"exact", "hnsw", "sketch"})
+
+
+class SearchResults(list[SearchHit]):
+    """The hits of :meth:`AsyncSearch.semantic`, most similar first, and how they were computed.
+
+    A plain list of :class:`~phase3_sdk.models.SearchHit` in every other way.
+    """
+
+    def __init__(self, hits: Sequence[SearchHit] = (), method: SearchMethod | None = None) -> None:
+        super().__init__(hits)
+        #: How the database ranked (see :data:`SearchMethod`); None when nothing was found.
+        self.method: SearchMethod | None = method
+
+    @property
+    def approximate(self) -> bool:
+        """True when an index chose the candidates, so a true neighbour may be missing (recall < 1)."""
+        return self.method in ("hnsw", "sketch")
 
 
 def _check_match_count(match_count: int) -> int:
@@ -107,9 +130,14 @@ class AsyncSearch:
             return await self._embed(_check_text(query))
         return check_dimension(query, field="query")
 
+    async def _rows(self, function: str, args: dict[str, Any], casts: dict[str, str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = await self._transport.rpc(
+            Rpc(function, args, returns="rows", casts=casts), idempotent=True
+        )
+        return rows
+
     async def _call(self, function: str, args: dict[str, Any], casts: dict[str, str]) -> list[SearchHit]:
-        rows = await self._transport.rpc(Rpc(function, args, returns="rows", casts=casts), idempotent=True)
-        return [SearchHit.model_validate(r) for r in rows]
+        return [SearchHit.model_validate(r) for r in await self._rows(function, args, casts)]
 
     async def semantic(
         self,
@@ -120,7 +148,7 @@ class AsyncSearch:
         since: datetime | None = None,
         include_deleted: bool = False,
         exact: bool = False,
-    ) -> list[SearchHit]:
+    ) -> SearchResults:
         """The ``match_count`` memories most similar (cosine) to ``query``, most similar first.
 
         ``query`` is a 768-dimension embedding, or text embedded with the client's embedder. Only hits
@@ -128,9 +156,11 @@ class AsyncSearch:
         ``since`` (``created_at >= since``) filter before ranking; deleted memories are skipped unless
         ``include_deleted``. Each hit has ``similarity`` set.
 
-        By default the ranking is approximate where that is much faster (recall@10 >= 0.98 measured, see
-        ``benchmarks/search.py``); ``exact=True`` compares the query with every matching memory instead:
-        the true top ``match_count``, at a cost linear in the caller's memory count (~150 ms at 100,000).
+        By default the ranking is exact for callers with few memories (under 2,000) and approximate for
+        larger ones where ``phase3 db tune-search`` built their own HNSW index (recall@10 >= 0.99 measured
+        on real text, see ``benchmarks/search.py``); the result's ``method`` and ``approximate`` say which
+        was used. ``exact=True`` compares the query with every matching memory instead: the true top
+        ``match_count``, at a cost linear in the caller's memory count.
         """
         _check_match_count(match_count)
         if threshold is not None:
@@ -139,7 +169,7 @@ class AsyncSearch:
         if not isinstance(exact, bool):
             raise InvalidInput(f"exact must be a bool, got {exact!r}", field="exact")
         vector = await self._query_vector(query)
-        return await self._call(
+        rows = await self._rows(
             "semantic_search",
             {
                 "query_embedding": vector_text(vector),
@@ -151,6 +181,13 @@ class AsyncSearch:
                 "exact": exact,
             },
             {"query_embedding": "extensions.vector"},
+        )
+        method: str | None = None
+        for row in rows:
+            method = row.pop("search_method", None)
+        return SearchResults(
+            [SearchHit.model_validate(r) for r in rows],
+            cast(SearchMethod, method) if method in _METHODS else None,
         )
 
     async def text(
