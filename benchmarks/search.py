@@ -463,7 +463,9 @@ def main() -> None:
     parser.add_argument("--data", choices=("docs", "generated"), default="docs")
     parser.add_argument("--queries", type=int, default=100, help="timed queries per method and size")
     parser.add_argument("--others", type=int, default=OTHERS, help="other users with 1,000 memories each")
-    parser.add_argument("--ef-search", type=int, default=100, help="what tune_search stores per user")
+    parser.add_argument(
+        "--ef-search", type=int, default=None, help="what tune_search stores per user (default: calibrated)"
+    )
     parser.add_argument("--skip-untuned", action="store_true", help="do not time the SDK before tune-search")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "phase3-sdk-bench")
     args = parser.parse_args()

@@ -120,7 +120,12 @@ def add_db_commands(subparsers: Subparsers) -> None:
         metavar="N",
         help="index users with at least N live memories with embeddings (default: 2000)",
     )
-    p.add_argument("--ef-search", type=int, metavar="N", help="HNSW candidate list per query (default: 100)")
+    p.add_argument(
+        "--ef-search",
+        type=int,
+        metavar="N",
+        help="HNSW candidate list per query (default: calibrated per user for recall@10 >= 0.995)",
+    )
     p.add_argument(
         "--dry-run", action="store_true", help="report which users need an index built, rebuilt or dropped"
     )
@@ -209,7 +214,7 @@ def _db_tune_search(args: argparse.Namespace) -> int:
     url = db_url_from(args)
     options: dict[str, Any] = {
         "min_memories": tune.DEFAULT_MIN_MEMORIES if args.min_memories is None else args.min_memories,
-        "ef_search": tune.DEFAULT_EF_SEARCH if args.ef_search is None else args.ef_search,
+        "ef_search": args.ef_search,
         "user_ids": args.users,
     }
     if args.dry_run:

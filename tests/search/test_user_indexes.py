@@ -20,7 +20,7 @@ import pytest
 
 from phase3_sdk import Phase3Client
 from phase3_sdk.cli import main
-from phase3_sdk.db.tune import index_name, tune_search
+from phase3_sdk.db.tune import EF_LADDER, index_name, tune_search
 from phase3_sdk.embeddings import WordLlamaEmbedder
 from phase3_sdk.errors import InvalidInput
 
@@ -113,7 +113,15 @@ def test_a_dry_run_reports_the_work_and_tuning_does_it(db_url: str, corpus: dict
             "select index_name, memories, ef_search from memory_search_indexes where user_id = %s",
             (corpus["owner"],),
         ).fetchone()
-        assert entry == (index_name(corpus["owner"]), N + 30, 100)
+        assert entry is not None
+        # ef_search was calibrated on the user's own memories: the smallest list that met the targets.
+        tuned = report.tuned[0]
+        assert entry == (index_name(corpus["owner"]), N + 30, tuned.ef_search)
+        assert tuned.ef_search in EF_LADDER
+        assert tuned.recall is not None
+        assert tuned.recall[0] >= 0.995
+        assert tuned.recall[1] >= 0.9
+        assert f"ef_search {tuned.ef_search}, recall@10" in tuned.describe()
         # A partial HNSW index over this user's memories alone.
         definition = conn.execute("select pg_get_indexdef(%s::regclass)", (f"public.{entry[0]}",)).fetchone()
         assert definition is not None
@@ -149,7 +157,11 @@ def test_exact_never_reads_the_index(db_url: str, corpus: dict[str, Any]) -> Non
     """Hide a planted memory from the graph's reach by forcing a tiny candidate list: the index search may
     miss it, exact=True must not."""
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("update memory_search_indexes set ef_search = 10 where user_id = %s", (corpus["owner"],))
+        ef = conn.execute(
+            "update memory_search_indexes m set ef_search = 10 from memory_search_indexes o"
+            " where m.user_id = %s and o.user_id = m.user_id returning o.ef_search",
+            (corpus["owner"],),
+        ).fetchone()
     try:
         with Phase3Client.connect(db_url) as root:
             me = root.as_user(user_id=corpus["owner"])
@@ -159,7 +171,8 @@ def test_exact_never_reads_the_index(db_url: str, corpus: dict[str, Any]) -> Non
     finally:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute(
-                "update memory_search_indexes set ef_search = 100 where user_id = %s", (corpus["owner"],)
+                "update memory_search_indexes set ef_search = %s where user_id = %s",
+                (ef[0] if ef else 100, corpus["owner"]),
             )
 
 

@@ -24,17 +24,26 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
+import numpy as np
+import numpy.typing as npt
 import psycopg
 from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.pq import Format
+from psycopg.types import TypeInfo
 
+from ..embeddings import vector_text
 from ..errors import ConfigurationError, InvalidInput
 
 __all__ = [
     "DEFAULT_EF_SEARCH",
     "DEFAULT_GROWTH",
     "DEFAULT_MIN_MEMORIES",
+    "EF_LADDER",
     "TuneReport",
     "TunedUser",
+    "calibrate",
     "index_name",
     "tune_search",
 ]
@@ -42,8 +51,19 @@ __all__ = [
 #: Users with fewer live, embedded memories need no index: semantic_search ranks them exactly (the
 #: function's own limit is the same 2,000).
 DEFAULT_MIN_MEMORIES = 2000
-#: hnsw.ef_search for a user's queries. Measured on real text (benchmarks/search.py): recall@10 >= 0.99.
+#: hnsw.ef_search for a user's queries when calibration is off. On real text (benchmarks/search.py) a fixed
+#: 100 gave recall@10 0.997 at 5,000 memories but 0.988 (worst query 0.8) at 20,000: the list a graph search
+#: needs grows with the user, so by default each user's is measured (see :func:`calibrate`).
 DEFAULT_EF_SEARCH = 100
+#: What calibration aims for, over a sample of the user's own memories used as queries: the mean recall@10
+#: and the worst single query's.
+TARGET_RECALL = 0.995
+TARGET_WORST = 0.9
+#: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000).
+EF_LADDER = (40, 64, 100, 160, 250, 400, 640, 1000)
+_CALIBRATION_QUERIES = 100
+_K = 10
+_BATCH = 10_000
 #: Rebuild a user's index once their live memories are this many times what it was built over (or fewer
 #: than 1/this): the graph then holds mostly entries placed one by one, and its entry in
 #: memory_search_indexes describes a user who no longer exists.
@@ -73,6 +93,10 @@ class TunedUser:
     seconds: float
     #: The partial index on ``public.conversations``.
     index: str
+    #: The hnsw.ef_search stored for the user's queries (None when nothing was built).
+    ef_search: int | None = None
+    #: Calibration's measured recall@10 at that ef_search: mean and worst query (None if not calibrated).
+    recall: tuple[float, float] | None = None
 
     def describe(self) -> str:
         """One line for people."""
@@ -82,6 +106,11 @@ class TunedUser:
             "shrunk": f"{self.memories:,} memories, index built over {self.indexed or 0:,}: drop",
             "orphan": "index without a user or entry: drop",
         }[self.action]
+        if self.ef_search is not None:
+            why += f" (ef_search {self.ef_search}"
+            if self.recall is not None:
+                why += f", recall@10 {self.recall[0]:.3f}, worst {self.recall[1]:.1f}"
+            why += ")"
         return f"{self.user_id}: {why}"
 
 
@@ -171,7 +200,76 @@ def _plan(
     return plan, untouched
 
 
-def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int) -> TunedUser:
+class _VectorLoader(Loader):
+    """pgvector's binary form (int16 dimensions, int16 unused, big-endian float32s) as a numpy array."""
+
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> npt.NDArray[np.float32]:
+        return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
+
+
+def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) -> tuple[int, float, float]:
+    """The smallest ``hnsw.ef_search`` of :data:`EF_LADDER` at which ``user_id``'s index meets the targets.
+
+    Queries are a random sample of the user's own memories; each one's true top 10 (itself left out) comes
+    from comparing it with every live memory of the user, streamed in batches, and the index is then asked
+    the same with each ef_search in turn. Returns ``(ef_search, mean recall@10, worst query's)``; the
+    largest ef_search if none meets the targets. Needs the index built and registered.
+    """
+    info = TypeInfo.fetch(conn, "extensions.vector")
+    if info is None:
+        raise ConfigurationError("extensions.vector does not exist: this database is not migrated")
+    conn.adapters.register_loader(info.oid, _VectorLoader)
+    live = "user_id = %s and embedding is not null and not is_deleted"
+    sample = conn.execute(
+        f"select id, embedding from public.conversations where {live} order by md5(id::text || %s) limit %s",
+        (user_id, str(seed), _CALIBRATION_QUERIES),
+        binary=True,
+    ).fetchall()
+    ids = [r[0] for r in sample]
+    queries = np.stack([r[1] for r in sample])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    # Running top k+1 of every query over the user's memories (k+1: the query itself is among them).
+    best_scores = np.full((len(ids), _K + 1), -np.inf, dtype=np.float32)
+    best_ids = np.empty((len(ids), _K + 1), dtype=object)
+    with conn.transaction(), conn.cursor(name="phase3_calibrate", binary=True) as cur:
+        cur.execute(f"select id, embedding from public.conversations where {live}", (user_id,))
+        while rows := cur.fetchmany(_BATCH):
+            batch = np.stack([r[1] for r in rows])
+            batch /= np.linalg.norm(batch, axis=1, keepdims=True)
+            scores = np.concatenate([best_scores, queries @ batch.T], axis=1)
+            labels = np.concatenate(
+                [best_ids, np.array([[r[0] for r in rows]] * len(ids), dtype=object)], axis=1
+            )
+            keep = np.argsort(-scores, axis=1, kind="stable")[:, : _K + 1]
+            best_scores = np.take_along_axis(scores, keep, axis=1)
+            best_ids = np.take_along_axis(labels, keep, axis=1)
+    truth = [[m for m in row if m != own][:_K] for row, own in zip(best_ids.tolist(), ids, strict=True)]
+    texts = [vector_text(q) for q in queries]
+    result = (EF_LADDER[-1], 0.0, 0.0)
+    for ef in EF_LADDER:
+        recalls = []
+        with conn.transaction():
+            conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(ef)))
+            # As semantic_search does: the index, never the user's rows sorted exactly (which would
+            # measure recall 1 at any ef_search).
+            conn.execute("set local enable_sort = off")
+            for own, text, true in zip(ids, texts, truth, strict=True):
+                found = conn.execute(
+                    f"select id from public.conversations where {live}"
+                    " order by embedding operator(extensions.<=>) %s::extensions.vector limit %s",
+                    (user_id, text, _K + 1),
+                ).fetchall()
+                got = [r[0] for r in found if r[0] != own][:_K]
+                recalls.append(len(set(got) & set(true)) / max(1, len(true)))
+        result = (ef, float(np.mean(recalls)), float(np.min(recalls)))
+        if result[1] >= TARGET_RECALL and result[2] >= TARGET_WORST:
+            break
+    return result
+
+
+def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None) -> TunedUser:
     started = time.perf_counter()
     name = sql.Identifier("public", user.index)
     # Two tuners of the same user would race on the same index name; the second waits for the first. A
@@ -203,6 +301,10 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int) -> Tu
                 )
             )
             conn.execute("reset maintenance_work_mem")
+            recall: tuple[float, float] | None = None
+            if ef_search is None:
+                ef_search, mean, worst = calibrate(conn, user.user_id)
+                recall = (mean, worst)
             conn.execute(
                 "insert into public.memory_search_indexes (user_id, index_name, memories, ef_search)"
                 " values (%s, %s, %s, %s)",
@@ -212,8 +314,16 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int) -> Tu
             conn.execute("delete from public.memory_search_cells where user_id = %s", (user.user_id,))
     finally:
         conn.execute(f"select pg_advisory_unlock({lock})", (user.user_id,))
+    built = user.action in ("new", "grown")
     return TunedUser(
-        user.user_id, user.memories, user.action, user.indexed, time.perf_counter() - started, user.index
+        user.user_id,
+        user.memories,
+        user.action,
+        user.indexed,
+        time.perf_counter() - started,
+        user.index,
+        ef_search if built else None,
+        recall if built else None,
     )
 
 
@@ -221,7 +331,7 @@ def tune_search(
     url: str,
     *,
     min_memories: int = DEFAULT_MIN_MEMORIES,
-    ef_search: int = DEFAULT_EF_SEARCH,
+    ef_search: int | None = None,
     growth: float = DEFAULT_GROWTH,
     user_ids: Sequence[UUID] | None = None,
     dry_run: bool = False,
@@ -233,14 +343,16 @@ def tune_search(
     ``min_memories`` live, embedded memories and no index gets one; an index is rebuilt when its user's
     memories reach ``growth`` times what it was built over, and dropped below ``min_memories / growth``
     (or when its user is gone). ``ef_search`` is the graph search's candidate list for that user's queries
-    (higher: better recall, slower). ``user_ids`` limits the run to those users. ``dry_run`` only reports.
+    (higher: better recall, slower); by default each new index is calibrated (:func:`calibrate`): the
+    smallest list that gives recall@10 >= 0.995, and >= 0.9 on every sampled query. ``user_ids`` limits
+    the run to those users. ``dry_run`` only reports.
     Indexes are built concurrently: writes go on meanwhile. ``on_progress(done, total, user)`` is called
     after each user.
     """
-    for name, value, low, high in (
-        ("min_memories", min_memories, 1, 10**9),
-        ("ef_search", ef_search, 10, 1000),
-    ):
+    checks: list[tuple[str, Any, int, int]] = [("min_memories", min_memories, 1, 10**9)]
+    if ef_search is not None:
+        checks.append(("ef_search", ef_search, 10, 1000))
+    for name, value, low, high in checks:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise InvalidInput(f"{name} must be an integer from {low} to {high}, got {value!r}", field=name)
     if isinstance(growth, bool) or not isinstance(growth, int | float) or not growth > 1:
