@@ -256,7 +256,8 @@ def load(db: EmbeddedDatabase, name: str, data: Data, size: int, others: int) ->
             uid = db.create_user(f"user-{i}@example.test", database=name)
             ids = [str(uuid.uuid4()) for _ in range(len(v))]
             rows = [
-                {"id": m, "messages": [{"role": "user", "content": t}], "embedding": e}
+                # PostgreSQL text cannot hold NUL, which a few docstrings spell out literally.
+                {"id": m, "messages": [{"role": "user", "content": t.replace("\x00", " ")}], "embedding": e}
                 for m, t, e in zip(ids, tx, v, strict=True)
             ]
             root.as_user(user_id=uid).conversations.bulk_create(rows, batch_size=2000)
@@ -396,6 +397,8 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
         print(
             f"  tune-search: {report.summary()}; {time.perf_counter() - t:.0f} s with the vacuum", flush=True
         )
+        for user in report.tuned:
+            print(f"    {user.describe()}", flush=True)
         method = sdk_for(me)
         p50, p95, mean, worst = timing.measure(method)
         rows.append((person.label, "phase3 SDK (semantic)", methods_seen(), p50, p95, mean, worst))
