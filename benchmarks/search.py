@@ -32,7 +32,8 @@ the function said it ranked (``exact``, ``hnsw``, ``sketch``).
 
 Every method gets queries of its own (``--queries`` timed after 20 to warm up), drawn from the same
 held-out pool, so that none finds another's pages in the cache; recall@10 is against the exact top 10 by
-cosine similarity (numpy), as the mean and the worst single query. Latency is wall time per call from
+cosine similarity (numpy; a hit as similar as the true 10th counts, since duplicate texts tie), as the
+mean and the worst single query. Latency is wall time per call from
 Python, round trip included; p50 and p95.
 """
 
@@ -327,8 +328,13 @@ class Timing:
             t = time.perf_counter()
             got = method(q)
             times.append((time.perf_counter() - t) * 1000)
-            truth = np.argsort(-(self.person.vectors @ q), kind="stable")[:10]
-            recalls.append(len({self.person.ids[j] for j in truth} & set(got)) / 10)
+            sims = self.person.vectors @ q
+            # Tie-aware, as ann-benchmarks counts: a hit is right if it is at least as similar as the true
+            # 10th (within float32 rounding). The corpus has duplicate sentences, whose identical
+            # embeddings tie, and which of two tied memories comes 10th is arbitrary.
+            tenth = np.partition(sims, -10)[-10]
+            similar = {self.person.ids[j] for j in np.flatnonzero(sims >= tenth - 1e-6)}
+            recalls.append(min(10, len(similar & set(got[:10]))) / 10)
         times.sort()
         return (
             statistics.median(times),

@@ -15,9 +15,11 @@
 -- are inserted, so nothing goes stale between tunes. semantic_search then picks per call:
 --   * exact = true, or a caller with fewer than 2,000 memories: every matching memory by exact distance
 --     (recall 1; ~2-3 ms at 1,000).
---   * a caller with an index: the index (approximate; recall@10 >= 0.99 measured at ef_search 100).
+--   * a caller with an index: the index's best candidates, re-ranked by exact distance (approximate;
+--     ef_search calibrated per user). A hard query, whose k-th hit is less similar than the user's
+--     calibrated threshold, adds the best candidates of a sketch scan of all the caller's memories.
 --   * a large caller without an index yet (not tuned): the sketch ranking of the search cells (approximate).
--- Each hit says which (`search_method`: 'exact', 'hnsw' or 'sketch').
+-- Each hit says which (`search_method`: 'exact', 'hnsw', 'hnsw+sketch' or 'sketch').
 
 create table if not exists public.memory_search_indexes (
   user_id uuid primary key references auth.users (id) on delete cascade,
@@ -29,8 +31,13 @@ create table if not exists public.memory_search_indexes (
   -- hnsw.ef_search for this user's queries: the candidate list the graph search keeps.
   ef_search integer not null default 100
     constraint memory_search_indexes_ef_search_check check (ef_search between 10 and 1000),
+  -- Queries whose k-th best hit from the index is less similar than this are hard (few memories near
+  -- them, many nearly tied): they are ranked by the full sketch scan instead. Calibrated by the tuner.
+  fallback_below double precision,
   built_at timestamptz not null default now()
 );
+-- An earlier draft of this file had no fallback_below.
+alter table public.memory_search_indexes add column if not exists fallback_below double precision;
 
 alter table public.memory_search_indexes enable row level security;
 
@@ -114,17 +121,24 @@ declare
   cells smallint[];
   every_cell smallint[];
   picked uuid[];
+  more uuid[];
+  hard_below double precision;
+  kth_similarity double precision;
 begin
   if caller is null or query_embedding is null then
     return;
   end if;
 
   if not exact then
-    select s.ef_search into ef from public.memory_search_indexes s where s.user_id = caller;
+    select s.ef_search, s.fallback_below into ef, hard_below
+    from public.memory_search_indexes s where s.user_id = caller;
     if ef is not null then
       method := 'hnsw';
-      perform pg_catalog.set_config('hnsw.ef_search', greatest(ef, k)::text, true);
-      -- The only other plan for this ordering is the caller's rows sorted by exact distance: correct, but
+      -- The caller's graph is over half-precision copies of their embeddings (1.5 KB instead of 3 KB per
+      -- memory: half the pages a search reads, which at 100,000 memories no longer fit shared_buffers).
+      -- Its best 2k are re-ranked below by exact distance.
+      perform pg_catalog.set_config('hnsw.ef_search', greatest(ef, 2 * k)::text, true);
+      -- The only other plan for this ordering is the caller's rows sorted by distance: correct, but
       -- linear, and what the planner picked for large users in the baseline (a table-wide HNSW index).
       -- A sort it cannot avoid still happens (the ranking below); this only tips the choice here.
       perform pg_catalog.set_config('enable_sort', 'off', true);
@@ -140,12 +154,46 @@ begin
             and m.created_at >= $2
             and ($3 or not m.is_deleted)
             and ($4::text is null or m.salience_tier = $4)
-          order by m.embedding operator(extensions.<=>) $5
+          order by (m.embedding::extensions.halfvec(768)) operator(extensions.<=>) $5::extensions.halfvec(768)
           limit $6
         ) s
       $hnsw$
       into picked
-      using caller, since, include_deleted, filter_salience_tier, query_embedding, k;
+      using caller, since, include_deleted, filter_salience_tier, query_embedding, 2 * k;
+      perform pg_catalog.set_config('enable_sort', 'on', true);
+      -- A hard query (its k-th hit far from it): the graph search is least reliable exactly there, so the
+      -- best candidates by sketch distance over ALL the caller's memories join the ranking.
+      if hard_below is not null and coalesce(pg_catalog.cardinality(picked), 0) >= k then
+        select 1 - max(r.distance) into kth_similarity
+        from (
+          select c.embedding operator(extensions.<=>) query_embedding as distance
+          from pg_catalog.unnest(picked) as p(candidate)
+          join public.conversations c on c.id = p.candidate
+          order by 1
+          limit k
+        ) r;
+        if kth_similarity < hard_below then
+          method := 'hnsw+sketch';
+          sketch := public.embedding_sketch(query_embedding)::bit(2304);
+          execute $scan$
+            select pg_catalog.array_agg(s.id)
+            from (
+              select m.id
+              from public.conversations m
+              where m.user_id = $1
+                and m.embedding_sketch is not null
+                and m.created_at >= $2
+                and ($3 or not m.is_deleted)
+                and ($4::text is null or m.salience_tier = $4)
+              order by m.embedding_sketch operator(extensions.<~>) $5
+              limit $6
+            ) s
+          $scan$
+          into more
+          using caller, since, include_deleted, filter_salience_tier, sketch, depth;
+          picked := picked || coalesce(more, '{}'::uuid[]);
+        end if;
+      end if;
       -- Fewer than k hits means the filters are selective enough that the graph search gave up
       -- (hnsw.max_scan_tuples) or there are fewer matches than k: rank the matches exactly instead.
       perform pg_catalog.set_config('enable_sort', 'on', true);
@@ -227,7 +275,7 @@ begin
   return query
   with ranked as (
     select c.id as hit, c.embedding operator(extensions.<=>) query_embedding as distance
-    from pg_catalog.unnest(picked) as p(candidate)
+    from (select distinct u.candidate from pg_catalog.unnest(picked) as u(candidate)) p
     join public.conversations c on c.id = p.candidate
     order by 2
     limit k

@@ -1,15 +1,16 @@
 """Per-user search indexes: build them, so that semantic search stays fast and keeps its recall.
 
 ``semantic_search`` ranks a small user's memories exactly; for a user with many, :func:`tune_search` builds a
-pgvector HNSW index over that user's memories alone (a partial index, ``where user_id = '<user>'``) and
-records it in ``memory_search_indexes``, and the search reads it. See
-``supabase/migrations/20260202001500_search_user_indexes.sql`` for the query side and why this replaced the
-search cells (measured on real text, they lost recall).
+pgvector HNSW index over that user's memory sketches alone (a partial index, ``where user_id = '<user>'``,
+on the 2,304-bit ``embedding_sketch`` with Hamming distance), calibrates how many candidates a query takes
+from it (:func:`calibrate`), and records both in ``memory_search_indexes``; a query re-ranks those
+candidates by exact cosine distance. See ``supabase/migrations/20260202001500_search_user_indexes.sql``
+for the query side and why this replaced the search cells (measured on real text, they lost recall).
 
 Memories written after a build enter the graph as they are inserted, so search does not degrade between
 runs; a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from
-what the index was built for (``grown``: rebuilt, which lays the graph out afresh; ``shrunk``: dropped, an
-exact scan is fast again), or has an index whose user or entry is gone (``orphan``). ``dry_run=True``
+what the index was built for (``grown``: rebuilt and recalibrated; ``shrunk``: dropped, an exact scan is
+fast again), or has an index whose user or entry is gone (``orphan``). ``dry_run=True``
 (``phase3 db tune-search --dry-run``) reports that work without doing it.
 
 Run it as the table owner (an index is DDL), after bulk imports and from time to time (nightly, say).
@@ -51,16 +52,22 @@ __all__ = [
 #: Users with fewer live, embedded memories need no index: semantic_search ranks them exactly (the
 #: function's own limit is the same 2,000).
 DEFAULT_MIN_MEMORIES = 2000
-#: hnsw.ef_search for a user's queries when calibration is off. On real text (benchmarks/search.py) a fixed
-#: 100 gave recall@10 0.997 at 5,000 memories but 0.988 (worst query 0.8) at 20,000: the list a graph search
-#: needs grows with the user, so by default each user's is measured (see :func:`calibrate`).
-DEFAULT_EF_SEARCH = 100
+#: hnsw.ef_search for a user's queries when calibration is off: how many candidates the graph search keeps
+#: (by sketch distance) and the exact distance re-ranks. The number needed grows with the user, so by
+#: default each user's is measured (see :func:`calibrate`).
+DEFAULT_EF_SEARCH = 200
 #: What calibration aims for, over a sample of the user's own memories used as queries: the mean recall@10
 #: and the worst single query's.
 TARGET_RECALL = 0.995
 TARGET_WORST = 0.9
 #: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000).
 EF_LADDER = (40, 64, 100, 160, 250, 400, 640, 1000)
+#: A query whose k-th hit is less similar than this share of the sample's k-th neighbours is "hard" and
+#: also gets a full sketch scan (semantic_search's fallback_below). Measured on real text at 100,000
+#: memories, the held-out queries whose recall the graph search lost were all in the lowest tenth by their
+#: 10th neighbour's similarity; a quarter leaves a margin, and the other three quarters of queries (the
+#: median among them) pay nothing.
+FALLBACK_QUANTILE = 0.25
 _CALIBRATION_QUERIES = 100
 _K = 10
 _BATCH = 10_000
@@ -72,8 +79,8 @@ DEFAULT_GROWTH = 2.0
 _M = 16
 _EF_CONSTRUCTION = 64
 _INDEX_PREFIX = "conversations_search_"
-# A build holds every vector of the user plus the graph in memory: ~3.5 KB per memory at 768 dimensions.
-_BUILD_BYTES_PER_MEMORY = 3600
+# A build holds every half-precision vector of the user plus the graph in memory: ~2 KB per memory.
+_BUILD_BYTES_PER_MEMORY = 2000
 _MAX_BUILD_MEMORY = 1 << 30
 
 Action = Literal["new", "grown", "shrunk", "orphan"]
@@ -209,13 +216,16 @@ class _VectorLoader(Loader):
         return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
 
 
-def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) -> tuple[int, float, float]:
+def calibrate(
+    conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0
+) -> tuple[int, float, float, float]:
     """The smallest ``hnsw.ef_search`` of :data:`EF_LADDER` at which ``user_id``'s index meets the targets.
 
     Queries are a random sample of the user's own memories; each one's true top 10 (itself left out) comes
     from comparing it with every live memory of the user, streamed in batches, and the index is then asked
-    the same with each ef_search in turn. Returns ``(ef_search, mean recall@10, worst query's)``; the
-    largest ef_search if none meets the targets. Needs the index built and registered.
+    the same with each ef_search in turn. Returns ``(ef_search, mean recall@10, worst query's,
+    fallback_below)``: the largest ef_search if none meets the targets, and the similarity of the k-th
+    neighbour below which a query counts as hard (:data:`FALLBACK_QUANTILE`). Needs the index built.
     """
     info = TypeInfo.fetch(conn, "extensions.vector")
     if info is None:
@@ -246,8 +256,10 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
             best_scores = np.take_along_axis(scores, keep, axis=1)
             best_ids = np.take_along_axis(labels, keep, axis=1)
     truth = [[m for m in row if m != own][:_K] for row, own in zip(best_ids.tolist(), ids, strict=True)]
+    # The k-th neighbour's similarity, the query itself (the best, at 1.0) left out.
+    hard_below = float(np.quantile(best_scores[:, _K], FALLBACK_QUANTILE))
     texts = [vector_text(q) for q in queries]
-    result = (EF_LADDER[-1], 0.0, 0.0)
+    result = (EF_LADDER[-1], 0.0, 0.0, hard_below)
     for ef in EF_LADDER:
         recalls = []
         with conn.transaction():
@@ -256,14 +268,20 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
             # measure recall 1 at any ef_search).
             conn.execute("set local enable_sort = off")
             for own, text, true in zip(ids, texts, truth, strict=True):
+                # What semantic_search does: the index's best 2k (k + 1 here: the query itself is one),
+                # re-ranked by exact distance.
                 found = conn.execute(
-                    f"select id from public.conversations where {live}"
+                    "with candidates as materialized ("
+                    f" select id, embedding from public.conversations where {live}"
+                    " order by (embedding::extensions.halfvec(768)) operator(extensions.<=>)"
+                    " %s::extensions.halfvec(768) limit %s)"
+                    " select id from candidates"
                     " order by embedding operator(extensions.<=>) %s::extensions.vector limit %s",
-                    (user_id, text, _K + 1),
+                    (user_id, text, 2 * (_K + 1), text, _K + 1),
                 ).fetchall()
                 got = [r[0] for r in found if r[0] != own][:_K]
                 recalls.append(len(set(got) & set(true)) / max(1, len(true)))
-        result = (ef, float(np.mean(recalls)), float(np.min(recalls)))
+        result = (ef, float(np.mean(recalls)), float(np.min(recalls)), hard_below)
         if result[1] >= TARGET_RECALL and result[2] >= TARGET_WORST:
             break
     return result
@@ -291,7 +309,8 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
             conn.execute(
                 sql.SQL(
                     "create index concurrently {} on public.conversations"
-                    " using hnsw (embedding extensions.vector_cosine_ops) with (m = {}, ef_construction = {})"
+                    " using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops)"
+                    " with (m = {}, ef_construction = {})"
                     " where user_id = {} and embedding is not null"
                 ).format(
                     sql.Identifier(user.index),
@@ -302,13 +321,14 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
             )
             conn.execute("reset maintenance_work_mem")
             recall: tuple[float, float] | None = None
+            hard_below: float | None = None
             if ef_search is None:
-                ef_search, mean, worst = calibrate(conn, user.user_id)
+                ef_search, mean, worst, hard_below = calibrate(conn, user.user_id)
                 recall = (mean, worst)
             conn.execute(
-                "insert into public.memory_search_indexes (user_id, index_name, memories, ef_search)"
-                " values (%s, %s, %s, %s)",
-                (user.user_id, user.index, user.memories, ef_search),
+                "insert into public.memory_search_indexes"
+                " (user_id, index_name, memories, ef_search, fallback_below) values (%s, %s, %s, %s, %s)",
+                (user.user_id, user.index, user.memories, ef_search, hard_below),
             )
             # The sketch path's cells are no longer read for this user.
             conn.execute("delete from public.memory_search_cells where user_id = %s", (user.user_id,))

@@ -31,10 +31,11 @@ _TIERS = frozenset({"critical", "high", "medium", "low"})
 QueryVector = Sequence[float] | npt.NDArray[Any]
 
 #: How ``semantic_search`` ranked: ``exact`` (every matching memory compared with the query), ``hnsw``
-#: (the caller's own HNSW index: approximate) or ``sketch`` (sketch ranking, then exact re-ranking of the
-#: best candidates: approximate).
-SearchMethod = Literal["exact", "hnsw", "sketch"]
-_METHODS: frozenset[str] = frozenset({"exact", "hnsw", "sketch"})
+#: (the caller's own HNSW index, best candidates re-ranked exactly: approximate), ``hnsw+sketch`` (a hard
+#: query: the index's candidates and a sketch scan's, re-ranked exactly: approximate) or ``sketch`` (a
+#: large caller without an index: sketch ranking, then exact re-ranking: approximate).
+SearchMethod = Literal["exact", "hnsw", "hnsw+sketch", "sketch"]
+_METHODS: frozenset[str] = frozenset({"exact", "hnsw", "hnsw+sketch", "sketch"})
 
 
 class SearchResults(list[SearchHit]):
@@ -51,7 +52,7 @@ class SearchResults(list[SearchHit]):
     @property
     def approximate(self) -> bool:
         """True when an index chose the candidates, so a true neighbour may be missing (recall < 1)."""
-        return self.method in ("hnsw", "sketch")
+        return self.method in ("hnsw", "hnsw+sketch", "sketch")
 
 
 def _check_match_count(match_count: int) -> int:
