@@ -384,7 +384,7 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
         return sdk
 
     def methods_seen() -> str:
-        how = "+".join(sorted(seen))
+        how = " / ".join(sorted(seen))
         seen.clear()
         return how
 
