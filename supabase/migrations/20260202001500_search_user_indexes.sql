@@ -209,7 +209,6 @@ begin
       end if;
       -- Fewer than k hits means the filters are selective enough that the graph search gave up
       -- (hnsw.max_scan_tuples) or there are fewer matches than k: rank the matches exactly instead.
-      perform pg_catalog.set_config('enable_sort', 'on', true);
       if coalesce(pg_catalog.cardinality(picked), 0) < k then
         method := null;
         exact := true;
