@@ -69,6 +69,8 @@ EF_LADDER = (40, 64, 100, 160, 250, 400, 640, 1000)
 #: median among them) pay nothing.
 FALLBACK_QUANTILE = 0.25
 _CALIBRATION_QUERIES = 100
+# semantic_search's sketch-scan depth for k = 10 (its `depth`: max(30 k, 400)).
+_SKETCH_DEPTH = 400
 _K = 10
 _BATCH = 10_000
 #: Rebuild a user's index once their live memories are this many times what it was built over (or fewer
@@ -222,8 +224,9 @@ def calibrate(
     """The smallest ``hnsw.ef_search`` of :data:`EF_LADDER` at which ``user_id``'s index meets the targets.
 
     Queries are a random sample of the user's own memories; each one's true top 10 (itself left out) comes
-    from comparing it with every live memory of the user, streamed in batches, and the index is then asked
-    the same with each ef_search in turn. Returns ``(ef_search, mean recall@10, worst query's,
+    from comparing it with every live memory of the user, streamed in batches, and then semantic_search's
+    own steps (the index's candidates re-ranked exactly; a sketch scan's added for a hard query) are run
+    with each ef_search in turn. Returns ``(ef_search, mean recall@10, worst query's,
     fallback_below)``: the largest ef_search if none meets the targets, and the similarity of the k-th
     neighbour below which a query counts as hard (:data:`FALLBACK_QUANTILE`). Needs the index built.
     """
@@ -259,27 +262,55 @@ def calibrate(
     # The k-th neighbour's similarity, the query itself (the best, at 1.0) left out.
     hard_below = float(np.quantile(best_scores[:, _K], FALLBACK_QUANTILE))
     texts = [vector_text(q) for q in queries]
+    # The sketch scan a hard query adds (independent of ef_search, so asked once per query, when needed).
+    rescued: dict[int, list[Any]] = {}
+
+    def sketch_candidates(i: int) -> list[Any]:
+        if i not in rescued:
+            rescued[i] = [
+                r[0]
+                for r in conn.execute(
+                    f"select id from public.conversations where {live} and embedding_sketch is not null"
+                    " order by embedding_sketch operator(extensions.<~>)"
+                    " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s",
+                    (user_id, texts[i], _SKETCH_DEPTH),
+                ).fetchall()
+            ]
+        return rescued[i]
+
     result = (EF_LADDER[-1], 0.0, 0.0, hard_below)
     for ef in EF_LADDER:
         recalls = []
         with conn.transaction():
             conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(ef)))
-            # As semantic_search does: the index, never the user's rows sorted exactly (which would
-            # measure recall 1 at any ef_search).
-            conn.execute("set local enable_sort = off")
-            for own, text, true in zip(ids, texts, truth, strict=True):
-                # What semantic_search does: the index's best 2k (k + 1 here: the query itself is one),
-                # re-ranked by exact distance.
-                found = conn.execute(
-                    "with candidates as materialized ("
-                    f" select id, embedding from public.conversations where {live}"
-                    " order by (embedding::extensions.halfvec(768)) operator(extensions.<=>)"
-                    " %s::extensions.halfvec(768) limit %s)"
-                    " select id from candidates"
-                    " order by embedding operator(extensions.<=>) %s::extensions.vector limit %s",
-                    (user_id, text, 2 * (_K + 1), text, _K + 1),
+            for i, (own, text, true) in enumerate(zip(ids, texts, truth, strict=True)):
+                # What semantic_search does: the index's best 2k (k + 1 here: the query itself is one)
+                # re-ranked by exact distance, and for a hard query a sketch scan's best too. The index,
+                # never the user's rows sorted exactly (which would measure recall 1 at any ef_search).
+                conn.execute("set local enable_sort = off")
+                picked = [
+                    r[0]
+                    for r in conn.execute(
+                        f"select id from public.conversations where {live}"
+                        " order by (embedding::extensions.halfvec(768)) operator(extensions.<=>)"
+                        " %s::extensions.halfvec(768) limit %s",
+                        (user_id, text, 2 * (_K + 1)),
+                    ).fetchall()
+                ]
+                conn.execute("set local enable_sort = on")
+                ranked = conn.execute(
+                    "select c.id, 1 - (c.embedding operator(extensions.<=>) %s::extensions.vector)"
+                    " from public.conversations c where c.id = any(%s) and c.id <> %s"
+                    " order by 2 desc limit %s",
+                    (text, picked, own, _K),
                 ).fetchall()
-                got = [r[0] for r in found if r[0] != own][:_K]
+                if len(ranked) == _K and float(ranked[-1][1]) < hard_below:
+                    ranked = conn.execute(
+                        "select c.id from public.conversations c where c.id = any(%s) and c.id <> %s"
+                        " order by c.embedding operator(extensions.<=>) %s::extensions.vector limit %s",
+                        (picked + sketch_candidates(i), own, text, _K),
+                    ).fetchall()
+                got = [r[0] for r in ranked]
                 recalls.append(len(set(got) & set(true)) / max(1, len(true)))
         result = (ef, float(np.mean(recalls)), float(np.min(recalls)), hard_below)
         if result[1] >= TARGET_RECALL and result[2] >= TARGET_WORST:
