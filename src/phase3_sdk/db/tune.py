@@ -58,7 +58,7 @@ DEFAULT_MIN_MEMORIES = 2000
 DEFAULT_EF_SEARCH = 200
 #: What calibration aims for, over a sample of the user's own memories used as queries: the mean recall@10
 #: and the worst single query's.
-TARGET_RECALL = 0.995
+TARGET_RECALL = 0.999
 TARGET_WORST = 0.9
 #: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000).
 EF_LADDER = (40, 64, 100, 160, 250, 400, 640, 1000)
@@ -395,7 +395,7 @@ def tune_search(
     memories reach ``growth`` times what it was built over, and dropped below ``min_memories / growth``
     (or when its user is gone). ``ef_search`` is the graph search's candidate list for that user's queries
     (higher: better recall, slower); by default each new index is calibrated (:func:`calibrate`): the
-    smallest list that gives recall@10 >= 0.995, and >= 0.9 on every sampled query. ``user_ids`` limits
+    smallest list that gives recall@10 >= 0.999, and >= 0.9 on every sampled query. ``user_ids`` limits
     the run to those users. ``dry_run`` only reports.
     Indexes are built concurrently: writes go on meanwhile. ``on_progress(done, total, user)`` is called
     after each user.
