@@ -1,64 +1,57 @@
-"""Per-user semantic search: this SDK's ``semantic_search`` vs ``vecs`` (HNSW) vs a plain exact scan.
+"""Per-user semantic search on real text: this SDK's ``semantic_search`` vs pgvector's own indexes.
 
-    .venv/bin/python benchmarks/search.py                           # users of 1,000 / 10,000 / 100,000
-    .venv/bin/python benchmarks/search.py --sizes 1000,10000 --queries 50 --no-vecs
+    .venv/bin/python benchmarks/search.py                          # 1k, 5k, 20k per user, real text
+    .venv/bin/python benchmarks/search.py --sizes 100000           # the large user (~15 min on 2 cores)
+    .venv/bin/python benchmarks/search.py --data generated         # the synthetic corpus instead
 
-One throwaway embedded PostgreSQL (shared_buffers 128 MB, 2 cores). The SDK's rows live in database
-``search``; vecs 0.4.5 gets the same vectors (``user_id`` in its metadata) in database ``vecs``, so its
-HNSW index (its defaults: cosine, m 16, ef_search 40) shares no table or index with ours and is built
-before anything is timed. Each size is one user's memories; 20 other users with 1,000 memories each share
-the table, so every method must filter by user. After loading, both databases are vacuumed and analysed
-(what autovacuum would do). The SDK is timed twice: first as loaded (no search cells: every memory is
-ranked), then after ``tune_search`` (``phase3 db tune-search``) has trained the users' cells, which is the
-state every other row is measured in. Each method is timed on its own, with queries of its own (drawn
-from the same distribution: 20 to warm up, then the timed ones), so that each is measured in its steady
-state and none is helped or hurt by another's cache traffic (see :func:`timed`).
+The data (``--data docs``, the default): documentation nobody here wrote, the docstrings of the Python
+standard library and of every package installed beside it (paragraphs, then single sentences of longer
+ones when more texts are needed), deduplicated, shuffled with a fixed seed and embedded with WordLlama
+(:class:`~phase3_sdk.embeddings.WordLlamaEmbedder`: 256 dimensions, rotated into 768). The texts depend on
+what is installed, so the run prints how many there are and a digest of them. Queries are held-out texts
+(never stored): people search with words of their own, not with a memory's exact text. ``--data
+generated`` is the earlier synthetic corpus (clustered unit vectors, :class:`Corpus`): kinder than real
+embeddings, kept for comparison. Embeddings are cached (``--cache``).
 
-Methods, per size:
+Each size is its own throwaway database: one user holding that many memories beside ``--others`` users
+of 1,000 (so every method must find one user's rows in a shared table), loaded through the SDK
+(``bulk_create``), vacuumed and analysed. The baselines get the same rows (ids, users, embeddings) in
+tables of their own, so that no index of theirs is seen by the SDK's queries, or ours by theirs:
 
-* ``phase3 SDK``: ``client.search.semantic`` end to end: pool, transaction with role and JWT claims,
-  the function, full rows validated into ``SearchHit`` models. ``no cells``: before tuning;
-  ``exact=True``: every memory of the user compared with the query (recall 1 by construction).
-* ``phase3 SQL``: the same function called on one psycopg connection as the same user, returning ids:
-  what the database spends, comparable with the two rows below.
-* ``vecs``: ``collection.query(..., filters={"user_id": {"$eq": ...}})`` (SQLAlchemy, psycopg2).
-* ``exact scan``: ``where user_id = $1 order by embedding <=> $2 limit 10`` as the table owner (no RLS).
+* ``pgvector HNSW``: one index over the whole table (m 16, ef_construction 64; ef_search 100), queried
+  ``where user_id = $1 order by embedding <=> $2 limit 10`` with ``hnsw.iterative_scan`` set to
+  ``strict_order`` or ``relaxed_order`` (pgvector 0.8's answer to filtered queries), the planner choosing
+  the plan, as an app that adds the index gets.
+* ``pgvector IVFFlat``: lists = rows / 1000, probes 10, ``ivfflat.iterative_scan = relaxed_order``.
+* ``exact scan``: the same query through a ``(user_id)`` btree index, sorting that user's rows.
 
-Recall@10 is against the exact top 10 by cosine similarity (numpy, float32). Latency is wall time per
-call from Python, round trip included.
+The SDK is timed end to end (``client.search.semantic``: pool, transaction with role and JWT claims, the
+function, full rows validated into models) before ``tune_search`` (``phase3 db tune-search``) and after
+it, with ``exact=True``, and as its SQL function alone on one connection returning ids. ``method`` is how
+the function said it ranked (``exact``, ``hnsw``, ``sketch``).
 
-The data (see :class:`Corpus`): unit vectors that are clustered the way sentence embeddings are, not
-uniform noise and not a handful of tight blobs. Measured properties of real embedding models that the
-generator reproduces, each a knob below:
-
-* A strong shared direction: two unrelated sentences typically have cosine similarity 0.2-0.4 with
-  modern models (anisotropy). Here every vector carries a common mean direction with weight^2 0.30, so
-  unrelated memories sit at ~0.3.
-* Many topics, organised in themes, that overlap: 1,536 topic centres in 64 themes (topics of a theme
-  share cosine ~0.45); a memory is about a main topic plus, with a random weight up to 0.6, a second
-  one, so memories spread continuously between topics instead of piling onto a few points.
-* Per-user interests: each user draws 256 of the topics with Dirichlet(0.5) weights, so a few topics
-  dominate a user's history (a 100,000-memory user has several topics with thousands of memories).
-  Queries are drawn from the same user's distribution: people search for what they talk about.
-* Within-topic spread like real paraphrase spread: same-topic memories sit at cosine ~0.6-0.65 to each
-  other and the true top 10 of a query at ~0.65-0.7, barely above the thousands of other memories of its
-  topic, which is what makes per-user top 10 hard. The idiosyncratic part of each memory (weight^2
-  0.35) is spread over all 768 directions with a power-law spectrum, variance of the i-th direction
-  proportional to i^-0.5: real embeddings concentrate their variance in their leading principal
-  components much more steeply (exponents near 1), so this errs on the hard side for any sketch.
+Every method gets queries of its own (``--queries`` timed after 20 to warm up), drawn from the same
+held-out pool, so that none finds another's pages in the cache; recall@10 is against the exact top 10 by
+cosine similarity (numpy; a hit as similar as the true 10th counts, since duplicate texts tie), as the
+mean and the worst single query. Latency is wall time per call from
+Python, round trip included; p50 and p95.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
+import re
 import statistics
+import sys
+import sysconfig
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import numpy.typing as npt
@@ -68,17 +61,94 @@ from phase3_sdk import Phase3Client
 from phase3_sdk.db import migrator
 from phase3_sdk.db.embedded import EmbeddedDatabase, apply_shim
 from phase3_sdk.db.tune import tune_search
+from phase3_sdk.embeddings import WordLlamaEmbedder, vector_text
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "supabase" / "migrations"
 DIM = 768
 OTHERS = 20
 WARMUP = 20
+SEED = 7
 Vectors = npt.NDArray[np.float32]
 
 
 def unit(x: npt.NDArray[Any]) -> Vectors:
     scaled: Vectors = (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
     return scaled
+
+
+# -- the real corpus ----------------------------------------------------------------------------------------
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def _readable(text: str, shortest: int = 60) -> bool:
+    """Prose, not a code sample or a table: long enough and mostly letters and spaces."""
+    return shortest <= len(text) <= 1000 and sum(c.isalpha() or c == " " for c in text) > 0.85 * len(text)
+
+
+def documentation_texts() -> list[str]:
+    """Docstring paragraphs of the standard library and installed packages, then sentences of long ones."""
+    roots = sorted(
+        {Path(sysconfig.get_paths()[k]) for k in ("stdlib", "purelib")}
+        | {Path(p) for p in sys.path if "site-packages" in p}
+    )
+    paragraphs: dict[str, None] = {}
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if {"test", "tests"} & set(path.parts):
+                continue
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+            except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                    doc = ast.get_docstring(node)
+                    for block in re.split(r"\n\s*\n", doc or ""):
+                        text = " ".join(block.split())
+                        if _readable(text):
+                            paragraphs[text] = None
+    texts = dict(paragraphs)
+    for paragraph in paragraphs:
+        sentences = _SENTENCE.split(paragraph)
+        if len(sentences) > 1:
+            for sentence in sentences:
+                if _readable(sentence, shortest=40):
+                    texts.setdefault(sentence, None)
+    ordered = sorted(texts)
+    np.random.default_rng(SEED).shuffle(ordered)
+    return ordered
+
+
+@dataclass
+class TextCorpus:
+    texts: list[str]
+    vectors: Vectors
+
+    @classmethod
+    def load(cls, cache: Path, needed: int) -> TextCorpus:
+        """The documentation corpus, embedded (cached by the digest of its texts)."""
+        t = time.perf_counter()
+        texts = documentation_texts()
+        digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]
+        print(
+            f"corpus: {len(texts):,} documentation texts (digest {digest}) in {time.perf_counter() - t:.0f} s"
+        )
+        if len(texts) < needed:
+            raise SystemExit(f"the installed packages give {len(texts):,} texts; this run needs {needed:,}")
+        cache.mkdir(parents=True, exist_ok=True)
+        stored = cache / f"docs-wordllama-{digest}.npy"
+        if stored.exists():
+            vectors = np.load(stored)
+        else:
+            t = time.perf_counter()
+            vectors = WordLlamaEmbedder().embed_array(texts)
+            np.save(stored, vectors)
+            print(f"corpus: embedded with WordLlama in {time.perf_counter() - t:.0f} s (cached in {stored})")
+        return cls(texts, vectors)
+
+
+# -- the generated corpus --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -124,98 +194,154 @@ class Corpus:
         return unit(a * self.mean + b * about + np.sqrt(1 - a * a - b * b) * noise)
 
 
-def vector_text(q: Vectors) -> str:
-    return "[" + ",".join(map(repr, q.tolist())) + "]"
+# -- a data set, split into users and held-out queries --------------------------------------------------
+
+
+@dataclass
+class Person:
+    label: str
+    uid: uuid.UUID
+    ids: list[str]
+    vectors: Vectors
+    texts: list[str]
+    queries: Vectors  # held out: never stored
+
+
+class Data:
+    """Per size: the measured user's memories, the other users', and held-out queries."""
+
+    def __init__(self, kind: str, cache: Path, sizes: list[int], others: int, queries: int) -> None:
+        self.kind = kind
+        # Enough held-out queries for every method's own (see Timing).
+        self.pool = (queries + WARMUP) * 10
+        if kind == "docs":
+            corpus = TextCorpus.load(cache, max(sizes) + others * 1000 + self.pool)
+            self.texts, self.vectors = corpus.texts, corpus.vectors
+        else:
+            self.generated = Corpus(np.random.default_rng(42))
+
+    def split(
+        self, size: int, others: int
+    ) -> tuple[tuple[Vectors, list[str], Vectors], list[tuple[Vectors, list[str]]]]:
+        """(vectors, texts, held-out queries) of the measured user; (vectors, texts) of each other user."""
+        if self.kind == "docs":
+            queries = self.vectors[: self.pool]
+            start = self.pool
+            mine = (self.vectors[start : start + size], self.texts[start : start + size], queries)
+            rest = []
+            start += size
+            for _ in range(others):
+                rest.append((self.vectors[start : start + 1000], self.texts[start : start + 1000]))
+                start += 1000
+            return mine, rest
+        user = self.generated.user()
+        vectors = self.generated.sample(user, size)
+        mine = (vectors, ["memory"] * size, self.generated.sample(user, self.pool))
+        rest = []
+        for _ in range(others):
+            vectors = self.generated.sample(self.generated.user(), 1000)
+            rest.append((vectors, ["memory"] * 1000))
+        return mine, rest
+
+
+def load(db: EmbeddedDatabase, name: str, data: Data, size: int, others: int) -> tuple[str, Person]:
+    """A migrated database ``name`` with the measured user and ``others`` users of 1,000 memories."""
+    url = db.create_database(name)
+    apply_shim(url)
+    migrator.migrate(url, MIGRATIONS)
+    (vectors, texts, queries), rest = data.split(size, others)
+    t0 = time.perf_counter()
+    person: Person | None = None
+    with Phase3Client.connect(url) as root:
+        for i, (v, tx) in enumerate([(vectors, texts), *rest]):
+            uid = db.create_user(f"user-{i}@example.test", database=name)
+            ids = [str(uuid.uuid4()) for _ in range(len(v))]
+            rows = [
+                # PostgreSQL text cannot hold NUL, which a few docstrings spell out literally.
+                {"id": m, "messages": [{"role": "user", "content": t.replace("\x00", " ")}], "embedding": e}
+                for m, t, e in zip(ids, tx, v, strict=True)
+            ]
+            root.as_user(user_id=uid).conversations.bulk_create(rows, batch_size=2000)
+            if i == 0:
+                person = Person(f"{size:,}", uid, ids, vectors, texts, queries)
+    assert person is not None
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("vacuum analyze public.conversations")  # what autovacuum does after a load
+    print(f"  {name}: loaded {size + others * 1000:,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
+    return url, person
+
+
+def load_baselines(url: str) -> None:
+    """The same rows in tables of pgvector's own indexes (HNSW, IVFFlat), built before anything is timed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("set maintenance_work_mem = '1GB'")
+        conn.execute("create schema if not exists bench")
+        t = time.perf_counter()
+        for table in ("hnsw", "ivf"):
+            conn.execute(
+                f"create table bench.{table} as select id, user_id, embedding from public.conversations"
+            )
+            conn.execute(f"create index on bench.{table} (user_id)")
+        conn.execute(
+            "create index on bench.hnsw using hnsw (embedding extensions.vector_cosine_ops)"
+            " with (m = 16, ef_construction = 64)"
+        )
+        t_hnsw = time.perf_counter() - t
+        rows = conn.execute("select count(*) from bench.ivf").fetchone()
+        lists = max(10, (rows[0] if rows else 0) // 1000)
+        conn.execute(
+            "create index on bench.ivf using ivfflat (embedding extensions.vector_cosine_ops)"
+            f" with (lists = {lists})"
+        )
+        conn.execute("vacuum analyze bench.hnsw")
+        conn.execute("vacuum analyze bench.ivf")
+    print(
+        f"  baselines: HNSW built in {t_hnsw:.0f} s, IVFFlat ({lists} lists) after it,"
+        f" {time.perf_counter() - t:.0f} s in all",
+        flush=True,
+    )
 
 
 Method = Callable[[Vectors], list[str]]
 
 
-def timed(method: Method, queries: Vectors) -> tuple[list[list[str]], list[float]]:
-    """The method's results and times (ms) for ``queries[WARMUP:]``, after ``queries[:WARMUP]``.
+class Timing:
+    """Each method's queries: its own slice of the held-out pool (20 to warm up, then the timed ones)."""
 
-    Methods run one after the other, each in its own steady state, and each with queries of its own drawn
-    from the same distribution. Interleaving methods query by query was tried: the exact scan (every heap
-    page of the user) and vecs (a 400 MB graph) then evict everyone's pages between two queries, which
-    measures that eviction. Sharing one query set was tried too: the first method to run a query reads the
-    heap pages of its candidates into the cache, and every later method finds them there.
-    """
-    for q in queries[:WARMUP]:
-        method(q)
-    results, times = [], []
-    for q in queries[WARMUP:]:
-        t = time.perf_counter()
-        results.append(method(q))
-        times.append((time.perf_counter() - t) * 1000)
-    return results, times
+    def __init__(self, person: Person, queries: int) -> None:
+        self.person, self.queries, self.next = person, queries, 0
 
+    def take(self) -> Vectors:
+        n = self.queries + WARMUP
+        pool = self.person.queries
+        chosen = pool[(np.arange(self.next, self.next + n)) % len(pool)]
+        self.next += n
+        return chosen
 
-Person = tuple[str, uuid.UUID, Vectors, list[str], User]
-
-
-def load(db: EmbeddedDatabase, corpus: Corpus, sizes: list[int], others: int) -> tuple[str, list[Person]]:
-    """The ``search`` database, migrated, with one user per size and ``others`` 1,000-memory users."""
-    url = db.create_database("search")
-    apply_shim(url)
-    migrator.migrate(url, MIGRATIONS)
-    people: list[Person] = []
-    plan = [(f"{n:,}", n) for n in sizes] + [(f"other {i}", 1000) for i in range(others)]
-    t0 = time.perf_counter()
-    with Phase3Client.connect(url) as root:
-        for label, n in plan:
-            slug = label.replace(" ", "-").replace(",", "")
-            uid = db.create_user(f"user-{slug}@example.test", database="search")
-            user = corpus.user()
-            vectors = corpus.sample(user, n)
-            ids = [str(uuid.uuid4()) for _ in range(n)]
-            rows = [
-                {"id": i, "messages": [{"role": "user", "content": "memory"}], "embedding": v}
-                for i, v in zip(ids, vectors, strict=True)
-            ]
-            root.as_user(user_id=uid).conversations.bulk_create(rows, batch_size=2000)
-            people.append((label, uid, vectors, ids, user))
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("vacuum analyze public.conversations")  # what autovacuum does after a load
-    total = sum(n for _, n in plan)
-    print(f"phase3: loaded {total:,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
-    return url, people
-
-
-def load_vecs(db: EmbeddedDatabase, people: list[Person]) -> Any:
-    """vecs' collection in a database of its own, HNSW index built, vacuumed."""
-    import vecs
-
-    url = db.create_database("vecs")
-    with psycopg.connect(url, autocommit=True) as conn:
-        # The HNSW graph of 131,000 x 768 needs ~0.5 GB; with less it spills and takes minutes.
-        conn.execute("alter database vecs set maintenance_work_mem = '1GB'")
-    host = parse_qs(urlparse(url).query)["host"][0]
-    collection = vecs.create_client(
-        f"postgresql+psycopg2://postgres@/vecs?host={host}"
-    ).get_or_create_collection(name="memories", dimension=DIM)
-    t = time.perf_counter()
-    for _, uid, vectors, ids, _ in people:
-        records = [(i, v, {"user_id": str(uid)}) for i, v in zip(ids, vectors, strict=True)]
-        for start in range(0, len(records), 5000):
-            collection.upsert(records=records[start : start + 5000])
-    t_index = time.perf_counter()
-    collection.create_index(measure=vecs.IndexMeasure.cosine_distance, method=vecs.IndexMethod.hnsw)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("vacuum analyze vecs.memories")
-    print(
-        f"vecs: upserted in {t_index - t:.0f} s, HNSW index built in {time.perf_counter() - t_index:.0f} s",
-        flush=True,
-    )
-    return collection
-
-
-def tune(url: str) -> None:
-    """Train the search cells of every user large enough to have them, as ``phase3 db tune-search`` does."""
-    t = time.perf_counter()
-    report = tune_search(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("vacuum analyze public.conversations")  # the assignment rewrote the tuned users' rows
-    print(f"phase3: {report.summary()}; with the vacuum after, {time.perf_counter() - t:.0f} s", flush=True)
+    def measure(self, method: Method) -> tuple[float, float, float, float]:
+        """p50, p95 (ms), mean and worst recall@10 of ``method`` on fresh queries."""
+        queries = self.take()
+        for q in queries[:WARMUP]:
+            method(q)
+        times, recalls = [], []
+        for q in queries[WARMUP:]:
+            t = time.perf_counter()
+            got = method(q)
+            times.append((time.perf_counter() - t) * 1000)
+            sims = self.person.vectors @ q
+            # Tie-aware, as ann-benchmarks counts: a hit is right if it is at least as similar as the true
+            # 10th (within float32 rounding). The corpus has duplicate sentences, whose identical
+            # embeddings tie, and which of two tied memories comes 10th is arbitrary.
+            tenth = np.partition(sims, -10)[-10]
+            similar = {self.person.ids[j] for j in np.flatnonzero(sims >= tenth - 1e-6)}
+            recalls.append(min(10, len(similar & set(got[:10]))) / 10)
+        times.sort()
+        return (
+            statistics.median(times),
+            times[max(0, int(len(times) * 0.95) - 1)],
+            statistics.mean(recalls),
+            min(recalls),
+        )
 
 
 def as_user_sql(url: str, uid: uuid.UUID) -> psycopg.Connection[Any]:
@@ -228,92 +354,147 @@ def as_user_sql(url: str, uid: uuid.UUID) -> psycopg.Connection[Any]:
     return conn
 
 
+Row = tuple[str, str, str, float, float, float, float]
+
+
+def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespace) -> list[Row]:
+    """Every method on one database holding a ``size``-memory user beside the others."""
+    url, person = load(db, f"search_{size}", data, size, args.others)
+    load_baselines(url)
+    timing = Timing(person, args.queries)
+    rows: list[Row] = []
+
+    def record(name: str, method: Method, how: str = "") -> None:
+        p50, p95, mean, worst = timing.measure(method)
+        rows.append((person.label, name, how, p50, p95, mean, worst))
+        print(
+            f"  {person.label:>8s} {name:44s} {how:7s} {p50:7.2f} ms  recall {mean:.3f} (worst {worst:.1f})",
+            flush=True,
+        )
+
+    seen: set[str] = set()
+
+    def sdk_for(client: Phase3Client, *, exact: bool = False) -> Method:
+        def sdk(q: Vectors) -> list[str]:
+            hits = client.search.semantic(q, match_count=10, threshold=None, exact=exact)
+            if hits.method is not None:
+                seen.add(hits.method)
+            return [str(h.id) for h in hits]
+
+        return sdk
+
+    def methods_seen() -> str:
+        how = " / ".join(sorted(seen))
+        seen.clear()
+        return how
+
+    with Phase3Client.connect(url) as root:
+        me = root.as_user(user_id=person.uid)
+        if not args.skip_untuned:
+            method = sdk_for(me)
+            p50, p95, mean, worst = timing.measure(method)
+            rows.append(
+                (person.label, "phase3 SDK, before tune-search", methods_seen(), p50, p95, mean, worst)
+            )
+        t = time.perf_counter()
+        report = tune_search(url, ef_search=args.ef_search)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("vacuum analyze public.conversations")
+        print(
+            f"  tune-search: {report.summary()}; {time.perf_counter() - t:.0f} s with the vacuum", flush=True
+        )
+        for user in report.tuned:
+            print(f"    {user.describe()}", flush=True)
+        method = sdk_for(me)
+        p50, p95, mean, worst = timing.measure(method)
+        rows.append((person.label, "phase3 SDK (semantic)", methods_seen(), p50, p95, mean, worst))
+        p50, p95, mean, worst = timing.measure(sdk_for(me, exact=True))
+        rows.append((person.label, "phase3 SDK, exact=True", methods_seen(), p50, p95, mean, worst))
+
+    as_user = as_user_sql(url, person.uid)
+
+    def sql(q: Vectors) -> list[str]:
+        found = as_user.execute(
+            "select id, search_method from public.semantic_search(%s::extensions.vector, 10)",
+            (vector_text(q),),
+        ).fetchall()
+        seen.update(str(r[1]) for r in found)
+        return [str(r[0]) for r in found]
+
+    p50, p95, mean, worst = timing.measure(sql)
+    rows.append((person.label, "phase3 SQL function", methods_seen(), p50, p95, mean, worst))
+    as_user.close()
+
+    with psycopg.connect(url, autocommit=True) as conn:
+
+        def baseline(
+            table: str, settings: str, order: str = "embedding operator(extensions.<=>) %(q)s"
+        ) -> Method:
+            def query(q: Vectors) -> list[str]:
+                with conn.transaction():
+                    if settings:
+                        conn.execute(settings)
+                    found = conn.execute(
+                        f"select id from bench.{table} where user_id = %(u)s order by {order} limit 10",
+                        {"u": person.uid, "q": vector_text(q)},
+                    ).fetchall()
+                return [str(r[0]) for r in found]
+
+            return query
+
+        hnsw = "set local hnsw.ef_search = 100; set local hnsw.iterative_scan = {}"
+        for name, table, settings, order in (
+            ("pgvector HNSW + iterative scan (strict)", "hnsw", hnsw.format("strict_order"), None),
+            ("pgvector HNSW + iterative scan (relaxed)", "hnsw", hnsw.format("relaxed_order"), None),
+            (
+                "pgvector IVFFlat + iterative scan, probes 10",
+                "ivf",
+                "set local ivfflat.probes = 10; set local ivfflat.iterative_scan = relaxed_order",
+                None,
+            ),
+            # + 0: no index can order by it: the (user_id) index and a sort, whatever the planner likes.
+            ("exact scan, (user_id) index", "ivf", "", "(embedding operator(extensions.<=>) %(q)s) + 0"),
+        ):
+            method = baseline(table, settings) if order is None else baseline(table, settings, order)
+            p50, p95, mean, worst = timing.measure(method)
+            rows.append((person.label, name, "", p50, p95, mean, worst))
+    db.drop_database(f"search_{size}")  # the next size needs the disk and the cache
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="1000,10000,100000")
-    parser.add_argument("--queries", type=int, default=50, help="timed queries per method and size")
-    parser.add_argument("--others", type=int, default=OTHERS, help="other users with 1,000 memories")
-    parser.add_argument("--no-vecs", action="store_true", help="skip vecs (its HNSW build takes ~1 min)")
+    parser.add_argument(
+        "--sizes", default="1000,5000,20000", help="memories of the measured user, comma-separated"
+    )
+    parser.add_argument("--data", choices=("docs", "generated"), default="docs")
+    parser.add_argument("--queries", type=int, default=100, help="timed queries per method and size")
+    parser.add_argument("--others", type=int, default=OTHERS, help="other users with 1,000 memories each")
+    parser.add_argument(
+        "--ef-search", type=int, default=None, help="what tune_search stores per user (default: calibrated)"
+    )
+    parser.add_argument("--skip-untuned", action="store_true", help="do not time the SDK before tune-search")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "phase3-sdk-bench")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    corpus = Corpus(np.random.default_rng(42))
     t_start = time.perf_counter()
-
-    table: list[tuple[str, str, float, float, float]] = []
+    data = Data(args.data, args.cache, sizes, args.others, args.queries)
+    table: list[Row] = []
     with EmbeddedDatabase() as db:
-        url, people = load(db, corpus, sizes, args.others)
-        collection = None if args.no_vecs else load_vecs(db, people)
-        measured = people[: len(sizes)]
+        for size in sizes:
+            print(f"size {size:,}:", flush=True)
+            table.extend(run_size(db, data, size, args))
 
-        def measure(person: Person, name: str, method: Method) -> None:
-            """Time ``method`` on fresh queries of ``person``'s and record p50, p95 and recall@10."""
-            label, _, vectors, ids, user = person
-            queries = corpus.sample(user, args.queries + WARMUP)
-            truth = [[ids[j] for j in np.argsort(-(vectors @ q))[:10]] for q in queries[WARMUP:]]
-            results, times = timed(method, queries)
-            recall = statistics.mean(len(set(r) & set(t)) / 10 for r, t in zip(results, truth, strict=True))
-            times = sorted(times)
-            table.append(
-                (label, name, statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)], recall)
-            )
-            print(f"  {label:>8s} {name:27s} done", flush=True)
-
-        def sdk_for(client: Phase3Client, *, exact: bool = False) -> Method:
-            def sdk(q: Vectors) -> list[str]:
-                hits = client.search.semantic(q, match_count=10, threshold=None, exact=exact)
-                return [str(h.id) for h in hits]
-
-            return sdk
-
-        with Phase3Client.connect(url) as root:
-            for person in measured:
-                measure(person, "phase3 SDK, no cells", sdk_for(root.as_user(user_id=person[1])))
-            tune(url)
-            with psycopg.connect(url, autocommit=True) as conn:
-                for person in measured:
-                    uid = person[1]
-                    as_user = as_user_sql(url, uid)
-
-                    def sql(q: Vectors, as_user: psycopg.Connection[Any] = as_user) -> list[str]:
-                        rows = as_user.execute(
-                            "select id from public.semantic_search(%s::extensions.vector, 10)",
-                            (vector_text(q),),
-                        ).fetchall()
-                        return [str(r[0]) for r in rows]
-
-                    def exact(q: Vectors, uid: uuid.UUID = uid) -> list[str]:
-                        rows = conn.execute(
-                            "select id from public.conversations where user_id = %s and embedding is not null"
-                            " order by embedding operator(extensions.<=>) %s::extensions.vector limit 10",
-                            (uid, vector_text(q)),
-                        ).fetchall()
-                        return [str(r[0]) for r in rows]
-
-                    measure(person, "phase3 SDK (semantic)", sdk_for(root.as_user(user_id=uid)))
-                    measure(person, "phase3 SDK, exact=True", sdk_for(root.as_user(user_id=uid), exact=True))
-                    measure(person, "phase3 SQL (function)", sql)
-                    if collection is not None:
-
-                        def vecs_query(q: Vectors, uid: uuid.UUID = uid) -> list[str]:
-                            found = collection.query(
-                                data=q,
-                                limit=10,
-                                filters={"user_id": {"$eq": str(uid)}},
-                                measure="cosine_distance",
-                            )
-                            return [str(i) for i in found]
-
-                        measure(person, "vecs (HNSW, ef_search 40)", vecs_query)
-                    measure(person, "exact scan (btree + sort)", exact)
-                    as_user.close()
-
-    print(f"\n{'memories':>8s} {'method':27s} {'p50 ms':>8s} {'p95 ms':>8s} {'recall@10':>10s}")
-    for label, name, p50, p95, recall in sorted(
-        table, key=lambda row: sizes.index(int(row[0].replace(",", "")))
-    ):
-        print(f"{label:>8s} {name:27s} {p50:8.2f} {p95:8.2f} {recall:10.3f}")
+    print(
+        f"\ndata: {args.data}; {args.others} other users of 1,000 memories;"
+        f" {args.queries} timed queries per method"
+    )
+    print("| memories | method | ranked by | p50 ms | p95 ms | recall@10 mean | worst query |")
+    print("|---|---|---|---|---|---|---|")
+    for label, name, how, p50, p95, mean, worst in table:
+        print(f"| {label} | {name} | {how} | {p50:.1f} | {p95:.1f} | {mean:.3f} | {worst:.1f} |")
     print(f"\n(whole run: {time.perf_counter() - t_start:.0f} s)")
 
 

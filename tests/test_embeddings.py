@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import socket
 import sys
 import time
 
@@ -13,6 +14,7 @@ from phase3_sdk.embeddings import (
     Embedder,
     HashingEmbedder,
     SentenceTransformerEmbedder,
+    WordLlamaEmbedder,
     check_dimension,
     cosine_similarity,
     vector_text,
@@ -116,3 +118,74 @@ def test_vector_text_is_exact_for_what_pgvector_stores(db_url: str) -> None:
             stored = conn.execute("select %s::extensions.vector::real[]", (text,)).fetchone()
             assert stored is not None
             assert np.array_equal(np.array(stored[0], dtype=np.float32), np.asarray(vector, dtype=np.float32))
+
+
+# WordLlama: a real model that ships inside its wheel (the dev extra installs it).
+
+
+@pytest.fixture(scope="module")
+def wordllama() -> WordLlamaEmbedder:
+    return WordLlamaEmbedder()
+
+
+def test_wordllama_loads_with_no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights and tokenizer come from the installed wheel: any attempt to connect anywhere fails."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"WordLlamaEmbedder tried to open a connection: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    embedder = WordLlamaEmbedder()
+    vectors = embedder.embed(["a walk in the park"])
+    assert isinstance(embedder, Embedder)
+    assert embedder.dimension == EMBEDDING_DIMENSION
+    assert len(vectors) == 1
+    assert len(vectors[0]) == EMBEDDING_DIMENSION
+
+
+def test_wordllama_ranks_paraphrases_above_unrelated_text(wordllama: WordLlamaEmbedder) -> None:
+    anxious, paraphrase, unrelated, also_unrelated = wordllama.embed_array(
+        [
+            "I am nervous about the presentation to my boss on Monday",
+            "Monday's talk in front of my manager is making me anxious",
+            "The tomatoes on the balcony finally turned red",
+            "Interest rates rose again this quarter",
+        ]
+    )
+    close = float(anxious @ paraphrase)
+    assert close > float(anxious @ unrelated) + 0.2
+    assert close > float(anxious @ also_unrelated) + 0.2
+
+
+def test_wordllama_widening_keeps_the_models_cosine_similarity(wordllama: WordLlamaEmbedder) -> None:
+    texts = [
+        "climbing at the gym tonight",
+        "bouldering session after work",
+        "quarterly tax return is due",
+        "my sister called about the wedding",
+        "",
+    ]
+    wide = wordllama.embed_array(texts)
+    assert wide.shape == (len(texts), EMBEDDING_DIMENSION)
+    assert np.allclose(np.linalg.norm(wide, axis=1), 1.0, atol=1e-5)
+    assert np.isfinite(wide).all()  # a blank text is a valid point, not 0/0
+    model = wordllama._model.embed(texts[:4], norm=True)
+    assert np.allclose(wide[:4] @ wide[:4].T, model @ model.T, atol=1e-5)
+    # The signal is spread over every coordinate, not left in the first 256.
+    assert np.abs(wide[:, 256:]).max() > 0.05
+    # Deterministic across instances (stored vectors must stay comparable with later queries).
+    assert np.array_equal(WordLlamaEmbedder().embed_array(texts), wide)
+
+
+def test_wordllama_rejects_bad_arguments_and_explains_a_missing_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(InvalidInput, match="dimension"):
+        WordLlamaEmbedder(dimension=128)
+    with pytest.raises(InvalidInput, match="one string"):
+        WordLlamaEmbedder().embed_array("not a list")
+    monkeypatch.setitem(sys.modules, "wordllama", None)
+    with pytest.raises(ConfigurationError, match="wordllama") as info:
+        WordLlamaEmbedder()
+    assert "pip install 'phase3-sdk[wordllama]'" in str(info.value)

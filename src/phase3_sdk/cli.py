@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 from uuid import UUID
 
 from phase3_sdk._extras import missing_extra
@@ -151,16 +151,24 @@ def add_db_commands(subparsers: Subparsers) -> None:
     p.set_defaults(handler=_db_check)
     p = commands.add_parser(
         "tune-search",
-        help="train per-user search cells so that semantic search stays fast for users with many memories",
+        help="build per-user search indexes where users' memories call for it (--dry-run: only report)",
     )
     p.add_argument("--db-url", metavar="URL", help="PostgreSQL URL (default: SUPABASE_DB_URL)")
     p.add_argument(
         "--min-memories",
         type=int,
         metavar="N",
-        help="tune users with at least N live memories with embeddings (default: 5000)",
+        help="index users with at least N live memories with embeddings (default: 2000)",
     )
-    p.add_argument("--rows-per-cell", type=int, metavar="N", help="memories per cell (default: 300)")
+    p.add_argument(
+        "--ef-search",
+        type=int,
+        metavar="N",
+        help="HNSW candidate list per query (default: calibrated per user for recall@10 >= 0.999)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="report which users need an index built, rebuilt or dropped"
+    )
     p.add_argument(
         "--user", dest="users", action="append", type=UUID, metavar="UUID", help="only this user (repeatable)"
     )
@@ -296,21 +304,24 @@ def _db_tune_search(args: argparse.Namespace) -> int:
     from phase3_sdk.db import tune
 
     url = db_url_from(args)
+    options: dict[str, Any] = {
+        "min_memories": tune.DEFAULT_MIN_MEMORIES if args.min_memories is None else args.min_memories,
+        "ef_search": args.ef_search,
+        "user_ids": args.users,
+    }
+    if args.dry_run:
+        report = tune.tune_search(url, dry_run=True, **options)
+        for user in report.tuned:
+            print(user.describe())
+        print(report.summary())
+        return 0
     with ProgressBar("tuning users", total=None, unit="users", transient=True, console=_stderr()) as progress:
 
         def advance(done: int, total: int, user: tune.TunedUser) -> None:
             progress.update(done, total=total)
-            progress.print(
-                f"{user.user_id}: {user.memories:,} memories in {user.cells} cells ({user.seconds:.1f} s)"
-            )
+            progress.print(f"{user.describe()} ({user.seconds:.1f} s)")
 
-        report = tune.tune_search(
-            url,
-            min_memories=tune.DEFAULT_MIN_MEMORIES if args.min_memories is None else args.min_memories,
-            rows_per_cell=tune.DEFAULT_ROWS_PER_CELL if args.rows_per_cell is None else args.rows_per_cell,
-            user_ids=args.users,
-            on_progress=advance,
-        )
+        report = tune.tune_search(url, on_progress=advance, **options)
     print(report.summary())
     return 0
 

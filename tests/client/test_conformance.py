@@ -287,6 +287,8 @@ def test_semantic_search_finds_only_my_nearest_memories(backend: Env, users: tup
     assert hits[0].similarity == pytest.approx(1.0)
     assert {h.id for h in hits} <= {m.id for m in mine}
     assert [h.similarity for h in hits] == sorted((h.similarity for h in hits), reverse=True)
+    assert hits.method == "exact"  # how it was ranked comes back through either backend
+    assert not hits.approximate
     assert b.search.semantic(emb(0), match_count=5)[0].user_id == users[1]
 
 

@@ -1,29 +1,34 @@
-"""Per-user search cells: train them, so that semantic search stays fast for users with many memories.
+"""Per-user search indexes: build them, so that semantic search stays fast and keeps its recall.
 
-``semantic_search`` ranks a user's memories by sketch distance before re-ranking the best few hundred
-exactly; without cells it reads all of them, which is linear in their number (~20-30 ms at 100,000 on two
-cores). :func:`tune_search` clusters each large user's embeddings (spherical k-means, about one cell per
-``rows_per_cell`` memories), stores the centroids in ``memory_search_cells`` and writes each memory's nearest
-cell into ``conversations.search_cell``; a query then reads only the cells nearest to it. See
-``supabase/migrations/20260202001300_search_cells.sql`` for the query side and the measurements.
+``semantic_search`` ranks a small user's memories exactly; for a user with many, :func:`tune_search` builds a
+pgvector HNSW index over that user's memory sketches alone (a partial index, ``where user_id = '<user>'``,
+on the 2,304-bit ``embedding_sketch`` with Hamming distance), calibrates how many candidates a query takes
+from it (:func:`calibrate`), and records both in ``memory_search_indexes``; a query re-ranks those
+candidates by exact cosine distance. See ``supabase/migrations/20260202001500_search_user_indexes.sql``
+for the query side and why this replaced the search cells (measured on real text, they lost recall).
 
-Run it as a privileged role (a database URL: the table owner or the service role), after bulk imports and
-from time to time (nightly, say): memories written after a user was tuned are unassigned, which is always
-correct (they are read by every query) but grows slower until the next run. ``phase3 db tune-search`` is
-the command-line face of this module.
+Memories written after a build enter the graph as they are inserted, so search does not degrade between
+runs; a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from
+what the index was built for (``grown``: rebuilt and recalibrated; ``shrunk``: dropped, an exact scan is
+fast again), or has an index whose user or entry is gone (``orphan``). ``dry_run=True``
+(``phase3 db tune-search --dry-run``) reports that work without doing it.
+
+Run it as the table owner (an index is DDL), after bulk imports and from time to time (nightly, say).
+``phase3 db tune-search`` is the command-line face of this module.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
 import psycopg
+from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 from psycopg.pq import Format
@@ -32,221 +37,393 @@ from psycopg.types import TypeInfo
 from ..embeddings import vector_text
 from ..errors import ConfigurationError, InvalidInput
 
-__all__ = ["DEFAULT_MIN_MEMORIES", "DEFAULT_ROWS_PER_CELL", "TuneReport", "TunedUser", "tune_search"]
+__all__ = [
+    "DEFAULT_EF_SEARCH",
+    "DEFAULT_GROWTH",
+    "DEFAULT_MIN_MEMORIES",
+    "EF_LADDER",
+    "TuneReport",
+    "TunedUser",
+    "calibrate",
+    "index_name",
+    "tune_search",
+]
 
-#: Users with fewer live, embedded memories are left alone: ranking all of them is already fast.
-DEFAULT_MIN_MEMORIES = 5000
-#: Memories per cell. Measured on benchmarks/search.py's data, 300 keeps recall@10 at 1.00 while a query
-#: reads ~6% of a 100,000-memory user.
-DEFAULT_ROWS_PER_CELL = 300
-#: Embeddings the centroids are trained on, per user.
-DEFAULT_SAMPLE_SIZE = 30_000
-#: A centroid needs some members in the sample to be a stable mean.
-_MIN_SAMPLE_PER_CELL = 16
-_KMEANS_ITERATIONS = 12
-_ASSIGN_BATCH = 10_000
+#: Users with fewer live, embedded memories need no index: semantic_search ranks them exactly (the
+#: function's own limit is the same 2,000).
+DEFAULT_MIN_MEMORIES = 2000
+#: hnsw.ef_search for a user's queries when calibration is off: how many candidates the graph search keeps
+#: (by sketch distance) and the exact distance re-ranks. The number needed grows with the user, so by
+#: default each user's is measured (see :func:`calibrate`).
+DEFAULT_EF_SEARCH = 200
+#: What calibration aims for, over a sample of the user's own memories used as queries: the mean recall@10
+#: and the worst single query's.
+TARGET_RECALL = 0.999
+TARGET_WORST = 0.9
+#: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000).
+EF_LADDER = (40, 64, 100, 160, 250, 400, 640, 1000)
+#: A query whose k-th hit is less similar than this share of the sample's k-th neighbours is "hard" and
+#: also gets a full sketch scan (semantic_search's fallback_below). Measured on real text at 100,000
+#: memories, the held-out queries whose recall the graph search lost were all in the lowest tenth by their
+#: 10th neighbour's similarity; a quarter leaves a margin, and the other three quarters of queries (the
+#: median among them) pay nothing.
+FALLBACK_QUANTILE = 0.25
+_CALIBRATION_QUERIES = 100
+# semantic_search's sketch-scan depth for k = 10 (its `depth`: max(30 k, 400)).
+_SKETCH_DEPTH = 400
+_K = 10
+_BATCH = 10_000
+#: Rebuild a user's index once their live memories are this many times what it was built over (or fewer
+#: than 1/this): the graph then holds mostly entries placed one by one, and its entry in
+#: memory_search_indexes describes a user who no longer exists.
+DEFAULT_GROWTH = 2.0
+# pgvector's graph parameters: its defaults, which give recall@10 >= 0.99 at ef_search 100 on real text.
+_M = 16
+_EF_CONSTRUCTION = 64
+_INDEX_PREFIX = "conversations_search_"
+# A build holds every half-precision vector of the user plus the graph in memory: ~2 KB per memory.
+_BUILD_BYTES_PER_MEMORY = 2000
+_MAX_BUILD_MEMORY = 1 << 30
 
-Vectors = npt.NDArray[np.float32]
+Action = Literal["new", "grown", "shrunk", "orphan"]
 
 
 @dataclass(frozen=True)
 class TunedUser:
-    """One user's new cells."""
+    """One user's index work: what was (or, in a dry run, would be) done and why."""
 
     user_id: UUID
+    #: Live memories with embeddings now.
     memories: int
-    cells: int
+    #: What needs doing: ``new`` (build), ``grown`` (rebuild), ``shrunk`` or ``orphan`` (drop).
+    action: Action
+    #: Memories the existing index was built over (None when there is none).
+    indexed: int | None
     seconds: float
+    #: The partial index on ``public.conversations``.
+    index: str
+    #: The hnsw.ef_search stored for the user's queries (None when nothing was built).
+    ef_search: int | None = None
+    #: Calibration's measured recall@10 at that ef_search: mean and worst query (None if not calibrated).
+    recall: tuple[float, float] | None = None
+
+    def describe(self) -> str:
+        """One line for people."""
+        why = {
+            "new": f"{self.memories:,} memories, no index yet: build",
+            "grown": f"{self.memories:,} memories, index built over {self.indexed or 0:,}: rebuild",
+            "shrunk": f"{self.memories:,} memories, index built over {self.indexed or 0:,}: drop",
+            "orphan": "index without a user or entry: drop",
+        }[self.action]
+        if self.ef_search is not None:
+            why += f" (ef_search {self.ef_search}"
+            if self.recall is not None:
+                why += f", recall@10 {self.recall[0]:.3f}, worst {self.recall[1]:.1f}"
+            why += ")"
+        return f"{self.user_id}: {why}"
 
 
 @dataclass(frozen=True)
 class TuneReport:
-    """What a :func:`tune_search` run did."""
+    """What a :func:`tune_search` run did (or, with ``dry_run``, would do)."""
 
     tuned: tuple[TunedUser, ...]
-    #: Users who have memories but fewer than ``min_memories`` (left as they were).
+    #: Users with memories that needed nothing (indexed and in range, or small).
     skipped: int
     seconds: float
+    dry_run: bool = False
 
     def summary(self) -> str:
         """One line for people."""
-        memories = sum(u.memories for u in self.tuned)
-        cells = sum(u.cells for u in self.tuned)
+        counts = {
+            a: sum(1 for u in self.tuned if u.action == a) for a in ("new", "grown", "shrunk", "orphan")
+        }
+        done = ", ".join(f"{n} {a}" for a, n in counts.items() if n) or "nothing"
+        verb = "would tune" if self.dry_run else "tuned"
         users = len(self.tuned)
         return (
-            f"tuned {users} user{'' if users == 1 else 's'} ({memories:,} memories, {cells:,} cells) "
-            f"in {self.seconds:.1f} s; {self.skipped} smaller user{'' if self.skipped == 1 else 's'} left as "
-            "they were"
+            f"{verb} {users} user{'' if users == 1 else 's'} ({done}) in {self.seconds:.1f} s; "
+            f"{self.skipped} user{'' if self.skipped == 1 else 's'} needed nothing"
         )
 
 
-def _vector_loader(oid: int) -> type[Loader]:
+def index_name(user_id: UUID) -> str:
+    """The name of ``user_id``'s partial HNSW index on ``public.conversations``."""
+    return _INDEX_PREFIX + user_id.hex
+
+
+def _plan(
+    conn: psycopg.Connection[Any], min_memories: int, growth: float, user_ids: Sequence[UUID] | None
+) -> tuple[list[TunedUser], int]:
+    users = list(user_ids) if user_ids is not None else None
+    counts = {
+        uid: int(n)
+        for uid, n in conn.execute(
+            "select user_id, count(*) from public.conversations"
+            " where embedding is not null and not is_deleted"
+            " and (%(users)s::uuid[] is null or user_id = any(%(users)s::uuid[]))"
+            " group by user_id",
+            {"users": users},
+        ).fetchall()
+    }
+    entries = {
+        uid: int(n)
+        for uid, n in conn.execute(
+            "select user_id, memories from public.memory_search_indexes"
+            " where %(users)s::uuid[] is null or user_id = any(%(users)s::uuid[])",
+            {"users": users},
+        ).fetchall()
+    }
+    # Indexes that exist (valid or left invalid by an interrupted build) under our naming.
+    existing = {
+        str(name)
+        for (name,) in conn.execute(
+            "select c.relname from pg_catalog.pg_index i"
+            " join pg_catalog.pg_class c on c.oid = i.indexrelid"
+            " where i.indrelid = 'public.conversations'::regclass and c.relname like %s",
+            (_INDEX_PREFIX + "%",),
+        ).fetchall()
+    }
+    plan: list[TunedUser] = []
+    for uid in sorted(set(counts) | set(entries), key=str):
+        now, built = counts.get(uid, 0), entries.get(uid)
+        action: Action | None = None
+        if built is None or index_name(uid) not in existing:
+            action = "new" if now >= min_memories else ("orphan" if built is not None else None)
+        elif now < min_memories / growth:
+            action = "shrunk"
+        elif now >= built * growth:
+            action = "grown"
+        if action is not None:
+            plan.append(TunedUser(uid, now, action, built, 0.0, index_name(uid)))
+    if users is None:
+        known = {index_name(uid) for uid in entries}
+        for name in sorted(existing - known):
+            try:
+                uid = UUID(hex=name.removeprefix(_INDEX_PREFIX))
+            except ValueError:
+                continue  # someone else's index that happens to share the prefix: not ours to drop
+            if not any(u.user_id == uid for u in plan):
+                plan.append(TunedUser(uid, counts.get(uid, 0), "orphan", None, 0.0, name))
+    untouched = len(counts) - sum(1 for u in plan if u.user_id in counts)
+    return plan, untouched
+
+
+class _VectorLoader(Loader):
     """pgvector's binary form (int16 dimensions, int16 unused, big-endian float32s) as a numpy array."""
 
-    class VectorLoader(Loader):
-        format = Format.BINARY
+    format = Format.BINARY
 
-        def load(self, data: Buffer) -> Vectors:
-            return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
-
-    VectorLoader.__name__ = f"VectorLoader{oid}"
-    return VectorLoader
+    def load(self, data: Buffer) -> npt.NDArray[np.float32]:
+        return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
 
 
-def _unit(x: Vectors) -> Vectors:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    # A zero vector has no direction; it is nobody's nearest anything, but must not become NaN.
-    unit: Vectors = (x / np.where(norms == 0, 1, norms)).astype(np.float32)
-    return unit
+def calibrate(
+    conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0
+) -> tuple[int, float, float, float]:
+    """The smallest ``hnsw.ef_search`` of :data:`EF_LADDER` at which ``user_id``'s index meets the targets.
 
-
-def spherical_kmeans(sample: Vectors, cells: int, *, seed: int = 0) -> Vectors:
-    """``cells`` unit centroids of ``sample`` (rows are unit vectors) by cosine similarity.
-
-    Lloyd's iterations from a random draw of the sample; a cell left empty takes the sample row that its
-    current centroid fits worst, so every centroid ends up with members.
+    Queries are a random sample of the user's own memories; each one's true top 10 (itself left out) comes
+    from comparing it with every live memory of the user, streamed in batches, and then semantic_search's
+    own steps (the index's candidates re-ranked exactly; a sketch scan's added for a hard query) are run
+    with each ef_search in turn. Returns ``(ef_search, mean recall@10, worst query's,
+    fallback_below)``: the largest ef_search if none meets the targets, and the similarity of the k-th
+    neighbour below which a query counts as hard (:data:`FALLBACK_QUANTILE`). Needs the index built.
     """
-    rng = np.random.default_rng(seed)
-    centroids = sample[rng.choice(len(sample), size=cells, replace=False)].copy()
-    for _ in range(_KMEANS_ITERATIONS):
-        scores = sample @ centroids.T
-        nearest = scores.argmax(axis=1)
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, nearest, sample)
-        empty = np.flatnonzero(np.bincount(nearest, minlength=cells) == 0)
-        if len(empty):
-            worst = np.argsort(scores[np.arange(len(sample)), nearest])[: len(empty)]
-            sums[empty] = sample[worst]
-        centroids = _unit(sums)
-    return centroids
-
-
-def _cell_count(memories: int, sample: int, rows_per_cell: int) -> int:
-    return max(1, min(memories // rows_per_cell, sample // _MIN_SAMPLE_PER_CELL, 32767))
-
-
-def _candidates(
-    conn: psycopg.Connection[Any], min_memories: int, user_ids: Sequence[UUID] | None
-) -> tuple[list[tuple[UUID, int]], int]:
-    counts = conn.execute(
-        # embedding_sketch is null exactly when embedding is, and this way only the search index is read.
-        "select user_id, count(*) from public.conversations"
-        " where embedding_sketch is not null and not is_deleted"
-        " and (%(users)s::uuid[] is null or user_id = any(%(users)s::uuid[]))"
-        " group by user_id order by count(*) desc",
-        {"users": list(user_ids) if user_ids is not None else None},
+    info = TypeInfo.fetch(conn, "extensions.vector")
+    if info is None:
+        raise ConfigurationError("extensions.vector does not exist: this database is not migrated")
+    conn.adapters.register_loader(info.oid, _VectorLoader)
+    live = "user_id = %s and embedding is not null and not is_deleted"
+    sample = conn.execute(
+        f"select id, embedding from public.conversations where {live} order by md5(id::text || %s) limit %s",
+        (user_id, str(seed), _CALIBRATION_QUERIES),
+        binary=True,
     ).fetchall()
-    big = [(uid, int(n)) for uid, n in counts if n >= min_memories]
-    return big, len(counts) - len(big)
+    ids = [r[0] for r in sample]
+    queries = np.stack([r[1] for r in sample])
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    # Running top k+1 of every query over the user's memories (k+1: the query itself is among them).
+    best_scores = np.full((len(ids), _K + 1), -np.inf, dtype=np.float32)
+    best_ids = np.empty((len(ids), _K + 1), dtype=object)
+    with conn.transaction(), conn.cursor(name="phase3_calibrate", binary=True) as cur:
+        cur.execute(f"select id, embedding from public.conversations where {live}", (user_id,))
+        while rows := cur.fetchmany(_BATCH):
+            batch = np.stack([r[1] for r in rows])
+            batch /= np.linalg.norm(batch, axis=1, keepdims=True)
+            scores = np.concatenate([best_scores, queries @ batch.T], axis=1)
+            labels = np.concatenate(
+                [best_ids, np.array([[r[0] for r in rows]] * len(ids), dtype=object)], axis=1
+            )
+            keep = np.argsort(-scores, axis=1, kind="stable")[:, : _K + 1]
+            best_scores = np.take_along_axis(scores, keep, axis=1)
+            best_ids = np.take_along_axis(labels, keep, axis=1)
+    truth = [[m for m in row if m != own][:_K] for row, own in zip(best_ids.tolist(), ids, strict=True)]
+    # The k-th neighbour's similarity, the query itself (the best, at 1.0) left out.
+    hard_below = float(np.quantile(best_scores[:, _K], FALLBACK_QUANTILE))
+    texts = [vector_text(q) for q in queries]
+    # The sketch scan a hard query adds (independent of ef_search, so asked once per query, when needed).
+    rescued: dict[int, list[Any]] = {}
+
+    def sketch_candidates(i: int) -> list[Any]:
+        if i not in rescued:
+            rescued[i] = [
+                r[0]
+                for r in conn.execute(
+                    f"select id from public.conversations where {live} and embedding_sketch is not null"
+                    " order by embedding_sketch operator(extensions.<~>)"
+                    " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s",
+                    (user_id, texts[i], _SKETCH_DEPTH),
+                ).fetchall()
+            ]
+        return rescued[i]
+
+    result = (EF_LADDER[-1], 0.0, 0.0, hard_below)
+    for ef in EF_LADDER:
+        recalls = []
+        with conn.transaction():
+            conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(ef)))
+            for i, (own, text, true) in enumerate(zip(ids, texts, truth, strict=True)):
+                # What semantic_search does: the index's best 2k (k + 1 here: the query itself is one)
+                # re-ranked by exact distance, and for a hard query a sketch scan's best too. The index,
+                # never the user's rows sorted exactly (which would measure recall 1 at any ef_search).
+                conn.execute("set local enable_sort = off")
+                picked = [
+                    r[0]
+                    for r in conn.execute(
+                        f"select id from public.conversations where {live}"
+                        " order by (embedding::extensions.halfvec(768)) operator(extensions.<=>)"
+                        " %s::extensions.halfvec(768) limit %s",
+                        (user_id, text, 2 * (_K + 1)),
+                    ).fetchall()
+                ]
+                conn.execute("set local enable_sort = on")
+                ranked = conn.execute(
+                    "select c.id, 1 - (c.embedding operator(extensions.<=>) %s::extensions.vector)"
+                    " from public.conversations c where c.id = any(%s) and c.id <> %s"
+                    " order by 2 desc limit %s",
+                    (text, picked, own, _K),
+                ).fetchall()
+                if len(ranked) == _K and float(ranked[-1][1]) < hard_below:
+                    ranked = conn.execute(
+                        "select c.id from public.conversations c where c.id = any(%s) and c.id <> %s"
+                        " order by c.embedding operator(extensions.<=>) %s::extensions.vector limit %s",
+                        (picked + sketch_candidates(i), own, text, _K),
+                    ).fetchall()
+                got = [r[0] for r in ranked]
+                recalls.append(len(set(got) & set(true)) / max(1, len(true)))
+        result = (ef, float(np.mean(recalls)), float(np.min(recalls)), hard_below)
+        if result[1] >= TARGET_RECALL and result[2] >= TARGET_WORST:
+            break
+    return result
 
 
-def _embeddings(
-    conn: psycopg.Connection[Any], user_id: UUID, *, limit: int | None = None
-) -> Iterator[tuple[list[UUID], Vectors]]:
-    """The user's live embeddings in batches: a random ``limit`` of them, or all with their ids."""
-    sample = limit is not None
-    query = (
-        "select id, embedding from public.conversations"
-        " where user_id = %s and embedding is not null and not is_deleted"
-        + (" order by random() limit %s" if sample else "")
-    )
-    # A named (server-side) cursor streams the rows instead of holding 3 KB per memory in memory at once.
-    with conn.cursor(name="phase3_tune", binary=True) as cur:
-        cur.execute(query, (user_id, limit) if sample else (user_id,))
-        while rows := cur.fetchmany(_ASSIGN_BATCH):
-            yield [r[0] for r in rows], np.stack([r[1] for r in rows])
-
-
-def _tune_user(
-    conn: psycopg.Connection[Any],
-    user_id: UUID,
-    memories: int,
-    rows_per_cell: int,
-    sample_size: int,
-    seed: int,
-) -> TunedUser:
+def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None) -> TunedUser:
     started = time.perf_counter()
-    with conn.transaction():
-        # Two tuners of the same user would interleave their writes; the second waits for the first.
-        conn.execute(
-            "select pg_advisory_xact_lock(hashtext('phase3_tune_search'), hashtext(%s::text))", (user_id,)
-        )
-        sample = _unit(np.concatenate([v for _, v in _embeddings(conn, user_id, limit=sample_size)]))
-        count = _cell_count(memories, len(sample), rows_per_cell)
-        centroids = spherical_kmeans(sample, count, seed=seed)
-
-        members = np.zeros(count, dtype=np.int64)
-        assigned: list[tuple[list[UUID], list[int]]] = []
-        for ids, vectors in _embeddings(conn, user_id):
-            nearest = (_unit(vectors) @ centroids.T).argmax(axis=1)
-            members += np.bincount(nearest, minlength=count)
-            assigned.append((ids, nearest.tolist()))
-
-        conn.execute("delete from public.memory_search_cells where user_id = %s", (user_id,))
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into public.memory_search_cells (user_id, cell, centroid, members)"
-                " values (%s, %s, %s::extensions.vector, %s)",
-                [(user_id, i, vector_text(c), int(members[i])) for i, c in enumerate(centroids)],
-            )
-        # Index upkeep, not an edit: conversations' trigger leaves updated_at alone (see the migration).
-        conn.execute("set local phase3.search_upkeep = 'on'")
-        # Every live memory read above gets its cell (a row is rewritten only if its cell changes). Deleted
-        # ones go to -1, which only include_deleted searches read, and read whole.
-        for ids, cells in assigned:
+    name = sql.Identifier("public", user.index)
+    # Two tuners of the same user would race on the same index name; the second waits for the first. A
+    # session lock, since CREATE INDEX CONCURRENTLY cannot run inside a transaction.
+    lock = "hashtext('phase3_tune_search'), hashtext(%s::text)"
+    conn.execute(f"select pg_advisory_lock({lock})", (user.user_id,))
+    try:
+        if user.action in ("shrunk", "orphan"):
+            conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
+            conn.execute(sql.SQL("drop index concurrently if exists {}").format(name))
+        else:
+            memory = min(max(64 << 20, user.memories * _BUILD_BYTES_PER_MEMORY), _MAX_BUILD_MEMORY)
+            conn.execute(sql.SQL("set maintenance_work_mem = {}").format(sql.Literal(f"{memory // 1024}kB")))
+            # An interrupted concurrent build leaves an invalid index behind; a rebuild starts afresh too
+            # (searches meanwhile use the sketch ranking, or an exact scan: slower, never wrong).
+            conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
+            conn.execute(sql.SQL("drop index concurrently if exists {}").format(name))
+            # CONCURRENTLY: the user (and everyone else) keeps writing memories during the build.
             conn.execute(
-                "update public.conversations c set search_cell = a.cell"
-                " from unnest(%s::uuid[], %s::smallint[]) as a(id, cell)"
-                " where c.id = a.id and c.user_id = %s and not c.is_deleted and c.search_cell <> a.cell",
-                (ids, cells, user_id),
+                sql.SQL(
+                    "create index concurrently {} on public.conversations"
+                    " using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops)"
+                    " with (m = {}, ef_construction = {})"
+                    " where user_id = {} and embedding is not null"
+                ).format(
+                    sql.Identifier(user.index),
+                    sql.Literal(_M),
+                    sql.Literal(_EF_CONSTRUCTION),
+                    sql.SQL("{}::uuid").format(sql.Literal(str(user.user_id))),
+                )
             )
-        conn.execute(
-            "update public.conversations set search_cell = -1"
-            " where user_id = %s and is_deleted and search_cell <> -1",
-            (user_id,),
-        )
-    return TunedUser(user_id, memories, count, time.perf_counter() - started)
+            conn.execute("reset maintenance_work_mem")
+            recall: tuple[float, float] | None = None
+            hard_below: float | None = None
+            if ef_search is None:
+                ef_search, mean, worst, hard_below = calibrate(conn, user.user_id)
+                recall = (mean, worst)
+            conn.execute(
+                "insert into public.memory_search_indexes"
+                " (user_id, index_name, memories, ef_search, fallback_below) values (%s, %s, %s, %s, %s)",
+                (user.user_id, user.index, user.memories, ef_search, hard_below),
+            )
+            # The sketch path's cells are no longer read for this user.
+            conn.execute("delete from public.memory_search_cells where user_id = %s", (user.user_id,))
+    finally:
+        conn.execute(f"select pg_advisory_unlock({lock})", (user.user_id,))
+    built = user.action in ("new", "grown")
+    return TunedUser(
+        user.user_id,
+        user.memories,
+        user.action,
+        user.indexed,
+        time.perf_counter() - started,
+        user.index,
+        ef_search if built else None,
+        recall if built else None,
+    )
 
 
 def tune_search(
     url: str,
     *,
     min_memories: int = DEFAULT_MIN_MEMORIES,
-    rows_per_cell: int = DEFAULT_ROWS_PER_CELL,
-    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    ef_search: int | None = None,
+    growth: float = DEFAULT_GROWTH,
     user_ids: Sequence[UUID] | None = None,
-    seed: int = 0,
+    dry_run: bool = False,
     on_progress: Callable[[int, int, TunedUser], None] | None = None,
 ) -> TuneReport:
-    """(Re)train the search cells of every user with at least ``min_memories`` live, embedded memories.
+    """Build, rebuild or drop per-user search indexes where users' memories call for it.
 
-    ``url`` is a database URL of a role that bypasses RLS (the table owner, as migrations run, or the
-    service role). ``user_ids`` limits the run to those users. Each user is one transaction: searches
-    running meanwhile see the old cells or the new ones, never a mix, and memories written meanwhile stay
-    unassigned (still found). ``on_progress(done, total, user)`` is called after each user.
+    ``url`` is a database URL of the table owner (building an index is DDL). A user with at least
+    ``min_memories`` live, embedded memories and no index gets one; an index is rebuilt when its user's
+    memories reach ``growth`` times what it was built over, and dropped below ``min_memories / growth``
+    (or when its user is gone). ``ef_search`` is the graph search's candidate list for that user's queries
+    (higher: better recall, slower); by default each new index is calibrated (:func:`calibrate`): the
+    smallest list that gives recall@10 >= 0.999, and >= 0.9 on every sampled query. ``user_ids`` limits
+    the run to those users. ``dry_run`` only reports.
+    Indexes are built concurrently: writes go on meanwhile. ``on_progress(done, total, user)`` is called
+    after each user.
     """
-    for name, value, low in (
-        ("min_memories", min_memories, 1),
-        ("rows_per_cell", rows_per_cell, 1),
-        ("sample_size", sample_size, _MIN_SAMPLE_PER_CELL),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidInput(f"{name} must be an integer >= {low}, got {value!r}", field=name)
+    checks: list[tuple[str, Any, int, int]] = [("min_memories", min_memories, 1, 10**9)]
+    if ef_search is not None:
+        checks.append(("ef_search", ef_search, 10, 1000))
+    for name, value, low, high in checks:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInput(f"{name} must be an integer from {low} to {high}, got {value!r}", field=name)
+    if isinstance(growth, bool) or not isinstance(growth, int | float) or not growth > 1:
+        raise InvalidInput(f"growth must be a number > 1, got {growth!r}", field="growth")
     started = time.perf_counter()
     tuned: list[TunedUser] = []
     with psycopg.connect(url, autocommit=True) as conn:
-        info = TypeInfo.fetch(conn, "extensions.vector")
-        if info is None:
+        if conn.execute("select to_regclass('public.memory_search_indexes')").fetchone() == (None,):
             raise ConfigurationError(
-                "extensions.vector does not exist: this database is not migrated",
+                "public.memory_search_indexes does not exist: this database is not migrated",
                 hint="run `phase3 db migrate` first",
             )
-        conn.adapters.register_loader(info.oid, _vector_loader(info.oid))
-        users, skipped = _candidates(conn, min_memories, user_ids)
-        for done, (user_id, memories) in enumerate(users, start=1):
-            result = _tune_user(conn, user_id, memories, rows_per_cell, sample_size, seed)
+        plan, untouched = _plan(conn, min_memories, float(growth), user_ids)
+        if dry_run:
+            return TuneReport(tuple(plan), untouched, time.perf_counter() - started, dry_run=True)
+        for done, user in enumerate(plan, start=1):
+            result = _apply(conn, user, ef_search)
             tuned.append(result)
             if on_progress is not None:
-                on_progress(done, len(users), result)
-        conn.execute("analyze public.memory_search_cells")
-    return TuneReport(tuple(tuned), skipped, time.perf_counter() - started)
+                on_progress(done, len(plan), result)
+        if tuned:
+            conn.execute("analyze public.memory_search_indexes")
+    return TuneReport(tuple(tuned), untouched, time.perf_counter() - started)

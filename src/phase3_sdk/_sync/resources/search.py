@@ -13,7 +13,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 from ..._extras import missing_extra
 
@@ -37,6 +37,30 @@ _TIERS = frozenset({"critical", "high", "medium", "low"})
 
 #: What ``semantic`` accepts as its query: text to embed, or an embedding.
 QueryVector = Sequence[float] | npt.NDArray[Any]
+
+#: How ``semantic_search`` ranked: ``exact`` (every matching memory compared with the query), ``hnsw``
+#: (the caller's own HNSW index, best candidates re-ranked exactly: approximate), ``hnsw+sketch`` (a hard
+#: query: the index's candidates and a sketch scan's, re-ranked exactly: approximate) or ``sketch`` (a
+#: large caller without an index: sketch ranking, then exact re-ranking: approximate).
+SearchMethod = Literal["exact", "hnsw", "hnsw+sketch", "sketch"]
+_METHODS: frozenset[str] = frozenset({"exact", "hnsw", "hnsw+sketch", "sketch"})
+
+
+class SearchResults(list[SearchHit]):
+    """The hits of :meth:`AsyncSearch.semantic`, most similar first, and how they were computed.
+
+    A plain list of :class:`~phase3_sdk.models.SearchHit` in every other way.
+    """
+
+    def __init__(self, hits: Sequence[SearchHit] = (), method: SearchMethod | None = None) -> None:
+        super().__init__(hits)
+        #: How the database ranked (see :data:`SearchMethod`); None when nothing was found.
+        self.method: SearchMethod | None = method
+
+    @property
+    def approximate(self) -> bool:
+        """True when an index chose the candidates, so a true neighbour may be missing (recall < 1)."""
+        return self.method in ("hnsw", "hnsw+sketch", "sketch")
 
 
 def _check_match_count(match_count: int) -> int:
@@ -115,9 +139,14 @@ class Search:
             return self._embed(_check_text(query))
         return check_dimension(query, field="query")
 
+    def _rows(self, function: str, args: dict[str, Any], casts: dict[str, str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._transport.rpc(
+            Rpc(function, args, returns="rows", casts=casts), idempotent=True
+        )
+        return rows
+
     def _call(self, function: str, args: dict[str, Any], casts: dict[str, str]) -> list[SearchHit]:
-        rows = self._transport.rpc(Rpc(function, args, returns="rows", casts=casts), idempotent=True)
-        return [SearchHit.model_validate(r) for r in rows]
+        return [SearchHit.model_validate(r) for r in self._rows(function, args, casts)]
 
     def semantic(
         self,
@@ -128,7 +157,7 @@ class Search:
         since: datetime | None = None,
         include_deleted: bool = False,
         exact: bool = False,
-    ) -> list[SearchHit]:
+    ) -> SearchResults:
         """The ``match_count`` memories most similar (cosine) to ``query``, most similar first.
 
         ``query`` is a 768-dimension embedding, or text embedded with the client's embedder. Only hits
@@ -136,9 +165,11 @@ class Search:
         ``since`` (``created_at >= since``) filter before ranking; deleted memories are skipped unless
         ``include_deleted``. Each hit has ``similarity`` set.
 
-        By default the ranking is approximate where that is much faster (recall@10 >= 0.98 measured, see
-        ``benchmarks/search.py``); ``exact=True`` compares the query with every matching memory instead:
-        the true top ``match_count``, at a cost linear in the caller's memory count (~150 ms at 100,000).
+        By default the ranking is exact for callers with few memories (under 2,000) and approximate for
+        larger ones where ``phase3 db tune-search`` built their own HNSW index (recall@10 >= 0.99 measured
+        on real text, see ``benchmarks/search.py``); the result's ``method`` and ``approximate`` say which
+        was used. ``exact=True`` compares the query with every matching memory instead: the true top
+        ``match_count``, at a cost linear in the caller's memory count.
 
         When nothing is found and some of the caller's memories have no embedding (semantic search
         cannot see those), a :class:`~phase3_sdk.errors.MissingEmbeddingsWarning` says how many.
@@ -150,7 +181,7 @@ class Search:
         if not isinstance(exact, bool):
             raise InvalidInput(f"exact must be a bool, got {exact!r}", field="exact")
         vector = self._query_vector(query)
-        hits = self._call(
+        rows = self._rows(
             "semantic_search",
             {
                 "query_embedding": vector_text(vector),
@@ -163,9 +194,15 @@ class Search:
             },
             {"query_embedding": "extensions.vector"},
         )
-        if not hits and self._transport.identity.user_id is not None:
+        method: str | None = None
+        for row in rows:
+            method = row.pop("search_method", None)
+        if not rows and self._transport.identity.user_id is not None:
             self._notice_unembedded(include_deleted)
-        return hits
+        return SearchResults(
+            [SearchHit.model_validate(r) for r in rows],
+            cast(SearchMethod, method) if method in _METHODS else None,
+        )
 
     def _notice_unembedded(self, include_deleted: bool) -> None:
         """Warn when an empty semantic result may be explained by memories that have no embedding.

@@ -1,0 +1,381 @@
+"""Per-user HNSW indexes (``phase3 db tune-search``): which users get one, what a search then does and says.
+
+The fixture's user has 3,030 clustered memories, tuned with ``min_memories=1000`` so that a test database
+stays small; a second user has 50 (searched exactly, never indexed).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sysconfig
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from phase3_sdk import Phase3Client
+from phase3_sdk.cli import main
+from phase3_sdk.db.tune import EF_LADDER, index_name, tune_search
+from phase3_sdk.embeddings import WordLlamaEmbedder
+from phase3_sdk.errors import InvalidInput
+
+N, CLUSTERS = 3000, 40
+
+
+def unit(x: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float32]]:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def as_user(conn: psycopg.Connection[Any], user: uuid.UUID) -> None:
+    conn.execute(
+        "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+        (json.dumps({"sub": str(user), "role": "authenticated"}),),
+    )
+
+
+@pytest.fixture(scope="module")
+def corpus(db_url: str) -> dict[str, Any]:
+    """3,000 clustered memories plus ten planted around each of three queries; every 7th 'high' tier and
+    every 250th 'critical' (13 in all); one deleted copy of each query. Tuned; a dry run before and after."""
+    from phase3_sdk.db.embedded import create_auth_user
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(CLUSTERS, 768))
+    vectors = centres[rng.integers(0, CLUSTERS, N)] + rng.normal(scale=0.9, size=(N, 768))
+    queries = unit(centres[:3] + rng.normal(scale=0.6, size=(3, 768)))
+    planted = np.concatenate([q + rng.normal(scale=0.03, size=(10, 768)) for q in queries])
+    vectors = unit(np.concatenate([vectors, planted]))
+    tiers = ["critical" if i % 250 == 0 else "high" if i % 7 == 0 else "medium" for i in range(len(vectors))]
+    owner = create_auth_user(db_url, "indexed@example.test")
+    small = create_auth_user(db_url, "small@example.test")
+    with Phase3Client.connect(db_url) as root:
+        rows = [
+            {"messages": [{"role": "user", "content": f"m{i}"}], "embedding": v, "salience_tier": t}
+            for i, (v, t) in enumerate(zip(vectors, tiers, strict=True))
+        ]
+        rows += [
+            {"messages": [{"role": "user", "content": f"deleted{j}"}], "embedding": q, "is_deleted": True}
+            for j, q in enumerate(queries)
+        ]
+        root.as_user(user_id=owner).conversations.bulk_create(rows, batch_size=1500)
+        root.as_user(user_id=small).conversations.bulk_create(
+            [
+                {"messages": [{"role": "user", "content": f"s{i}"}], "embedding": v}
+                for i, v in enumerate(vectors[:50])
+            ]
+        )
+        before_tuning = root.as_user(user_id=owner).search.semantic(queries[0], threshold=None)
+    planned = tune_search(db_url, min_memories=1000, dry_run=True)
+    report = tune_search(db_url, min_memories=1000)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("vacuum analyze public.conversations")
+    return {
+        "owner": owner,
+        "small": small,
+        "vectors": vectors,
+        "queries": queries,
+        "tiers": tiers,
+        "planned": planned,
+        "report": report,
+        "after": tune_search(db_url, min_memories=1000, dry_run=True),
+        "before_tuning": before_tuning,
+    }
+
+
+def texts(hits: list[Any]) -> list[str]:
+    return [h.messages[0]["content"] for h in hits]
+
+
+def exact_top(corpus: dict[str, Any], q: np.ndarray[Any, Any], k: int, tier: str | None = None) -> list[str]:
+    sims = corpus["vectors"] @ q
+    order = [int(i) for i in np.argsort(-sims) if tier is None or corpus["tiers"][i] == tier]
+    return [f"m{i}" for i in order[:k]]
+
+
+def test_a_dry_run_reports_the_work_and_tuning_does_it(db_url: str, corpus: dict[str, Any]) -> None:
+    planned, report, after = corpus["planned"], corpus["report"], corpus["after"]
+    assert planned.dry_run
+    assert [(u.user_id, u.action, u.memories, u.indexed) for u in planned.tuned] == [
+        (corpus["owner"], "new", N + 30, None)
+    ]
+    assert "no index yet: build" in planned.tuned[0].describe()
+    assert planned.summary().startswith("would tune 1 user (1 new)")
+    assert [(u.user_id, u.action) for u in report.tuned] == [(corpus["owner"], "new")]
+    assert report.skipped == 1  # the small user
+    assert after.tuned == ()  # nothing left to do
+    with psycopg.connect(db_url) as conn:
+        entry = conn.execute(
+            "select index_name, memories, ef_search from memory_search_indexes where user_id = %s",
+            (corpus["owner"],),
+        ).fetchone()
+        assert entry is not None
+        # ef_search was calibrated on the user's own memories: the smallest list that met the targets.
+        tuned = report.tuned[0]
+        assert entry == (index_name(corpus["owner"]), N + 30, tuned.ef_search)
+        assert tuned.ef_search in EF_LADDER
+        assert tuned.recall is not None
+        assert tuned.recall[0] >= 0.999
+        assert tuned.recall[1] >= 0.9
+        assert f"ef_search {tuned.ef_search}, recall@10" in tuned.describe()
+        # A partial HNSW index over this user's memories alone.
+        definition = conn.execute("select pg_get_indexdef(%s::regclass)", (f"public.{entry[0]}",)).fetchone()
+        assert definition is not None
+        assert "USING hnsw" in definition[0]
+        assert str(corpus["owner"]) in definition[0]
+        assert conn.execute(
+            "select count(*) from memory_search_indexes where user_id = %s", (corpus["small"],)
+        ).fetchone() == (0,)
+
+
+def test_an_indexed_user_gets_the_true_top_hits_and_is_told_they_are_approximate(
+    corpus: dict[str, Any], db_url: str
+) -> None:
+    with Phase3Client.connect(db_url) as root:
+        me = root.as_user(user_id=corpus["owner"])
+        for q in corpus["queries"]:
+            hits = me.search.semantic(q, match_count=10, threshold=None)
+            assert texts(hits) == exact_top(corpus, q, 10)
+            assert hits.method in ("hnsw", "hnsw+sketch")
+            assert hits.approximate
+            exact = me.search.semantic(q, match_count=10, threshold=None, exact=True)
+            assert texts(exact) == exact_top(corpus, q, 10)
+            assert exact.method == "exact"
+            assert not exact.approximate
+        # Before tuning, the same user was ranked by sketches (approximate too, and said so).
+        assert corpus["before_tuning"].method == "sketch"
+        small = root.as_user(user_id=corpus["small"]).search.semantic(corpus["queries"][0], threshold=None)
+        assert small.method == "exact"
+        assert {h.user_id for h in small} == {corpus["small"]}
+
+
+def test_exact_never_reads_the_index(db_url: str, corpus: dict[str, Any]) -> None:
+    """Hide a planted memory from the graph's reach by forcing a tiny candidate list: the index search may
+    miss it, exact=True must not."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ef = conn.execute(
+            "update memory_search_indexes m set ef_search = 10 from memory_search_indexes o"
+            " where m.user_id = %s and o.user_id = m.user_id returning o.ef_search",
+            (corpus["owner"],),
+        ).fetchone()
+    try:
+        with Phase3Client.connect(db_url) as root:
+            me = root.as_user(user_id=corpus["owner"])
+            for q in corpus["queries"]:
+                exact = me.search.semantic(q, match_count=200, threshold=None, exact=True)
+                assert texts(exact) == exact_top(corpus, q, 200)
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute(
+                "update memory_search_indexes set ef_search = %s where user_id = %s",
+                (ef[0] if ef else 100, corpus["owner"]),
+            )
+
+
+def test_filters_apply_before_ranking_on_the_index_path(db_url: str, corpus: dict[str, Any]) -> None:
+    with Phase3Client.connect(db_url) as root:
+        me = root.as_user(user_id=corpus["owner"])
+        for j, q in enumerate(corpus["queries"]):
+            high = me.search.semantic(q, match_count=5, threshold=None, salience_tier="high")
+            assert texts(high) == exact_top(corpus, q, 5, tier="high")
+            with_deleted = me.search.semantic(q, match_count=1, threshold=None, include_deleted=True)
+            assert texts(with_deleted) == [f"deleted{j}"]
+        # 13 'critical' memories in all: the graph search gives up before finding ten, and the search
+        # ranks the matches exactly instead, saying so.
+        critical = me.search.semantic(
+            corpus["queries"][0], match_count=10, threshold=None, salience_tier="critical"
+        )
+        assert texts(critical) == exact_top(corpus, corpus["queries"][0], 10, tier="critical")
+
+
+def test_the_index_entry_is_private_and_written_only_by_the_tuner(
+    db_url: str, corpus: dict[str, Any]
+) -> None:
+    with psycopg.connect(db_url) as conn:
+        as_user(conn, corpus["owner"])
+        assert conn.execute("select count(*) from memory_search_indexes").fetchone() == (1,)
+        conn.rollback()
+        as_user(conn, corpus["small"])
+        assert conn.execute("select count(*) from memory_search_indexes").fetchone() == (0,)
+        conn.rollback()
+        as_user(conn, corpus["owner"])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("update memory_search_indexes set ef_search = 1000")
+        conn.rollback()
+        conn.execute("set local role anon")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select count(*) from memory_search_indexes")
+
+
+def test_the_stored_sketch_is_what_the_search_computes_for_a_query(
+    db_url: str, corpus: dict[str, Any]
+) -> None:
+    """Untuned large users are ranked by sketches: the column must match the query's sketch bit for bit."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "select count(*), count(*) filter (where embedding_sketch <> public.embedding_sketch(embedding)"
+            "::bit(2304)) from conversations where embedding is not null"
+        ).fetchone()
+    assert row is not None
+    assert row[0] > N
+    assert row[1] == 0
+
+
+def test_bad_settings_are_refused_before_any_work(db_url: str) -> None:
+    with pytest.raises(InvalidInput, match="ef_search"):
+        tune_search(db_url, ef_search=5)
+    with pytest.raises(InvalidInput, match="min_memories"):
+        tune_search(db_url, min_memories=0)
+    with pytest.raises(InvalidInput, match="growth"):
+        tune_search(db_url, growth=1)
+
+
+def test_cli_dry_run_reports_and_changes_nothing(
+    db_url: str, corpus: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With a threshold of 20 memories the small user needs an index: reported, not built.
+    args = ["db", "tune-search", "--db-url", db_url, "--min-memories", "20", "--dry-run"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"{corpus['small']}: 50 memories, no index yet: build" in out
+    assert "would tune 1 user (1 new)" in out
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "select count(*) from memory_search_indexes where user_id = %s", (corpus["small"],)
+        ).fetchone() == (0,)
+    assert main(["db", "tune-search", "--db-url", db_url, "--ef-search", "5"]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == ["phase3: error: ef_search must be an integer from 10 to 1000, got 5"]
+
+
+# -- drift: real text, a new topic after tuning ---------------------------------------------------------
+
+
+def stdlib_paragraphs(limit: int) -> list[str]:
+    """Docstring paragraphs of a few standard-library packages: real prose nobody here wrote."""
+    found: dict[str, None] = {}
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for package in (
+        "email",
+        "asyncio",
+        "logging",
+        "http",
+        "xml",
+        "json",
+        "collections",
+        "unittest",
+        "importlib",
+    ):
+        for path in sorted((stdlib / package).rglob("*.py")):
+            if "test" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                    for block in re.split(r"\n\s*\n", ast.get_docstring(node) or ""):
+                        text = " ".join(block.split())
+                        if len(text) >= 40:
+                            found[text] = None
+    return sorted(found)[:limit]
+
+
+def cooking(count: int, seed: int) -> list[str]:
+    """Sentences about a topic the documentation never mentions."""
+    rng = np.random.default_rng(seed)
+    who = ["I", "My sister", "Grandma", "We", "My partner", "The kids and I"]
+    did = ["baked", "slow-roasted", "made", "grilled", "simmered", "tried a recipe for"]
+    dish = [
+        "sourdough bread",
+        "lamb stew",
+        "a lemon tart",
+        "vegetable curry",
+        "banana pancakes",
+        "tomato soup",
+        "roast chicken",
+        "apple crumble",
+        "mushroom risotto",
+        "chocolate cake",
+    ]
+    extra = [
+        "with fresh basil",
+        "with too much garlic",
+        "for the neighbours",
+        "on a rainy Sunday",
+        "and it burned a little",
+        "from an old family cookbook",
+        "with homegrown herbs",
+        "for a birthday dinner",
+    ]
+    out: dict[str, None] = {}
+    while len(out) < count:
+        out[f"{rng.choice(who)} {rng.choice(did)} {rng.choice(dish)} {rng.choice(extra)}."] = None
+    return list(out)
+
+
+def test_memories_of_a_new_topic_added_after_tuning_are_found(db_url: str) -> None:
+    """Tune on documentation, then add 20% more memories about cooking: queries about cooking must still
+    find their true neighbours (the index takes new memories as they are written), and a dry run says
+    when the growth calls for a rebuild."""
+    from phase3_sdk.db.embedded import create_auth_user
+
+    embedder = WordLlamaEmbedder()
+    base = stdlib_paragraphs(2500)
+    assert len(base) == 2500
+    new_topic = cooking(520, seed=1)
+    added, queries = new_topic[:500], new_topic[500:]
+    owner = create_auth_user(db_url, "drift@example.test")
+    with Phase3Client.connect(db_url, embedder=embedder) as root:
+        me = root.as_user(user_id=owner)
+        vectors = embedder.embed_array(base)
+        me.conversations.bulk_create(
+            [
+                {"messages": [{"role": "user", "content": t}], "embedding": v}
+                for t, v in zip(base, vectors, strict=True)
+            ]
+        )
+        assert [u.action for u in tune_search(db_url, min_memories=1000, user_ids=[owner]).tuned] == ["new"]
+
+        fresh = embedder.embed_array(added)
+        me.conversations.bulk_create(
+            [
+                {"messages": [{"role": "user", "content": t}], "embedding": v}
+                for t, v in zip(added, fresh, strict=True)
+            ]
+        )
+        everything = np.concatenate([vectors, fresh])
+        contents = base + added
+        recalls = []
+        for text in queries:
+            q = embedder.embed_array([text])[0]
+            truth = {contents[i] for i in np.argsort(-(everything @ q))[:10]}
+            hits = me.search.semantic(text, match_count=10, threshold=None)
+            assert hits.method in ("hnsw", "hnsw+sketch")
+            assert all(t in added for t in texts(hits))  # about cooking, not documentation
+            recalls.append(len(truth & set(texts(hits))) / 10)
+        assert np.mean(recalls) >= 0.95
+        assert min(recalls) >= 0.8
+
+    # 20% growth is within the default threshold (2x); with a threshold of 1.1x it calls for a rebuild.
+    assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
+    planned = tune_search(db_url, min_memories=1000, user_ids=[owner], growth=1.1, dry_run=True).tuned
+    assert [(u.action, u.memories, u.indexed) for u in planned] == [("grown", 3000, 2500)]
+
+
+def test_an_index_is_dropped_when_its_user_shrinks_or_goes(db_url: str, corpus: dict[str, Any]) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        live = "user_id = %s and messages->0->>'content' not like 'deleted%%'"
+        conn.execute(f"update conversations set is_deleted = true where {live}", (corpus["owner"],))
+        planned = tune_search(db_url, min_memories=1000, user_ids=[corpus["owner"]], dry_run=True).tuned
+        assert [(u.user_id, u.action) for u in planned] == [(corpus["owner"], "shrunk")]
+        tune_search(db_url, min_memories=1000, user_ids=[corpus["owner"]])
+        assert conn.execute(
+            "select to_regclass(%s)", (f"public.{index_name(corpus['owner'])}",)
+        ).fetchone() == (None,)
+        conn.execute(f"update conversations set is_deleted = false where {live}", (corpus["owner"],))
+    with Phase3Client.connect(db_url) as root:
+        hits = root.as_user(user_id=corpus["owner"]).search.semantic(corpus["queries"][0], threshold=None)
+        assert hits.method == "sketch"  # large again, but not indexed until the next tune
+        assert texts(hits) == exact_top(corpus, corpus["queries"][0], 10)
