@@ -157,6 +157,13 @@ create trigger reset_search_cell before update of embedding on public.conversati
 -- and small users). A new argument makes a new function: the six-argument one goes, so that calls that
 -- leave `exact` out are not ambiguous.
 drop function if exists public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean);
+-- Created only while 20260202001500_search_user_indexes.sql has not replaced it (that file adds the
+-- search_method column, and CREATE OR REPLACE cannot change a return type): running this file again
+-- after that one must leave the newer function alone.
+do $guard$
+begin
+  if to_regclass('public.memory_search_indexes') is null then
+    execute $def$
 create or replace function public.semantic_search(
   query_embedding extensions.vector(768),
   match_count integer default 10,
@@ -310,7 +317,11 @@ begin
   where match_threshold is null or 1 - r.distance >= match_threshold
   order by r.distance, c.id;
 end;
-$$;
+$$
+$def$;
+  end if;
+end
+$guard$;
 
 revoke execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean) from public, anon;
 grant execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean) to authenticated, service_role;

@@ -64,6 +64,11 @@ revoke all on table public.memory_search_indexes from anon, authenticated;
 grant select on table public.memory_search_indexes to authenticated;
 grant select, insert, update, delete on table public.memory_search_indexes to service_role;
 
+-- The function below pins hnsw.* settings. Until pgvector's library is loaded in this session those names
+-- are placeholders, which only a superuser may set (42501 on a fresh `supabase db push` session, where the
+-- migration role is not one); calling any pgvector function loads it and makes them ordinary settings.
+select extensions.vector_dims('[1]'::extensions.vector);
+
 -- The result type gains `search_method`, so the function is dropped and made again (by full signature);
 -- hybrid_search calls it by name and needs nothing.
 drop function if exists public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean);

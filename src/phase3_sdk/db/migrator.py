@@ -53,6 +53,7 @@ EXPECTED_TABLES: tuple[str, ...] = (
     "memory_patterns",
     "synthesis_recommendations",
     "memory_search_cells",
+    "memory_search_indexes",
 )
 
 
