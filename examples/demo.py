@@ -26,6 +26,7 @@ from rich.table import Table
 
 from phase3_sdk import NotFound, Phase3Client
 from phase3_sdk.db import EmbeddedDatabase
+from phase3_sdk.embeddings import Embedder, HashingEmbedder
 from phase3_sdk.testing.seed import generate_history
 
 console = Console()
@@ -59,16 +60,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         alice_id = fresh_user(db, "alice@example.com")
         bob_id = fresh_user(db, "bob@example.com")
 
-        with Phase3Client.connect(db.url) as client:
+        embedder = demo_embedder()
+        with Phase3Client.connect(db.url, embedder=embedder) as client:
             alice = client.as_user(user_id=alice_id)
             bob = client.as_user(user_id=bob_id)
             run_tools_and_skills(alice)
-            run_memories_and_search(alice, args.memories)
+            run_memories_and_search(alice, args.memories, embedder)
             run_synthesis(client, alice)
             show_isolation(alice, bob)
     if args.keep:
         console.print(f"\nThe database is still running: [bold]{db.url}[/bold]", soft_wrap=True)
         console.print(f"stop it with: phase3 dev down --path {args.path}", markup=False, soft_wrap=True)
+
+
+def demo_embedder() -> Embedder:
+    """WordLlama, a real sentence model that ships inside its wheel (the dev install has it); else the
+    keyword-hashing embedder, whose "semantic" hits are word matches, said so on screen."""
+    try:
+        from phase3_sdk.embeddings import WordLlamaEmbedder
+
+        embedder: Embedder = WordLlamaEmbedder()
+        console.print("embeddings: WordLlama (a real sentence model, offline)")
+    except Exception as exc:  # the extra is not installed: say so and carry on
+        embedder = HashingEmbedder()
+        console.print(f"embeddings: keyword hashing, not semantic ({exc})")
+        console.print("for a real model offline: pip install 'phase3-sdk[wordllama]'", markup=False)
+    return embedder
 
 
 def fresh_user(db: EmbeddedDatabase, email: str) -> UUID:
@@ -124,10 +141,10 @@ def run_tools_and_skills(alice: Phase3Client) -> None:
     console.print(f"tool calls logged for that execution: {usage}")
 
 
-def run_memories_and_search(alice: Phase3Client, count: int) -> None:
+def run_memories_and_search(alice: Phase3Client, count: int, embedder: Embedder) -> None:
     section("4. Memories: bulk ingest with embeddings, then search")
     start = datetime.now(UTC) - timedelta(days=120)
-    rows = generate_history(n=count, seed=7, start=start, planted=True)
+    rows = generate_history(n=count, seed=7, start=start, planted=True, embedder=embedder)
     started = time.perf_counter()
     stored = alice.conversations.bulk_create(rows, batch_size=500, progress=True)
     seconds = time.perf_counter() - started
@@ -146,6 +163,14 @@ def run_memories_and_search(alice: Phase3Client, count: int) -> None:
         else:
             table.add_row(kind, "(nothing)", "-")
     console.print(table)
+
+    # What "semantic" means here: hits about the query's meaning, not only its words.
+    for query in ("I dread the start of the work week", "time outdoors with friends"):
+        hits = alice.search.semantic(query, match_count=20)
+        console.print(f"semantic [bold]{query!r}[/bold] (ranked by {hits.method}):")
+        firsts = {hit.messages[0]["content"]: hit.similarity for hit in reversed(hits)}  # the seed repeats
+        for text, similarity in sorted(firsts.items(), key=lambda kv: -(kv[1] or 0.0))[:3]:
+            console.print(f"  {similarity or 0.0:.3f}  {text}", markup=False)
 
 
 def run_synthesis(client: Phase3Client, alice: Phase3Client) -> None:
