@@ -14,8 +14,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from phase3_sdk.engine.sandbox import run_js_tool
-from phase3_sdk.engine.supervisor import default_pool
+from phase3_sdk.engine.supervisor import default_pool, run_js_tool
 
 from ._results import record
 
