@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from phase3_sdk.errors import ConfigurationError, InvalidInput
+from phase3_sdk.errors import ConfigurationError, InvalidInputError
 
 #: Width of the ``embedding`` column in the schema.
 EMBEDDING_DIMENSION = 768
@@ -71,7 +71,7 @@ class HashingEmbedder:
 
     def __init__(self, dimension: int = EMBEDDING_DIMENSION, *, bigram_weight: float = 0.5) -> None:
         if dimension <= 0:
-            raise InvalidInput(f"dimension must be positive, got {dimension}", field="dimension")
+            raise InvalidInputError(f"dimension must be positive, got {dimension}", field="dimension")
         self.dimension = dimension
         self.bigram_weight = bigram_weight
         self._cache: dict[str, int] = {}
@@ -160,21 +160,21 @@ def check_dimension(
 ) -> npt.NDArray[np.float32]:
     """Validate one embedding before it is stored and return it as a float32 array.
 
-    Raises :class:`~phase3_sdk.errors.InvalidInput` (with ``field`` set) when the vector is not a flat
+    Raises :class:`~phase3_sdk.errors.InvalidInputError` (with ``field`` set) when the vector is not a flat
     list of ``expected`` numbers or contains NaN or infinity, which pgvector would reject or, worse,
     store and then return NaN distances for.
     """
     try:
         array = np.asarray(vector, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{field} must be a list of numbers: {exc}", field=field) from exc
+        raise InvalidInputError(f"{field} must be a list of numbers: {exc}", field=field) from exc
     if array.ndim != 1:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"{field} must be a flat vector of {expected} floats, got an array of shape {array.shape}",
             field=field,
         )
     if array.shape[0] != expected:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"{field} must have {expected} dimensions, got {array.shape[0]}",
             field=field,
             hint="embed with a model of the schema's width (768), e.g. HashingEmbedder()",
@@ -182,7 +182,7 @@ def check_dimension(
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
         first = int(bad[0])
-        raise InvalidInput(
+        raise InvalidInputError(
             f"{field} contains {bad.size} non-finite value(s) (NaN or infinity), first at index {first}: "
             f"{array[first]}",
             field=field,

@@ -2,12 +2,18 @@
 
 PostgREST error codes and PostgreSQL SQLSTATEs map to the same classes, so code written against the
 REST backend catches the same things on a direct connection. Every error carries ``code``,
-``message``, ``details`` and ``hint``; ``str(err)`` is one readable line that says what to do.
+``message``, ``details`` and ``hint``; ``str(err)`` is one readable line that says what to do. Errors from
+the REST backend also keep the server's ``request_id`` and the raw response ``body``.
+
+Every class name ends in ``Error`` (PEP 8). The 0.1 names without it (``NotFound``, ``InvalidInput``,
+``RateLimited``, ...) still import, with a :class:`DeprecationWarning`, until 0.3 (see CHANGELOG.md).
 """
 
 from __future__ import annotations
 
+import builtins
 import re
+import warnings
 from typing import Any
 
 
@@ -25,12 +31,19 @@ class Phase3Error(Exception):
         details: str | None = None,
         hint: str | None = None,
         status: int | None = None,
+        request_id: str | None = None,
+        body: str | None = None,
     ) -> None:
         self.message = message
         self.code = code
         self.details = details
         self.hint = hint if hint is not None else self.default_hint
         self.status = status
+        #: The server's id for the request (Supabase's ``sb-request-id``, ``x-request-id`` or Cloudflare's
+        #: ``cf-ray``), to quote to the project's support; None on the Postgres backend.
+        self.request_id = request_id
+        #: The raw response body as text (keys blanked out), for what the one-line message leaves out.
+        self.body = body
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -41,6 +54,8 @@ class Phase3Error(Exception):
             parts.append(f"details: {self.details}")
         if self.hint:
             parts.append(f"hint: {self.hint}")
+        if self.request_id:
+            parts.append(f"request id: {self.request_id}")
         return "; ".join(parts)
 
     def __repr__(self) -> str:
@@ -51,7 +66,7 @@ class ConfigurationError(Phase3Error):
     """The client was set up wrongly (missing URL or key, conflicting options)."""
 
 
-class InvalidInput(Phase3Error):
+class InvalidInputError(Phase3Error):
     """The input was rejected: by model validation before any request, or by a database constraint."""
 
     def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
@@ -59,17 +74,17 @@ class InvalidInput(Phase3Error):
         super().__init__(message, **kwargs)
 
 
-class NotFound(Phase3Error):
+class NotFoundError(Phase3Error):
     """No row matched, or the row exists but is not visible to the caller (RLS hides it)."""
 
 
-class PermissionDenied(Phase3Error):
+class PermissionDeniedError(Phase3Error):
     """The database refused the operation for this identity (SQLSTATE 42501, an RLS policy)."""
 
     default_hint = "act as the row's owner, or use client.service() in trusted server code"
 
 
-class Conflict(Phase3Error):
+class ConflictError(Phase3Error):
     """A unique constraint was violated (SQLSTATE 23505)."""
 
 
@@ -79,19 +94,9 @@ class AuthError(Phase3Error):
     default_hint = "sign in again or refresh the access token"
 
 
-class RateLimited(Phase3Error):
-    """The server answered 429 Too Many Requests (it did not act on the request, so any call may be
-    retried; ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one)."""
-
-    unprocessed = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kwargs)
-
-
 class TransientError(Phase3Error):
-    """A failure that may pass on its own: connection errors, timeouts, 5xx, PGRST000-003.
+    """A failure that may pass on its own: 5xx, PGRST000-003, deadlocks, serialization failures; and the
+    subclasses :class:`RateLimitError`, :class:`Phase3ConnectionError` and :class:`Phase3TimeoutError`.
 
     ``unprocessed`` is True when the server provably did not act on the request (the connection was never
     made, PostgREST never reached the database, the transaction was rolled back, an HTTP/2 stream was
@@ -112,7 +117,27 @@ class TransientError(Phase3Error):
         self.unprocessed = unprocessed if unprocessed is not None else self.code in UNPROCESSED_CODES
 
 
-class RequestFailed(Phase3Error):
+class RateLimitError(TransientError):
+    """The server answered 429 Too Many Requests (it did not act on the request, so any call may be
+    retried; ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        kwargs.pop("unprocessed", None)  # a 429 is never processed, whatever the caller says
+        super().__init__(message, retry_after=retry_after, unprocessed=True, **kwargs)
+
+
+class Phase3ConnectionError(TransientError, builtins.ConnectionError):
+    """The connection to the server failed (refused, reset, closed, an HTTP/2 stream refused), on either
+    backend. Also a builtin :class:`ConnectionError`, so ``except ConnectionError`` catches it; named with
+    the prefix so that it never shadows the builtin in a user's ``from phase3_sdk.errors import *``."""
+
+
+class Phase3TimeoutError(TransientError, builtins.TimeoutError):
+    """The client gave up waiting: connecting, reading or writing timed out over HTTP, or no pooled
+    database connection came free in time. Also a builtin :class:`TimeoutError`."""
+
+
+class RequestError(Phase3Error):
     """The HTTP client could not send the request or read its answer, for a reason a retry will not fix
     (an invalid URL, a protocol violation on the client's side, an answer that cannot be decoded)."""
 
@@ -125,11 +150,11 @@ class ExecutionError(Phase3Error):
     """A skill execution could not be started, resumed or cancelled."""
 
 
-class LeaseLost(ExecutionError):
+class LeaseLostError(ExecutionError):
     """Another process holds the lease on this execution or job."""
 
 
-class ToolTimeout(ExecutionError, TimeoutError):
+class ToolTimeoutError(ExecutionError, TimeoutError):
     """A tool call ran past its time limit and was stopped; the skill step fails (or is retried).
 
     Tool faults never raise out of ``tools.run`` or a skill run: they are recorded. A step record's
@@ -162,14 +187,14 @@ class ToolTimeout(ExecutionError, TimeoutError):
         return self.RECORD_PREFIX + self.message
 
     @classmethod
-    def from_record(cls, text: str | None) -> ToolTimeout | None:
+    def from_record(cls, text: str | None) -> ToolTimeoutError | None:
         """The error a step record or usage row describes, or ``None`` if it is not a timeout."""
         if text is None or not text.startswith(cls.RECORD_PREFIX):
             return None
         return cls(text[len(cls.RECORD_PREFIX) :])
 
 
-class SynthesisTimeout(Phase3Error, TimeoutError):
+class SynthesisTimeoutError(Phase3Error, TimeoutError):
     """``synthesis.wait`` gave up before the job finished (the job itself goes on)."""
 
     default_hint = "wait longer, check that a worker is running (phase3 synthesis worker), or poll later"
@@ -196,15 +221,15 @@ class MigrationError(Phase3Error):
 
 #: SQLSTATE (exact, or its two-character class) -> error class. Exact codes win over classes.
 SQLSTATE_ERRORS: dict[str, type[Phase3Error]] = {
-    "42501": PermissionDenied,
-    "23505": Conflict,
-    "23503": InvalidInput,  # foreign key: the referenced row does not exist (or is not visible)
-    "23502": InvalidInput,
-    "23514": InvalidInput,
-    "22P02": InvalidInput,
-    "22023": InvalidInput,
-    "22000": InvalidInput,  # pgvector: "expected 768 dimensions, not 767"
-    "P0002": NotFound,
+    "42501": PermissionDeniedError,
+    "23505": ConflictError,
+    "23503": InvalidInputError,  # foreign key: the referenced row does not exist (or is not visible)
+    "23502": InvalidInputError,
+    "23514": InvalidInputError,
+    "22P02": InvalidInputError,
+    "22023": InvalidInputError,
+    "22000": InvalidInputError,  # pgvector: "expected 768 dimensions, not 767"
+    "P0002": NotFoundError,
     "28000": AuthError,
     "28P01": AuthError,
     "40001": TransientError,  # serialization failure: safe to retry the transaction
@@ -216,7 +241,7 @@ SQLSTATE_ERRORS: dict[str, type[Phase3Error]] = {
     "57014": TransientError,  # statement timeout / query cancelled
     "53400": ServerError,  # configuration limit exceeded: the same request exceeds it again
     "42P17": ServerError,  # infinite recursion detected in a policy: a schema bug, never passes
-    "08": TransientError,  # connection exceptions
+    "08": Phase3ConnectionError,  # connection exceptions
     "53": TransientError,  # insufficient resources
     # Deterministic classes: the same statement fails the same way every time, so never retried.
     "42": ServerError,  # syntax error or access rule violation (undefined column, function, ...)
@@ -224,9 +249,9 @@ SQLSTATE_ERRORS: dict[str, type[Phase3Error]] = {
     "54": ServerError,  # program limit exceeded (statement too complex, ...)
     "2F": ServerError,  # SQL routine exception (function ended without RETURN, ...)
     "P0": ServerError,  # PL/pgSQL errors (P0001 raise_exception: see the exact code below)
-    "P0001": InvalidInput,  # RAISE EXCEPTION in a function: the SDK's functions raise it for bad input
-    "22": InvalidInput,  # data exceptions
-    "23": InvalidInput,  # integrity constraint violations
+    "P0001": InvalidInputError,  # RAISE EXCEPTION in a function: the SDK's functions raise it for bad input
+    "22": InvalidInputError,  # data exceptions
+    "23": InvalidInputError,  # integrity constraint violations
 }
 
 #: PostgREST's own error codes -> error class (see PostgREST's error documentation).
@@ -240,13 +265,13 @@ POSTGREST_ERRORS: dict[str, type[Phase3Error]] = {
     "PGRST201": ServerError,  # HTTP 300: ambiguous embedding
     "PGRST111": ServerError,  # invalid response.headers GUC set by a function
     "PGRST112": ServerError,  # invalid response.status GUC set by a function
-    "PGRST116": NotFound,
-    "PGRST202": NotFound,  # function not found in the schema cache
-    "PGRST205": NotFound,  # table not found in the schema cache
-    "PGRST204": InvalidInput,  # column not found
-    "PGRST100": InvalidInput,
-    "PGRST102": InvalidInput,
-    "PGRST103": InvalidInput,
+    "PGRST116": NotFoundError,
+    "PGRST202": NotFoundError,  # function not found in the schema cache
+    "PGRST205": NotFoundError,  # table not found in the schema cache
+    "PGRST204": InvalidInputError,  # column not found
+    "PGRST100": InvalidInputError,
+    "PGRST102": InvalidInputError,
+    "PGRST103": InvalidInputError,
     "PGRST300": AuthError,
     "PGRST301": AuthError,
     "PGRST302": AuthError,
@@ -284,9 +309,9 @@ def classify(status: int | None, code: str | None) -> type[Phase3Error]:
     """The error class for an answer's HTTP status and code: the one retry classification of the SDK.
 
     Whether a failure is retried follows from the class alone (:class:`TransientError` and
-    :class:`RateLimited` are, for idempotent calls; for the others only when ``unprocessed``). In order:
+    :class:`RateLimitError` are, for idempotent calls; for the others only when ``unprocessed``). In order:
 
-    1. 429 is :class:`RateLimited`, whatever the body says.
+    1. 429 is :class:`RateLimitError`, whatever the body says.
     2. A code the tables know (PostgREST code, exact SQLSTATE, then its two-character class) decides.
     3. 502/503/504/520 with no known code: :class:`TransientError` (a gateway or a restarting server).
     4. Any other SQLSTATE or PostgREST code on a 5xx is :class:`ServerError`: the database or PostgREST
@@ -296,7 +321,7 @@ def classify(status: int | None, code: str | None) -> type[Phase3Error]:
        :class:`ServerError`.
     """
     if status == 429:
-        return RateLimited
+        return RateLimitError
     if status == 401 and code == "22023":
         return AuthError  # "role ... does not exist": the JWT names a role the database lacks (Error.hs)
     if code:
@@ -311,13 +336,13 @@ def classify(status: int | None, code: str | None) -> type[Phase3Error]:
         if status == 401:
             return AuthError
         if status == 403:
-            return PermissionDenied
+            return PermissionDeniedError
         if status == 404:
-            return NotFound
+            return NotFoundError
         if status == 409:
-            return Conflict
+            return ConflictError
         if status in (400, 422):
-            return InvalidInput
+            return InvalidInputError
         if status >= 500:
             return TransientError
     return ServerError
@@ -327,3 +352,36 @@ def error_class_for(code: str | None, status: int | None = None) -> type[Phase3E
     """Return the error class for a PostgREST code or SQLSTATE, falling back on the HTTP status
     (see :func:`classify`; with no status, an unknown code is a :class:`ServerError`)."""
     return classify(status, code)
+
+
+#: The 0.1 names, kept for one release: importing one warns and gives the new class.
+_DEPRECATED_NAMES: dict[str, str] = {
+    "InvalidInput": "InvalidInputError",
+    "NotFound": "NotFoundError",
+    "PermissionDenied": "PermissionDeniedError",
+    "Conflict": "ConflictError",
+    "RateLimited": "RateLimitError",
+    "RequestFailed": "RequestError",
+    "LeaseLost": "LeaseLostError",
+    "ToolTimeout": "ToolTimeoutError",
+    "SynthesisTimeout": "SynthesisTimeoutError",
+}
+
+
+def deprecated_error(name: str, module: str) -> type[Phase3Error]:
+    """The class a deprecated 0.1 error name stands for, with a :class:`DeprecationWarning` naming the new
+    one (``module`` is where it was looked up); :class:`AttributeError` for any other name."""
+    new = _DEPRECATED_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{module}.{name} is deprecated and will be removed in 0.3; use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    cls: type[Phase3Error] = globals()[new]
+    return cls
+
+
+def __getattr__(name: str) -> type[Phase3Error]:
+    return deprecated_error(name, __name__)

@@ -342,11 +342,11 @@ def test_pages_ordered_by_names_with_reserved_characters_all_arrive(strict, make
 
 
 def test_a_nul_in_a_filter_value_is_refused_before_the_network(strict, make_user) -> None:
-    from phase3_sdk import InvalidInput
+    from phase3_sdk import InvalidInputError
 
     server = strict(1000)
     me = _client().as_user(user_id=make_user())
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.conversations.page(instance_key="a\x00b")
     assert err.value.field == "instance_key"
     assert server.requests == []

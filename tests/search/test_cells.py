@@ -14,7 +14,7 @@ import pytest
 from phase3_sdk import Phase3Client
 from phase3_sdk.cli import main
 from phase3_sdk.db.tune import tune_search
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 MakeUser = Callable[..., uuid.UUID]
 N, CLUSTERS = 3000, 40
@@ -178,7 +178,7 @@ def test_a_query_reads_only_its_nearest_cells(db_url: str, corpus: dict[str, Any
 
         # exact=True compares the query with every memory, cells or not.
         assert texts(me.search.semantic(q, match_count=1, threshold=None, exact=True)) == [planted]
-        with pytest.raises(InvalidInput, match="exact"):
+        with pytest.raises(InvalidInputError, match="exact"):
             me.search.semantic(q, exact="yes")  # type: ignore[arg-type]
 
         nudged = unit(corpus["vectors"][int(planted[1:])] + 1e-3)
@@ -240,7 +240,7 @@ def test_tuning_again_replaces_the_cells(db_url: str, corpus: dict[str, Any], ma
 
 
 def test_bad_settings_are_refused_before_any_work(db_url: str) -> None:
-    with pytest.raises(InvalidInput, match="rows_per_cell"):
+    with pytest.raises(InvalidInputError, match="rows_per_cell"):
         tune_search(db_url, rows_per_cell=0)
 
 

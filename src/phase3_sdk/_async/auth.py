@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ..backends import postgrest as pt
 from ..backends.base import AsyncBackend, Delete, Insert, Query, Rpc, Update
-from ..errors import AuthError, ConfigurationError, RateLimited, TransientError
+from ..errors import AuthError, ConfigurationError, RateLimitError, TransientError
 from ..identity import Identity
 from ..models.auth import AuthSession
 from ._io import Lock
@@ -119,7 +119,7 @@ async def token_grant(backend: AsyncRestBackend, grant_type: str, body: dict[str
             reason=response.reason_phrase,
             secrets=secrets,
         )
-        if isinstance(error, RateLimited | TransientError):
+        if isinstance(error, RateLimitError | TransientError):
             raise error
         # GoTrue answers 400 {"code": 400, "error_code": "invalid_credentials", "msg": ...} for bad
         # credentials and an invalid or reused refresh token: an auth failure, whatever the status says.

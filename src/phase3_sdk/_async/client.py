@@ -20,7 +20,7 @@ from .. import _local
 from ..backends.base import AsyncBackend, Rpc, RpcReturns
 from ..config import Settings
 from ..engine.registry import ToolRegistry
-from ..errors import AuthError, ConfigurationError, InvalidInput, NotFound, ServerError
+from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
 from ._io import run_blocking
@@ -332,15 +332,17 @@ class AsyncPhase3Client:
         on transient errors only if you say it is ``idempotent`` (a function may write).
         """
         if not isinstance(name, str) or not _IDENTIFIER.match(name):
-            raise InvalidInput(f"rpc() needs a plain function name, got {name!r}", field="name")
+            raise InvalidInputError(f"rpc() needs a plain function name, got {name!r}", field="name")
         if returns not in _RPC_RETURNS:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"returns must be one of {', '.join(_RPC_RETURNS)}, got {returns!r}", field="returns"
             )
         values = dict(args or {})
         for arg in values:
             if not isinstance(arg, str) or not _IDENTIFIER.match(arg):
-                raise InvalidInput(f"rpc() argument names must be plain names, got {arg!r}", field="args")
+                raise InvalidInputError(
+                    f"rpc() argument names must be plain names, got {arg!r}", field="args"
+                )
         # Objects (and lists of them) are JSON to the function; a direct connection must say so, where
         # PostgREST reads the whole body as JSON anyway.
         casts = {
@@ -355,9 +357,9 @@ class AsyncPhase3Client:
         except ServerError as exc:
             if exc.code != "42883":
                 raise
-            # What PostgREST answers with 404 (PGRST202): the same NotFound on a direct connection, without
-            # Postgres' hint about casts, which misleads for a call by argument names.
-            raise NotFound(
+            # What PostgREST answers with 404 (PGRST202): the same NotFoundError on a direct connection,
+            # without Postgres' hint about casts, which misleads for a call by argument names.
+            raise NotFoundError(
                 f"no function public.{name}({', '.join(values)})",
                 code=exc.code,
                 hint="create it in a migration, or check its argument names (rpc() passes arguments by name)",

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from ..backends import postgrest as pt
 from ..backends.base import SyncBackend, Delete, Insert, Query, Rpc, Update
-from ..errors import AuthError, ConfigurationError, RateLimited, TransientError
+from ..errors import AuthError, ConfigurationError, RateLimitError, TransientError
 from ..identity import Identity
 from ..models.auth import AuthSession
 from ._io import Lock
@@ -120,7 +120,7 @@ def token_grant(backend: RestBackend, grant_type: str, body: dict[str, Any]) -> 
             reason=response.reason_phrase,
             secrets=secrets,
         )
-        if isinstance(error, RateLimited | TransientError):
+        if isinstance(error, RateLimitError | TransientError):
             raise error
         # GoTrue answers 400 {"code": 400, "error_code": "invalid_credentials", "msg": ...} for bad
         # credentials and an invalid or reused refresh token: an auth failure, whatever the status says.

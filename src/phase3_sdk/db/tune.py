@@ -30,7 +30,7 @@ from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
 from ..embeddings import vector_text
-from ..errors import ConfigurationError, InvalidInput
+from ..errors import ConfigurationError, InvalidInputError
 
 __all__ = ["DEFAULT_MIN_MEMORIES", "DEFAULT_ROWS_PER_CELL", "TuneReport", "TunedUser", "tune_search"]
 
@@ -231,7 +231,7 @@ def tune_search(
         ("sample_size", sample_size, _MIN_SAMPLE_PER_CELL),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidInput(f"{name} must be an integer >= {low}, got {value!r}", field=name)
+            raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}", field=name)
     started = time.perf_counter()
     tuned: list[TunedUser] = []
     with psycopg.connect(url, autocommit=True) as conn:

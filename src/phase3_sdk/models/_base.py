@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationError
 
 from ..embeddings import vector_text
-from ..errors import InvalidInput
+from ..errors import InvalidInputError
 
 EMBEDDING_DIMENSION = 768
 
@@ -59,8 +59,8 @@ Embedding = Annotated[
 ]
 
 
-def invalid_input_from(exc: ValidationError, *, what: str) -> InvalidInput:
-    """One readable :class:`InvalidInput` naming every field pydantic rejected."""
+def invalid_input_from(exc: ValidationError, *, what: str) -> InvalidInputError:
+    """One readable :class:`InvalidInputError` naming every field pydantic rejected."""
     problems = []
     first_field: str | None = None
     for err in exc.errors(include_url=False):
@@ -70,4 +70,4 @@ def invalid_input_from(exc: ValidationError, *, what: str) -> InvalidInput:
             problems.append(f"{loc}: unknown field")
         else:
             problems.append(f"{loc}: {err['msg']}")
-    return InvalidInput(f"invalid {what}: " + "; ".join(problems), field=first_field, code="validation")
+    return InvalidInputError(f"invalid {what}: " + "; ".join(problems), field=first_field, code="validation")

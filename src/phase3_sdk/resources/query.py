@@ -2,7 +2,7 @@
 
 Filters are declared once per resource as a ``TypedDict`` (what IDEs and mypy see) and a mapping from each
 key to a column and operator. At run time the same ``TypedDict`` validates the keyword arguments, so an
-unknown filter or a value of the wrong type is an :class:`InvalidInput` naming it, before any request.
+unknown filter or a value of the wrong type is an :class:`InvalidInputError` naming it, before any request.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from uuid import UUID
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
 from ..backends.base import Filter, FilterOp, Keyset, Order, Query
-from ..errors import InvalidInput
+from ..errors import InvalidInputError
 from ..models._base import invalid_input_from
 from .tables import Table
 
@@ -69,7 +69,9 @@ def build_filters(
         # than as a database error after the request.
         values = value if isinstance(value, list | tuple | set | frozenset) else [value]
         if any(isinstance(v, str) and "\x00" in v for v in values):
-            raise InvalidInput(f"filter {key!r} for {what} contains the NUL character (\\u0000)", field=key)
+            raise InvalidInputError(
+                f"filter {key!r} for {what} contains the NUL character (\\u0000)", field=key
+            )
     return tuple(Filter(specs[k].column, specs[k].op, v) for k, v in clean.items() if v is not None)
 
 
@@ -80,7 +82,9 @@ def parse_order(table: Table[Any], order: str | None) -> tuple[Order, ...]:
     column = spec.lstrip("-+")
     if column not in table.order_columns:
         known = ", ".join(sorted(table.order_columns))
-        raise InvalidInput(f"cannot order {table.name} by {column!r}; choose one of: {known}", field="order")
+        raise InvalidInputError(
+            f"cannot order {table.name} by {column!r}; choose one of: {known}", field="order"
+        )
     return (Order(column, descending), Order("id", descending))
 
 
@@ -111,13 +115,13 @@ def decode_cursor(order: Sequence[Order], cursor: str) -> Keyset:
             raise ValueError("cursor was made for another ordering")
         return Keyset(tuple(payload["v"]))
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput(f"invalid cursor: {exc}", field="cursor") from None
+        raise InvalidInputError(f"invalid cursor: {exc}", field="cursor") from None
 
 
 def check_page_size(limit: int) -> int:
-    """A page size within 1..MAX_PAGE_SIZE, or InvalidInput."""
+    """A page size within 1..MAX_PAGE_SIZE, or InvalidInputError."""
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"page size must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}", field="limit"
         )
     return limit

@@ -12,7 +12,7 @@ import httpx
 
 from ...backends import postgrest as pt
 from ...backends.base import Delete, Insert, Query, Rpc, Update
-from ...errors import ConfigurationError, RequestFailed
+from ...errors import ConfigurationError, RequestError
 from ...identity import Identity
 
 #: Keep-alive pool of the shared HTTP client: enough for a busy web worker, small enough to be polite.
@@ -132,13 +132,13 @@ class AsyncRestBackend:
             )
             size = len(str(http_request.url))
             if size > pt.MAX_URL_BYTES:
-                raise RequestFailed(
+                raise RequestError(
                     f"the request URL would be {size} bytes; gateways in front of PostgREST refuse URLs "
                     f"over {pt.MAX_URL_BYTES} (a filter with too many or too long values?)",
                     code="url_too_long",
                 )
             response = await self._http.send(http_request)
-        except RequestFailed:
+        except RequestError:
             raise
         except Exception as exc:
             # Only the HTTP client runs in this block (and ``trace``), so whatever it raises is a failure of

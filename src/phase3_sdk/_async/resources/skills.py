@@ -12,7 +12,7 @@ from typing_extensions import TypedDict, Unpack
 
 from ...backends.base import Filter, Order, Query
 from ...engine.registry import ToolRegistry
-from ...errors import ConfigurationError, InvalidInput, LeaseLost, NotFound
+from ...errors import ConfigurationError, InvalidInputError, LeaseLostError, NotFoundError
 from ...identity import Identity
 from ...models import ExecutionStatus, Skill, SkillCreate, SkillExecution, SkillUpdate, Visibility
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
@@ -126,7 +126,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
         )
 
     async def resolve(self, skill: Skill | UUID | str) -> Skill:
-        """The skill an id or a name means to this client (:class:`NotFound` if none is visible).
+        """The skill an id or a name means to this client (:class:`NotFoundError` if none is visible).
 
         A name means your own skill with that name, else the oldest public skill with that name.
         """
@@ -135,7 +135,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
         if isinstance(skill, UUID):
             return await self.get(skill)
         if not isinstance(skill, str) or not skill:
-            raise InvalidInput(f"a skill id or name is required, got {skill!r}", field="skill")
+            raise InvalidInputError(f"a skill id or name is required, got {skill!r}", field="skill")
         try:
             return await self.get(UUID(skill))
         except ValueError:
@@ -167,7 +167,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
             )
         )
         if not public:
-            raise NotFound(f"no skill named {skill!r} is visible to this client", code="PGRST116")
+            raise NotFoundError(f"no skill named {skill!r} is visible to this client", code="PGRST116")
         return self._rows(public)[0]
 
     async def execute(
@@ -185,8 +185,8 @@ class AsyncSkills(AsyncTableResource[Skill]):
         The run is checkpointed step by step, so it can be resumed after a crash (:meth:`resume`). A
         failing step does not raise: the row's ``status`` is ``failed`` with ``error_message`` (or the run
         goes on, per the step's ``errorHandling``). Raised before anything runs or is written:
-        :class:`InvalidInput` for invalid steps, unknown tools or missing required inputs (a
-        ``$.input...`` mapping of an unconditional step that selects nothing); :class:`NotFound` for a
+        :class:`InvalidInputError` for invalid steps, unknown tools or missing required inputs (a
+        ``$.input...`` mapping of an unconditional step that selects nothing); :class:`NotFoundError` for a
         skill this client cannot see; ``ExecutionError`` for a disabled skill.
 
         ``timeout`` (seconds) bounds the whole run: the step in flight is cut short and the run ends
@@ -198,7 +198,9 @@ class AsyncSkills(AsyncTableResource[Skill]):
         who = None if user_id is None else as_uuid(user_id, "user_id")
         mine = self._transport.identity.user_id
         if mine is not None and who is not None and who != mine:
-            raise InvalidInput("a user-scoped client can only run skills as its own user", field="user_id")
+            raise InvalidInputError(
+                "a user-scoped client can only run skills as its own user", field="user_id"
+            )
         return await self._executor(lease_seconds, retry_backoff).execute(
             chosen, inputs, timeout=timeout, user_id=who
         )
@@ -214,7 +216,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
         """Continue an interrupted execution from its last checkpoint; returns the finished row.
 
         Only steps without a checkpoint run (a finished step never runs twice). The execution must be
-        free or its lease expired: while another process holds it, ``LeaseLost`` is raised, so of two
+        free or its lease expired: while another process holds it, ``LeaseLostError`` is raised, so of two
         resumers exactly one runs it. An execution that has already ended is returned unchanged.
         """
         key = as_uuid(execution_id, "execution_id")
@@ -240,22 +242,22 @@ class AsyncSkills(AsyncTableResource[Skill]):
 
         Other resumers may be at work too: an execution another process claims first (or finishes, or
         cancels) between the listing and our claim is skipped, as is one whose lease is lost to another
-        process mid-run (``LeaseLost`` is not an error here). The result holds only what this call ran.
+        process mid-run (``LeaseLostError`` is not an error here). The result holds only what this call ran.
 
         ``lease_seconds`` is the lease this resumer takes on each run; ``timeout`` bounds each run;
         ``impersonate`` maps an owner's id to a transport acting for them (default: the one this resource
         was made with, else the same backend with :meth:`~phase3_sdk.identity.Identity.for_user` -- enough
         on a database connection; over REST a user identity needs a signed token, so without an
         ``impersonate`` that mints one this raises :class:`~phase3_sdk.errors.ConfigurationError` before
-        claiming anything). Raises ``InvalidInput`` for a bad argument before any request, and
-        ``PermissionDenied`` for an anonymous client.
+        claiming anything). Raises ``InvalidInputError`` for a bad argument before any request, and
+        ``PermissionDeniedError`` for an anonymous client.
         """
         from ..engine.store import AsyncExecutionStore
 
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput(f"limit must be a positive integer, got {limit!r}", field="limit")
+            raise InvalidInputError(f"limit must be a positive integer, got {limit!r}", field="limit")
         if timeout is not None and not timeout > 0:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
             )
         # Made before any request, so a bad lease_seconds or retry_backoff is refused up front.
@@ -278,7 +280,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
                 executor = self._executor(lease_seconds, retry_backoff, transport)
             try:
                 done = await executor.resume_if_free(execution_id, timeout=timeout)
-            except LeaseLost:
+            except LeaseLostError:
                 continue  # another process took it over mid-run: it is that process's run now
             except ConfigurationError as exc:
                 if act_as is not None:

@@ -12,7 +12,7 @@ from typing_extensions import TypedDict, Unpack
 
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
-from ...errors import InvalidInput, NotFound
+from ...errors import InvalidInputError, NotFoundError
 from ...models import (
     SandboxProfile,
     Tool,
@@ -123,11 +123,11 @@ class AsyncTools(AsyncTableResource[Tool]):
     ) -> None:
         """Register ``fn`` as the tool ``name`` (the non-decorator form of :meth:`handler`)."""
         if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
             )
         if not callable(fn):
-            raise InvalidInput(f"the handler for {name!r} is not callable", field="handler")
+            raise InvalidInputError(f"the handler for {name!r} is not callable", field="handler")
         current = self._registry.get(name)
         if isinstance(current, RegisteredHandler) and current.fn is fn and current.timeout == timeout:
             return  # registering the same function again (a re-imported module) is a no-op
@@ -148,7 +148,7 @@ class AsyncTools(AsyncTableResource[Tool]):
         """Call one tool by name and log the call in ``custom_tool_usage``; returns a :class:`ToolRun`.
 
         Resolution: a registered Python handler, else your own enabled custom tool with that name, else
-        the oldest enabled public one (:class:`NotFound` if none). A fault of the tool (exception, throw,
+        the oldest enabled public one (:class:`NotFoundError` if none). A fault of the tool (exception, throw,
         time or memory limit) is a ``failure``/``timeout`` run, never an exception. ``timeout`` caps this
         call below the tool's own limit. Acting as the service role, ``user_id`` says whose call it is
         (default: the tool row's owner; required for a Python handler).
@@ -157,27 +157,29 @@ class AsyncTools(AsyncTableResource[Tool]):
         from ..engine.tools import AsyncToolRunner
 
         if not isinstance(name, str) or not name:
-            raise InvalidInput("a tool name is required", field="name")
+            raise InvalidInputError("a tool name is required", field="name")
         values = check_inputs(params)
         if timeout is not None and not timeout > 0:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
             )
         mine = self._transport.identity.user_id
         who = None if user_id is None else as_uuid(user_id, "user_id")
         if mine is not None and who is not None and who != mine:
-            raise InvalidInput("a user-scoped client can only run tools as its own user", field="user_id")
+            raise InvalidInputError(
+                "a user-scoped client can only run tools as its own user", field="user_id"
+            )
         runner = AsyncToolRunner(self._transport, self._registry)
         resolved = (await runner.resolve([name], mine or who)).get(name)
         if resolved is None:
-            raise NotFound(
+            raise NotFoundError(
                 f"no tool named {name!r}: no Python handler is registered and no enabled custom tool "
                 "with that name is visible to this client",
                 code="tool_not_found",
             )
         if mine is None and who is None:
             if resolved.row is None:
-                raise InvalidInput(
+                raise InvalidInputError(
                     "user_id is required to log a Python handler's call as the service role", field="user_id"
                 )
             who = resolved.row.user_id

@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from ...backends.base import Delete, Filter, Insert, Order, Query, Update
-from ...errors import InvalidInput, NotFound
+from ...errors import InvalidInputError, NotFoundError
 from ...models import PayloadModel, RowModel, UpdateModel
 from ...models._base import invalid_input_from
 from ...resources.query import (
@@ -33,17 +33,17 @@ P = TypeVar("P", bound=PayloadModel)
 
 
 def as_uuid(value: UUID | str, field: str = "id") -> UUID:
-    """``value`` as a UUID, or InvalidInput naming the field (before any request)."""
+    """``value`` as a UUID, or InvalidInputError naming the field (before any request)."""
     if isinstance(value, UUID):
         return value
     try:
         return UUID(str(value))
     except ValueError:
-        raise InvalidInput(f"{field} must be a UUID, got {value!r}", field=field) from None
+        raise InvalidInputError(f"{field} must be a UUID, got {value!r}", field=field) from None
 
 
 def validate_payload(model: type[P], data: Mapping[str, Any], *, what: str) -> P:
-    """Build a payload model, turning pydantic's error into InvalidInput naming every bad field."""
+    """Build a payload model, turning pydantic's error into InvalidInputError naming every bad field."""
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
@@ -76,7 +76,7 @@ class TableResource(Generic[RowT]):
         mine = self._transport.identity.user_id
         if user_id is None:
             if mine is None:
-                raise InvalidInput(
+                raise InvalidInputError(
                     f"user_id is required to create {self._what} rows as the service role "
                     "(or use client.as_user(...))",
                     field="user_id",
@@ -84,16 +84,20 @@ class TableResource(Generic[RowT]):
             return mine
         owner = as_uuid(user_id, "user_id")
         if mine is not None and owner != mine:
-            raise InvalidInput("a user-scoped client can only create rows for its own user", field="user_id")
+            raise InvalidInputError(
+                "a user-scoped client can only create rows for its own user", field="user_id"
+            )
         return owner
 
     def get(self, id: UUID | str) -> RowT:
-        """The row with this id, or :class:`NotFound` (also when RLS hides it from this client)."""
+        """The row with this id, or :class:`NotFoundError` (also when RLS hides it from this client)."""
         rows = self._transport.select(
             Query(self.table.name, self.table.light_columns, (Filter("id", "eq", as_uuid(id)),), limit=1)
         )
         if not rows:
-            raise NotFound(f"no {self._what} row with id {id} is visible to this client", code="PGRST116")
+            raise NotFoundError(
+                f"no {self._what} row with id {id} is visible to this client", code="PGRST116"
+            )
         return self._rows(rows)[0]
 
     def _insert(
@@ -125,7 +129,7 @@ class TableResource(Generic[RowT]):
         payload = validate_payload(model, data, what=f"{self._what} update")
         changes = payload.changes()
         if not changes:
-            raise InvalidInput(f"nothing to update on {self._what}: give at least one field")
+            raise InvalidInputError(f"nothing to update on {self._what}: give at least one field")
         rows = self._transport.update(
             Update(
                 self.table.name,
@@ -136,18 +140,22 @@ class TableResource(Generic[RowT]):
             )
         )
         if not rows:
-            raise NotFound(f"no {self._what} row with id {id} that this client may change", code="PGRST116")
+            raise NotFoundError(
+                f"no {self._what} row with id {id} that this client may change", code="PGRST116"
+            )
         return self._rows(rows)[0]
 
     def delete(self, id: UUID | str) -> None:
-        """Delete the row, or :class:`NotFound` if it is not there or not this client's to delete.
+        """Delete the row, or :class:`NotFoundError` if it is not there or not this client's to delete.
 
         A delete retried after a transient failure that finds the row gone succeeds: the failed attempt
         may have deleted it (the answer was lost, not the commit).
         """
         rows = self._transport.delete(Delete(self.table.name, (Filter("id", "eq", as_uuid(id)),)))
         if rows == []:
-            raise NotFound(f"no {self._what} row with id {id} that this client may delete", code="PGRST116")
+            raise NotFoundError(
+                f"no {self._what} row with id {id} that this client may delete", code="PGRST116"
+            )
 
     def _filters(self, given: Mapping[str, Any]) -> tuple[Filter, ...]:
         return build_filters(self.filter_type, self.filters, given, what=self._what)
@@ -182,7 +190,7 @@ class TableResource(Generic[RowT]):
         # iteration somewhere else in the caller's code.
         check_page_size(page_size)
         if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}", field="limit")
+            raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
         order_by = parse_order(self.table, order)
         return self._iterate(self._filters(filters), order_by, page_size, limit, columns)
 

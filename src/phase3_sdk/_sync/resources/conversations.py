@@ -18,7 +18,7 @@ from typing_extensions import TypedDict, Unpack
 from ..._progress import ProgressBar
 from ...backends.base import Insert
 from ...embeddings import EMBEDDING_DIMENSION, check_dimension, vector_text
-from ...errors import InvalidInput
+from ...errors import InvalidInputError
 from ...models import Conversation, ConversationCreate, ConversationUpdate, SalienceTier
 from ...models.memory import MessageDict
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
@@ -63,8 +63,8 @@ DEFAULT_BULK_BATCH = 500
 _DEFAULTED = ("created_at", "updated_at")
 
 
-def _row_error(exc: ValidationError, start: int) -> InvalidInput:
-    """InvalidInput for the first bad row of a chunk (``rows[i]``), naming each of its bad fields."""
+def _row_error(exc: ValidationError, start: int) -> InvalidInputError:
+    """InvalidInputError for the first bad row of a chunk (``rows[i]``), naming each of its bad fields."""
     errors = exc.errors(include_url=False)
     first = min(int(e["loc"][0]) for e in errors)
     problems, fields = [], []
@@ -76,7 +76,7 @@ def _row_error(exc: ValidationError, start: int) -> InvalidInput:
         problems.append(
             f"{loc or 'row'}: {'unknown field' if err['type'] == 'extra_forbidden' else err['msg']}"
         )
-    return InvalidInput(
+    return InvalidInputError(
         f"invalid rows[{start + first}]: " + "; ".join(problems), field=fields[0], code="validation"
     )
 
@@ -105,7 +105,7 @@ def _embeddings(values: builtins.list[Any], indices: builtins.list[int]) -> npt.
         with np.errstate(over="ignore"):
             narrowed = check_dimension(values[k], field=field)
         if not np.isfinite(narrowed).all():
-            raise InvalidInput(f"{field} has values beyond float32's range", field=field)
+            raise InvalidInputError(f"{field} has values beyond float32's range", field=field)
     raise AssertionError("unreachable: a bad embedding was not found")  # pragma: no cover
 
 
@@ -113,7 +113,7 @@ def _bulk_chunk(rows: Sequence[Any], start: int, owner: UUID, binary: bool) -> b
     """Validate ``rows`` (``rows[start:]`` of the call) and return them ready for the backend.
 
     One pydantic call validates the chunk's scalar fields and one numpy pass its embeddings; the
-    first bad row raises :class:`InvalidInput` naming ``rows[i].field``.
+    first bad row raises :class:`InvalidInputError` naming ``rows[i].field``.
     """
     data: builtins.list[dict[str, Any]] = []
     vectors: builtins.list[Any] = []
@@ -121,11 +121,11 @@ def _bulk_chunk(rows: Sequence[Any], start: int, owner: UUID, binary: bool) -> b
     for k, row in enumerate(rows):
         i = start + k
         if not isinstance(row, Mapping):
-            raise InvalidInput(f"rows[{i}] must be a mapping of column values", field=f"rows[{i}]")
+            raise InvalidInputError(f"rows[{i}] must be a mapping of column values", field=f"rows[{i}]")
         item = dict(row)
         row_owner = item.pop("user_id", None)
         if row_owner is not None and row_owner != owner and as_uuid(row_owner, f"rows[{i}].user_id") != owner:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"rows[{i}].user_id is not the user this call writes for", field=f"rows[{i}].user_id"
             )
         if "embedding" in item:
@@ -198,7 +198,7 @@ class Conversations(TableResource[Conversation]):
     ) -> int:
         """Store many memories fast; returns how many of them are stored when it finishes.
 
-        Every row is validated before anything is sent (a bad row raises :class:`InvalidInput` naming
+        Every row is validated before anything is sent (a bad row raises :class:`InvalidInputError` naming
         ``rows[i].field``). Rows may carry their own ``id`` (and, for imports, ``is_deleted`` and
         ``updated_at``); a row without one gets a new UUID. Each batch of ``batch_size`` rows is one
         transaction, inserted ``ON CONFLICT (id) DO NOTHING``: a batch retried after a lost reply, or a
@@ -211,7 +211,7 @@ class Conversations(TableResource[Conversation]):
         it is sent (3 MB at the default 500).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 10_000:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"batch_size must be an integer from 1 to 10000, got {batch_size!r}", field="batch_size"
             )
         owner = self._owner(user_id)

@@ -154,11 +154,11 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         A recurring job never ends, so for one this waits until its next run is over (``last_run`` moves)
         and returns it re-queued. Polls from ``poll_interval`` seconds, backing off to 2 s. With
         ``progress`` and a terminal or notebook, shows a progress bar. Raises
-        :class:`~phase3_sdk.errors.SynthesisTimeout` (a ``TimeoutError``) after ``timeout`` seconds; the job
-        itself carries on.
+        :class:`~phase3_sdk.errors.SynthesisTimeoutError` (a ``TimeoutError``) after ``timeout``
+        seconds; the job itself carries on.
         """
         from ..._progress import ProgressBar
-        from ...errors import SynthesisTimeout
+        from ...errors import SynthesisTimeoutError
 
         key = as_uuid(job_id, "job_id")
         deadline = time.monotonic() + timeout
@@ -175,7 +175,7 @@ class SynthesisJobs(TableResource[SynthesisJob]):
                     return job
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise SynthesisTimeout(
+                    raise SynthesisTimeoutError(
                         f"synthesis job {key} is still {job.status} after {timeout:g} s "
                         f"(progress {job.progress:.0%}, attempt {job.attempts} of {job.max_attempts})"
                     )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from ..._concurrency import Event, TaskGroup
-from ...errors import ConfigurationError, LeaseLost, Phase3Error
+from ...errors import ConfigurationError, LeaseLostError, Phase3Error
 from ...identity import Identity
 from ...models import SynthesisJob
 from ...synthesis import jobs as jobqueue
@@ -89,7 +89,7 @@ class SynthesisWorker:
         if identity.user_id is not None:
             # A user running their own worker: RLS already limits the claim to their jobs; keep their token.
             if identity.user_id != user_id:
-                raise LeaseLost(
+                raise LeaseLostError(
                     f"a worker acting for user {identity.user_id} claimed a job of user {user_id}"
                 )
             return self._transport
@@ -164,7 +164,7 @@ class SynthesisWorker:
             beats.start(self._heartbeat, job, state, done)
             try:
                 result = self._runner.run(job, state)
-            except LeaseLost as exc:
+            except LeaseLostError as exc:
                 log.warning("job %s: %s", job.id, exc)
                 report.record_end(job.id, "lost")
             except Exception as exc:
