@@ -145,9 +145,11 @@ def main() -> None:
                     (
                         name,
                         positions[name],
-                        median_ms(lambda c=cursor: me_pg.conversations.page(limit=size, cursor=c), args.runs),
                         median_ms(
-                            lambda c=cursor: me_rest.conversations.page(limit=size, cursor=c), args.runs
+                            lambda c=cursor: me_pg.conversations.page(page_size=size, cursor=c), args.runs
+                        ),
+                        median_ms(
+                            lambda c=cursor: me_rest.conversations.page(page_size=size, cursor=c), args.runs
                         ),
                         median_ms(lambda c=cursor: raw_page(c, bound=True), args.runs),
                         median_ms(lambda c=cursor: raw_page(c, bound=False), args.runs),

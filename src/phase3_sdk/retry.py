@@ -103,7 +103,7 @@ class RetryPolicy:
         # Told to wait longer than the policy allows: give the caller the error (retry_after set) now.
         return not (retry_after is not None and retry_after > self.max_delay)
 
-    def _kwargs(self, idempotent: bool) -> dict[str, object]:
+    def _kwargs(self, *, idempotent: bool) -> dict[str, object]:
         return {
             "stop": stop_after_attempt(max(self.max_attempts, 1)) | stop_after_delay(self.max_total),
             "wait": self._wait,
@@ -112,13 +112,13 @@ class RetryPolicy:
             "reraise": True,
         }
 
-    def retrying(self, idempotent: bool = True) -> Retrying:
+    def retrying(self, *, idempotent: bool = True) -> Retrying:
         """A tenacity controller for a blocking call (``for attempt in policy.retrying(): with attempt:``)."""
-        return Retrying(**self._kwargs(idempotent))  # type: ignore[arg-type]
+        return Retrying(**self._kwargs(idempotent=idempotent))  # type: ignore[arg-type]
 
-    def async_retrying(self, idempotent: bool = True) -> AsyncRetrying:
+    def async_retrying(self, *, idempotent: bool = True) -> AsyncRetrying:
         """The same for a coroutine: ``async for attempt in policy.async_retrying(): with attempt: ...``."""
-        return AsyncRetrying(**self._kwargs(idempotent))  # type: ignore[arg-type]
+        return AsyncRetrying(**self._kwargs(idempotent=idempotent))  # type: ignore[arg-type]
 
 
 DEFAULT_RETRY = RetryPolicy()

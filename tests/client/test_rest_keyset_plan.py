@@ -53,7 +53,7 @@ def late_cursor(db_url: str) -> tuple[uuid.UUID, str, list[Any]]:
         order = parse_order(CONVERSATIONS, None)
         ids = [m for _, m in zip(range(POSITION), mine.conversations.list(page_size=1000), strict=False)]
         cursor = encode_cursor(order, {"created_at": ids[-1].created_at, "id": ids[-1].id})
-        expected = [m.id for m in mine.conversations.page(limit=PAGE, cursor=cursor).items]
+        expected = [m.id for m in mine.conversations.page(page_size=PAGE, cursor=cursor).items]
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("analyze public.conversations")
     return me, cursor, expected

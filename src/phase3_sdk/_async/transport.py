@@ -40,7 +40,7 @@ class AsyncTransport:
         return AsyncTransport(self.backend, identity, self.retry)
 
     async def _call(self, fn: Callable[[], Outcome[T]], *, idempotent: bool) -> T:
-        async for attempt in self.retry.async_retrying(idempotent):
+        async for attempt in self.retry.async_retrying(idempotent=idempotent):
             with attempt:
                 return await fn()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

@@ -41,7 +41,7 @@ class Transport:
         return Transport(self.backend, identity, self.retry)
 
     def _call(self, fn: Callable[[], Outcome[T]], *, idempotent: bool) -> T:
-        for attempt in self.retry.retrying(idempotent):
+        for attempt in self.retry.retrying(idempotent=idempotent):
             with attempt:
                 return fn()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

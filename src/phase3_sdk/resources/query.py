@@ -118,13 +118,13 @@ def decode_cursor(order: Sequence[Order], cursor: str) -> Keyset:
         raise InvalidInputError(f"invalid cursor: {exc}", field="cursor") from None
 
 
-def check_page_size(limit: int) -> int:
+def check_page_size(page_size: int) -> int:
     """A page size within 1..MAX_PAGE_SIZE, or InvalidInputError."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
+    if not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InvalidInputError(
-            f"page size must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}", field="limit"
+            f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}", field="page_size"
         )
-    return limit
+    return page_size
 
 
 def request_size(limit: int, max_rows: int | None) -> int:

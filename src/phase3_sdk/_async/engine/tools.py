@@ -74,7 +74,7 @@ class AsyncToolRunner:
         ordered by name, then age, so that each name's oldest comes first; names a cut answer left out are
         asked for again.
         """
-        enabled = Filter("is_enabled", "eq", True)
+        enabled = Filter("is_enabled", "eq", value=True)
         tools: list[Tool] = []
         if owner is not None:
             rows = await self._transport.select(
@@ -86,7 +86,7 @@ class AsyncToolRunner:
             )
             tools = [Tool.model_validate(r) for r in rows]
         missing = [n for n in names if n not in {t.name for t in tools}]
-        oldest_first = (Order("name", False), Order("created_at", False), Order("id", False))
+        oldest_first = (Order("name"), Order("created_at"), Order("id"))
         cap = self._transport.max_rows
         first_public: dict[str, Tool] = {}
         while missing:

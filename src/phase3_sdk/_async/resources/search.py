@@ -44,7 +44,7 @@ def _check_match_count(match_count: int) -> int:
     return match_count
 
 
-def _check_filters(salience_tier: str | None, since: datetime | None, include_deleted: bool) -> None:
+def _check_filters(salience_tier: str | None, since: datetime | None, *, include_deleted: bool) -> None:
     if salience_tier is not None and salience_tier not in _TIERS:
         raise InvalidInputError(
             f"salience_tier must be one of {sorted(_TIERS)} or None, got {salience_tier!r}",
@@ -114,6 +114,7 @@ class AsyncSearch:
     async def semantic(
         self,
         query: str | QueryVector,
+        *,
         match_count: int = 10,
         threshold: float | None = 0.0,
         salience_tier: SalienceTier | None = None,
@@ -135,7 +136,7 @@ class AsyncSearch:
         _check_match_count(match_count)
         if threshold is not None:
             threshold = _check_number(threshold, "threshold", -1.0, 1.0)
-        _check_filters(salience_tier, since, include_deleted)
+        _check_filters(salience_tier, since, include_deleted=include_deleted)
         if not isinstance(exact, bool):
             raise InvalidInputError(f"exact must be a bool, got {exact!r}", field="exact")
         vector = await self._query_vector(query)
@@ -156,6 +157,7 @@ class AsyncSearch:
     async def text(
         self,
         query: str,
+        *,
         match_count: int = 10,
         salience_tier: SalienceTier | None = None,
         since: datetime | None = None,
@@ -169,7 +171,7 @@ class AsyncSearch:
         """
         _check_text(query)
         _check_match_count(match_count)
-        _check_filters(salience_tier, since, include_deleted)
+        _check_filters(salience_tier, since, include_deleted=include_deleted)
         return await self._call(
             "text_search",
             {
@@ -185,6 +187,7 @@ class AsyncSearch:
     async def hybrid(
         self,
         query: str,
+        *,
         match_count: int = 10,
         semantic_weight: float = 1.0,
         text_weight: float = 1.0,
@@ -214,7 +217,7 @@ class AsyncSearch:
             raise InvalidInputError(
                 f"rrf_k must be an integer from 1 to 100000, got {rrf_k!r}", field="rrf_k"
             )
-        _check_filters(salience_tier, since, include_deleted)
+        _check_filters(salience_tier, since, include_deleted=include_deleted)
         vector = check_dimension(embedding, field="embedding") if embedding is not None else None
         if vector is None and w_sem > 0.0:
             vector = await self._embed(query)

@@ -122,7 +122,10 @@ class AsyncSynthesisWorker:
             await _io.sleep(min(left, _STOP_TICK))
 
     async def _lane(
-        self, once: bool, stop: jobqueue.StopSignal | None, report: jobqueue.WorkerReport
+        self,
+        once: bool,  # noqa: FBT001 (lanes.start passes its arguments positionally)
+        stop: jobqueue.StopSignal | None,
+        report: jobqueue.WorkerReport,
     ) -> None:
         while not (stop is not None and stop.is_set()):
             began = time.perf_counter()

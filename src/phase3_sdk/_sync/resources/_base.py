@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Iterator, Callable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import ValidationError
 
+from ..._deprecation import warn_deprecated
 from ...backends.base import Delete, Filter, Insert, Order, Query, Update
 from ...errors import InvalidInputError, NotFoundError
+from ...filters import DEPRECATED_FILTERS
 from ...models import PayloadModel, RowModel, UpdateModel
 from ...models._base import invalid_input_from
 from ...resources.query import (
+    DEFAULT_PAGE_SIZE,
     FilterSpec,
     Page,
     build_filters,
@@ -29,6 +32,26 @@ from ...resources.tables import Table
 from ..transport import Transport
 
 RowT = TypeVar("RowT", bound=RowModel)
+
+
+class ActsAsUser(Protocol):
+    """What an ``impersonate`` callable may return besides a transport: a client (``client.as_user(...)``)."""
+
+    @property
+    def _transport(self) -> Transport: ...
+
+
+#: Maps a user id to a client (or, as in 0.1, a transport) acting for that user.
+Impersonate = Callable[[UUID], ActsAsUser | Transport]
+
+
+def transport_for(impersonate: Impersonate, user_id: UUID) -> Transport:
+    """The transport acting for ``user_id``: ``impersonate`` may return a client, the public way, or
+    its transport (0.1's ``client.as_user(...)._transport``, still accepted)."""
+    acting = impersonate(user_id)
+    return acting if isinstance(acting, Transport) else acting._transport
+
+
 P = TypeVar("P", bound=PayloadModel)
 
 
@@ -158,23 +181,34 @@ class TableResource(Generic[RowT]):
             )
 
     def _filters(self, given: Mapping[str, Any]) -> tuple[Filter, ...]:
+        for old in sorted(given.keys() & DEPRECATED_FILTERS.keys()):
+            new, note = DEPRECATED_FILTERS[old]
+            # 5: warn_deprecated <- _filters <- _page/_list/_count <- page/list/count <- the caller
+            warn_deprecated(f"the {old}= filter", f"{new}=", stacklevel=5, note=note)
         return build_filters(self.filter_type, self.filters, given, what=self._what)
 
     def _page(
         self,
         filters: Mapping[str, Any],
         *,
-        limit: int,
+        page_size: int,
+        limit: int | None,
         cursor: str | None,
         order: str | None,
         columns: tuple[str, ...] | None = None,
     ) -> Page[RowT]:
-        check_page_size(limit)
+        if limit is not None:
+            # 0.1's page(limit=) was the page size; limit now means a total cap everywhere (list()).
+            if page_size != DEFAULT_PAGE_SIZE:
+                raise InvalidInputError("pass page_size only (limit= is its deprecated name)", field="limit")
+            warn_deprecated("page(limit=)", "page(page_size=)", stacklevel=4)
+            page_size = limit
+        check_page_size(page_size)
         order_by = parse_order(self.table, order)
         max_rows = self._transport.max_rows
-        query = page_query(self.table, self._filters(filters), order_by, limit, cursor, columns, max_rows)
+        query = page_query(self.table, self._filters(filters), order_by, page_size, cursor, columns, max_rows)
         rows = self._transport.select(query)
-        rows, next_cursor = split_page(order_by, rows, limit, request_size(limit, max_rows))
+        rows, next_cursor = split_page(order_by, rows, page_size, request_size(page_size, max_rows))
         return Page(self._rows(rows), next_cursor)
 
     def _list(

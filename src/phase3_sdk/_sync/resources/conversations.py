@@ -13,30 +13,19 @@ from uuid import UUID
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field, TypeAdapter, ValidationError
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
+from ..._deprecation import warn_deprecated
 from ..._progress import ProgressBar
 from ...backends.base import Insert
 from ...embeddings import EMBEDDING_DIMENSION, check_dimension, vector_text
 from ...errors import InvalidInputError
-from ...models import Conversation, ConversationCreate, ConversationUpdate, SalienceTier
+from ...filters import ConversationFilters
+from ...models import Conversation, ConversationCreate, ConversationUpdate
 from ...models.memory import MessageDict
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import CONVERSATIONS
 from ._base import TableResource, as_uuid, validate_payload
-
-
-class ConversationFilters(TypedDict, total=False):
-    """Filters of ``conversations.list``/``page``/``count``."""
-
-    instance_key: str
-    primary_emotion: str
-    salience_tier: SalienceTier
-    topic: str
-    is_deleted: bool
-    user_marked_important: bool
-    since: datetime
-    until: datetime
 
 
 class _BulkRow(ConversationCreate):
@@ -109,7 +98,9 @@ def _embeddings(values: builtins.list[Any], indices: builtins.list[int]) -> npt.
     raise AssertionError("unreachable: a bad embedding was not found")  # pragma: no cover
 
 
-def _bulk_chunk(rows: Sequence[Any], start: int, owner: UUID, binary: bool) -> builtins.list[dict[str, Any]]:
+def _bulk_chunk(
+    rows: Sequence[Any], start: int, owner: UUID, *, binary: bool
+) -> builtins.list[dict[str, Any]]:
     """Validate ``rows`` (``rows[start:]`` of the call) and return them ready for the backend.
 
     One pydantic call validates the chunk's scalar fields and one numpy pass its embeddings; the
@@ -182,7 +173,16 @@ class Conversations(TableResource[Conversation]):
     def create_many(
         self, rows: builtins.list[dict[str, Any]], *, user_id: UUID | str | None = None
     ) -> builtins.list[Conversation]:
-        """Store several memories in one request; all are validated before any is sent."""
+        """Deprecated (use :meth:`bulk_create`): store several memories in one request, returning them.
+
+        All are validated before any is sent. :meth:`bulk_create` does the same in batches, idempotently,
+        and returns how many were stored; give the rows their own ``id`` to know them afterwards.
+        """
+        warn_deprecated(
+            "conversations.create_many()",
+            "conversations.bulk_create()",
+            note="it returns the count; give rows their own id to know them",
+        )
         payloads = [
             validate_payload(ConversationCreate, r, what=f"conversations[{i}]") for i, r in enumerate(rows)
         ]
@@ -221,7 +221,7 @@ class Conversations(TableResource[Conversation]):
         # All of it is validated before the first batch is sent, chunk by chunk (one pydantic call and one
         # numpy pass per chunk).
         batches = [
-            _bulk_chunk(rows[start : start + batch_size], start, owner, binary)
+            _bulk_chunk(rows[start : start + batch_size], start, owner, binary=binary)
             for start in range(0, len(rows), batch_size)
         ]
         stored = 0
@@ -242,7 +242,7 @@ class Conversations(TableResource[Conversation]):
         """Mark a memory deleted: search and synthesis skip it, and it can be restored."""
         return self._update(id, ConversationUpdate, {"is_deleted": True})
 
-    def _columns(self, include_embedding: bool) -> tuple[str, ...] | None:
+    def _columns(self, *, include_embedding: bool) -> tuple[str, ...] | None:
         return self.table.columns if include_embedding else None
 
     def list(
@@ -256,21 +256,31 @@ class Conversations(TableResource[Conversation]):
     ) -> Iterator[Conversation]:
         """Memories matching the filters, newest first by default."""
         return self._list(
-            filters, order=order, page_size=page_size, limit=limit, columns=self._columns(include_embedding)
+            filters,
+            order=order,
+            page_size=page_size,
+            limit=limit,
+            columns=self._columns(include_embedding=include_embedding),
         )
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         include_embedding: bool = False,
         **filters: Unpack[ConversationFilters],
     ) -> Page[Conversation]:
         """One page of memories."""
         return self._page(
-            filters, limit=limit, cursor=cursor, order=order, columns=self._columns(include_embedding)
+            filters,
+            page_size=page_size,
+            limit=limit,
+            cursor=cursor,
+            order=order,
+            columns=self._columns(include_embedding=include_embedding),
         )
 
     def count(self, **filters: Unpack[ConversationFilters]) -> int:

@@ -45,7 +45,7 @@ def _check_match_count(match_count: int) -> int:
     return match_count
 
 
-def _check_filters(salience_tier: str | None, since: datetime | None, include_deleted: bool) -> None:
+def _check_filters(salience_tier: str | None, since: datetime | None, *, include_deleted: bool) -> None:
     if salience_tier is not None and salience_tier not in _TIERS:
         raise InvalidInputError(
             f"salience_tier must be one of {sorted(_TIERS)} or None, got {salience_tier!r}",
@@ -115,6 +115,7 @@ class Search:
     def semantic(
         self,
         query: str | QueryVector,
+        *,
         match_count: int = 10,
         threshold: float | None = 0.0,
         salience_tier: SalienceTier | None = None,
@@ -136,7 +137,7 @@ class Search:
         _check_match_count(match_count)
         if threshold is not None:
             threshold = _check_number(threshold, "threshold", -1.0, 1.0)
-        _check_filters(salience_tier, since, include_deleted)
+        _check_filters(salience_tier, since, include_deleted=include_deleted)
         if not isinstance(exact, bool):
             raise InvalidInputError(f"exact must be a bool, got {exact!r}", field="exact")
         vector = self._query_vector(query)
@@ -157,6 +158,7 @@ class Search:
     def text(
         self,
         query: str,
+        *,
         match_count: int = 10,
         salience_tier: SalienceTier | None = None,
         since: datetime | None = None,
@@ -170,7 +172,7 @@ class Search:
         """
         _check_text(query)
         _check_match_count(match_count)
-        _check_filters(salience_tier, since, include_deleted)
+        _check_filters(salience_tier, since, include_deleted=include_deleted)
         return self._call(
             "text_search",
             {
@@ -186,6 +188,7 @@ class Search:
     def hybrid(
         self,
         query: str,
+        *,
         match_count: int = 10,
         semantic_weight: float = 1.0,
         text_weight: float = 1.0,
@@ -215,7 +218,7 @@ class Search:
             raise InvalidInputError(
                 f"rrf_k must be an integer from 1 to 100000, got {rrf_k!r}", field="rrf_k"
             )
-        _check_filters(salience_tier, since, include_deleted)
+        _check_filters(salience_tier, since, include_deleted=include_deleted)
         vector = check_dimension(embedding, field="embedding") if embedding is not None else None
         if vector is None and w_sem > 0.0:
             vector = self._embed(query)

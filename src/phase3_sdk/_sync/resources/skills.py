@@ -5,37 +5,25 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Callable, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
 from ...backends.base import Filter, Order, Query
 from ...engine.registry import ToolRegistry
 from ...errors import ConfigurationError, InvalidInputError, LeaseLostError, NotFoundError
+from ...filters import SkillExecutionFilters, SkillFilters
 from ...identity import Identity
-from ...models import ExecutionStatus, Skill, SkillCreate, SkillExecution, SkillUpdate, Visibility
+from ...models import Skill, SkillCreate, SkillExecution, SkillUpdate
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import SKILL_EXECUTIONS, SKILLS
 from ..transport import Transport
-from ._base import TableResource, as_uuid
+from ._base import TableResource, Impersonate, as_uuid, transport_for
 
 if TYPE_CHECKING:
     from ...engine.steps import SkillStep, StepProblem
     from ..engine.executor import SkillExecutor
-
-
-class SkillFilters(TypedDict, total=False):
-    """Filters of ``skills.list``/``page``/``count``."""
-
-    name: str
-    enabled: bool
-    visibility: Visibility
-    tag: str
-    user_id: UUID
-    created_after: datetime
-    created_before: datetime
 
 
 class Skills(TableResource[Skill]):
@@ -49,8 +37,10 @@ class Skills(TableResource[Skill]):
         "visibility": FilterSpec("visibility", "eq"),
         "tag": FilterSpec("tags", "cs"),
         "user_id": FilterSpec("user_id", "eq"),
-        "created_after": FilterSpec("created_at", "gt"),
-        "created_before": FilterSpec("created_at", "lt"),
+        "since": FilterSpec("created_at", "gte"),
+        "until": FilterSpec("created_at", "lt"),
+        "created_after": FilterSpec("created_at", "gt"),  # deprecated: since
+        "created_before": FilterSpec("created_at", "lt"),  # deprecated: until
     }
 
     def __init__(
@@ -95,14 +85,15 @@ class Skills(TableResource[Skill]):
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[SkillFilters],
     ) -> Page[Skill]:
         """One page of skills."""
-        return self._page(filters, limit=limit, cursor=cursor, order=order)
+        return self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     def count(self, **filters: Unpack[SkillFilters]) -> int:
         """How many visible skills match the filters."""
@@ -144,7 +135,7 @@ class Skills(TableResource[Skill]):
         # Two reads of one row each, not one read of every skill with that name: the public ones may be
         # more than the server's max-rows (PostgREST cuts any read there), which would drop the caller's
         # own skill or the oldest public one from the answer.
-        oldest = (Order("created_at", False), Order("id", False))
+        oldest = (Order("created_at"), Order("id"))
         mine = self._transport.identity.user_id
         if mine is not None:
             own = self._transport.select(
@@ -230,7 +221,7 @@ class Skills(TableResource[Skill]):
         lease_seconds: float = 30,
         timeout: float | None = None,  # noqa: ASYNC109 - each run's time budget, recorded in its result
         retry_backoff: float | None = None,
-        impersonate: Callable[[UUID], Transport] | None = None,
+        impersonate: Impersonate | None = None,
     ) -> builtins.list[SkillExecution]:
         """Resume up to ``limit`` interrupted executions whose lease has expired; returns the ones it ran.
 
@@ -246,7 +237,8 @@ class Skills(TableResource[Skill]):
         process mid-run (``LeaseLostError`` is not an error here). The result holds only what this call ran.
 
         ``lease_seconds`` is the lease this resumer takes on each run; ``timeout`` bounds each run;
-        ``impersonate`` maps an owner's id to a transport acting for them (default: the one this resource
+        ``impersonate`` maps an owner's id to a client acting for them, e.g.
+        ``lambda uid: client.as_user(user_id=uid)`` (default: the one this resource
         was made with, else the same backend with :meth:`~phase3_sdk.identity.Identity.for_user` -- enough
         on a database connection; over REST a user identity needs a signed token, so without an
         ``impersonate`` that mints one this raises :class:`~phase3_sdk.errors.ConfigurationError` before
@@ -268,7 +260,9 @@ class Skills(TableResource[Skill]):
         acts_for_others = (
             self._transport.identity.user_id is None and self._transport.identity.role == "service_role"
         )
-        act_as = impersonate or self._impersonate
+        act_as = (
+            (lambda uid: transport_for(impersonate, uid)) if impersonate is not None else self._impersonate
+        )
         resumed: builtins.list[SkillExecution] = []
         for execution_id, owner in expired:
             executor = own  # a user's listing holds only their own runs (RLS): resume them as themselves
@@ -290,7 +284,7 @@ class Skills(TableResource[Skill]):
                 raise ConfigurationError(
                     f"resume_expired cannot act for user {owner} on this backend: {exc.message}",
                     hint="over REST a user's requests need a token signed with the JWT secret, which only "
-                    "the client holds: pass impersonate=lambda uid: client.as_user(user_id=uid)._transport",
+                    "the client holds: pass impersonate=lambda uid: client.as_user(user_id=uid)",
                 ) from exc
             if done is not None:
                 resumed.append(done)
@@ -340,15 +334,6 @@ class Skills(TableResource[Skill]):
         return validate_steps(steps, tool_exists=lambda name: name in known)
 
 
-class SkillExecutionFilters(TypedDict, total=False):
-    """Filters of ``skill_executions.list``/``page``/``count``."""
-
-    composite_skill_id: UUID
-    status: ExecutionStatus
-    since: datetime
-    until: datetime
-
-
 class SkillExecutions(TableResource[SkillExecution]):
     """The history of skill runs, each checkpointed step by step."""
 
@@ -374,14 +359,15 @@ class SkillExecutions(TableResource[SkillExecution]):
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[SkillExecutionFilters],
     ) -> Page[SkillExecution]:
         """One page of runs."""
-        return self._page(filters, limit=limit, cursor=cursor, order=order)
+        return self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     def count(self, **filters: Unpack[SkillExecutionFilters]) -> int:
         """How many runs match the filters."""

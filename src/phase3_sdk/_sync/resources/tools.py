@@ -5,24 +5,21 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Callable, Mapping
-from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
 from ...errors import InvalidInputError, NotFoundError
+from ...filters import ToolFilters, ToolUsageFilters
 from ...models import (
-    SandboxProfile,
     Tool,
     ToolCreate,
-    ToolStatus,
     ToolUpdate,
     ToolUsage,
     ToolUsageCreate,
-    Visibility,
 )
 from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...resources.tables import TOOL_USAGE, TOOLS
@@ -30,19 +27,6 @@ from ..transport import Transport
 from ._base import TableResource, as_uuid, validate_payload
 
 H = TypeVar("H", bound=Handler)
-
-
-class ToolFilters(TypedDict, total=False):
-    """Filters of ``tools.list``/``page``/``count``; each is optional and they combine with AND."""
-
-    name: str
-    enabled: bool
-    visibility: Visibility
-    sandbox_profile: SandboxProfile
-    tag: str
-    user_id: UUID
-    created_after: datetime
-    created_before: datetime
 
 
 class Tools(TableResource[Tool]):
@@ -57,8 +41,10 @@ class Tools(TableResource[Tool]):
         "sandbox_profile": FilterSpec("sandbox_profile", "eq"),
         "tag": FilterSpec("tags", "cs"),
         "user_id": FilterSpec("user_id", "eq"),
-        "created_after": FilterSpec("created_at", "gt"),
-        "created_before": FilterSpec("created_at", "lt"),
+        "since": FilterSpec("created_at", "gte"),
+        "until": FilterSpec("created_at", "lt"),
+        "created_after": FilterSpec("created_at", "gt"),  # deprecated: since
+        "created_before": FilterSpec("created_at", "lt"),  # deprecated: until
     }
 
     def __init__(self, transport: Transport, registry: ToolRegistry) -> None:
@@ -89,14 +75,15 @@ class Tools(TableResource[Tool]):
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[ToolFilters],
     ) -> Page[Tool]:
         """One page of tools; pass ``page.next_cursor`` to get the next."""
-        return self._page(filters, limit=limit, cursor=cursor, order=order)
+        return self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     def count(self, **filters: Unpack[ToolFilters]) -> int:
         """How many visible tools match the filters."""
@@ -190,17 +177,6 @@ class Tools(TableResource[Tool]):
         return result
 
 
-class ToolUsageFilters(TypedDict, total=False):
-    """Filters of ``tool_usage.list``/``page``/``count``."""
-
-    custom_tool_id: UUID
-    tool_name: str
-    status: ToolStatus
-    skill_execution_id: UUID
-    since: datetime
-    until: datetime
-
-
 class ToolUsageLog(TableResource[ToolUsage]):
     """The log of tool calls (one row per call, written by ``tools.run`` and the skill engine)."""
 
@@ -241,14 +217,15 @@ class ToolUsageLog(TableResource[ToolUsage]):
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[ToolUsageFilters],
     ) -> Page[ToolUsage]:
         """One page of logged calls."""
-        return self._page(filters, limit=limit, cursor=cursor, order=order)
+        return self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     def count(self, **filters: Unpack[ToolUsageFilters]) -> int:
         """How many logged calls match the filters."""

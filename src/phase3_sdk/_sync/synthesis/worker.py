@@ -123,7 +123,10 @@ class SynthesisWorker:
             _io.sleep(min(left, _STOP_TICK))
 
     def _lane(
-        self, once: bool, stop: jobqueue.StopSignal | None, report: jobqueue.WorkerReport
+        self,
+        once: bool,  # noqa: FBT001 (lanes.start passes its arguments positionally)
+        stop: jobqueue.StopSignal | None,
+        report: jobqueue.WorkerReport,
     ) -> None:
         while not (stop is not None and stop.is_set()):
             began = time.perf_counter()
