@@ -443,7 +443,7 @@ class AsyncPhase3Client:
 
         Over REST this needs the client to have been made with the service-role key.
         """
-        if self._shared.kind == "rest" and not getattr(self._shared.backend, "has_service_key", False):
+        if self._shared.kind == "rest" and not self._shared.backend.has_service_key:
             raise ConfigurationError(
                 "service() over REST needs the service-role key (SUPABASE_SERVICE_ROLE_KEY)"
             )

@@ -28,13 +28,12 @@ class Transport:
     def typed_rows(self) -> bool:
         """Whether the backend's rows hold values its database driver already decoded into Python types
         (UUID, datetime, ...) rather than JSON values; a backend that does not say is taken as JSON."""
-        return bool(getattr(self.backend, "typed_rows", False))
+        return self.backend.typed_rows
 
     @property
     def max_rows(self) -> int | None:
         """The most rows one read may return (PostgREST's ``db-max-rows``); None where nothing caps reads."""
-        value = getattr(self.backend, "max_rows", None)
-        return value if isinstance(value, int) else None
+        return self.backend.max_rows
 
     def with_identity(self, identity: Identity) -> Transport:
         """The same backend and policy acting for someone else."""

@@ -40,6 +40,8 @@ class AsyncRestBackend:
     #: parse_table_rows`), as psycopg types them; a value that is not the column's type stays JSON, fails the
     #: typed path's checks and is validated.
     typed_rows = True
+    #: Bulk inserts are one JSON POST: vectors go as pgvector's text form.
+    bulk_copy = False
 
     def __init__(
         self,

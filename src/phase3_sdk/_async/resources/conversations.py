@@ -215,7 +215,7 @@ class AsyncConversations(AsyncTableResource[Conversation]):
             )
         owner = self._owner(user_id)
         # COPY sends float32 arrays as binary vectors; JSON (REST, plain INSERT) needs pgvector's text form.
-        binary = bool(getattr(self._transport.backend, "bulk_copy", False))
+        binary = self._transport.backend.bulk_copy
         rows = rows if isinstance(rows, Sequence) else builtins.list(rows)
         # All of it is validated before the first batch is sent, chunk by chunk (one pydantic call and one
         # numpy pass per chunk).
