@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -42,3 +43,26 @@ def test_each_backend_says_what_it_can(db_url: str) -> None:
     finally:
         for client in (pg, rest, anon_only):
             client.close()
+
+
+def test_the_backend_layer_imports_neither_models_nor_resources() -> None:
+    # Layers run one way: client -> resources -> transport -> backends. What a backend needs of a table
+    # (how its rows are typed) is passed in from above.
+    for path in (SRC / "backends").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                target = "." * node.level + (node.module or "")
+                assert not re.match(r"\.\.(models|resources|schema)\b", target), (path.name, target)
+                assert not re.match(r"phase3_sdk\.(models|resources|schema)\b", target), (path.name, target)
+
+
+def test_a_rest_backend_without_row_types_returns_json_rows_that_get_validated() -> None:
+    from phase3_sdk._sync.backends.rest import RestBackend
+
+    backend = RestBackend(
+        BASE_URL, anon_key=ANON_KEY, service_role_key=None, timeout=5.0, connect_timeout=5.0
+    )
+    try:
+        assert backend.typed_rows is False
+    finally:
+        backend.close()

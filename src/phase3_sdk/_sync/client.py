@@ -23,6 +23,7 @@ from ..config import Settings
 from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
+from ..resources.tables import ALL_TABLES
 from ..retry import DEFAULT_RETRY, RetryPolicy
 from ._io import run_blocking
 from .backends.postgres import (
@@ -129,6 +130,7 @@ class Phase3Client:
             connect_timeout=connect_timeout,
             http2=http2,
             max_rows=max_rows,
+            row_types={table.name: table.row_factory for table in ALL_TABLES},
         )
         identity = Identity.service() if role == "service_role" else Identity.anon()
         shared = _Shared(backend, "rest", jwt_secret, embedder)

@@ -13,7 +13,6 @@ SDK's table definitions; values are only ever put in the value position of a fil
 from __future__ import annotations
 
 import email.utils
-import functools
 import json
 import re
 import time
@@ -21,7 +20,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
@@ -39,7 +38,6 @@ from ..errors import (
     classify,
 )
 from ..identity import Identity
-from ..models._rows import RowFactory
 from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
 
 REST_PREFIX = "/rest/v1"
@@ -333,32 +331,39 @@ def parse_rows(content: bytes) -> list[dict[str, Any]]:
     return data
 
 
-@functools.cache
-def _row_factories() -> dict[str, RowFactory[Any]]:
-    # Imported here: the table list is the resources' (and the models'), which do not need the backends.
-    from ..resources.tables import ALL_TABLES
+class RowTypes(Protocol):
+    """How one table's rows are typed: what :func:`parse_table_rows` needs of the table's row factory
+    (:class:`phase3_sdk.models._rows.RowFactory` has both). Passed in from above, so that this module
+    needs neither the models nor the table list."""
 
-    return {table.name: table.row_factory for table in ALL_TABLES}
+    @property
+    def json_decoder(self) -> msgspec.json.Decoder[list[dict[str, Any]]]:
+        """Decodes a JSON array of rows into dicts of typed values (msgspec)."""
+        ...
+
+    def typed_dicts(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """JSON rows validated into dicts of typed values; raises the row model's ``ValidationError``."""
+        ...
 
 
-def parse_table_rows(content: bytes, table: str) -> list[dict[str, Any]]:
+def parse_table_rows(content: bytes, types: RowTypes | None) -> list[dict[str, Any]]:
     """Rows of ``table`` with their values typed as psycopg types them (UUID, aware datetime, ...).
 
-    So a REST answer takes the same fast way into models as a Postgres one, and JSON is parsed once
-    (msgspec, :attr:`~phase3_sdk.models._rows.RowFactory.json_decoder`). What msgspec will not take (a single
-    object, a value not of its column's type) is parsed as plain JSON and typed by pydantic instead, which
-    raises the row model's own ``ValidationError`` if a value is wrong: the rows returned are always typed.
-    A table the SDK does not know has no types to apply: its rows are plain JSON (:func:`parse_rows`).
+    ``types`` is the table's :class:`RowTypes` (its row factory). So a REST answer takes the same fast way
+    into models as a Postgres one, and JSON is parsed once (msgspec, ``types.json_decoder``). What msgspec
+    will not take (a single object, a value not of its column's type) is parsed as plain JSON and typed by
+    pydantic instead, which raises the row model's own ``ValidationError`` if a value is wrong: the rows
+    returned are always typed.
+    Without ``types`` (a table the SDK does not know) the rows are plain JSON (:func:`parse_rows`).
     """
-    factory = _row_factories().get(table)
-    if factory is None:
+    if types is None:
         return parse_rows(content)
     if not content.strip():
         return []
     try:
-        return factory.json_decoder.decode(content)
+        return types.json_decoder.decode(content)
     except msgspec.DecodeError:  # msgspec.ValidationError is one
-        return factory.typed_dicts(parse_rows(content))
+        return types.typed_dicts(parse_rows(content))
 
 
 def parse_rpc(content: bytes, returns: str) -> Any:
