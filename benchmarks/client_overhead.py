@@ -41,7 +41,7 @@ from phase3_sdk.backends.base import Order, Query
 from phase3_sdk.db.embedded import EmbeddedDatabase, create_auth_user
 from phase3_sdk.identity import mint_user_token
 from phase3_sdk.models import Tool
-from phase3_sdk.resources.tables import TOOLS
+from phase3_sdk.schema.tables import TOOLS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from postgrest_emulator import BASE_URL, PostgrestEmulator

@@ -30,8 +30,8 @@ from .errors import (
     deprecated_error,
 )
 from .identity import Identity
-from .resources.query import Page
 from .retry import RetryPolicy
+from .schema.query import Page
 
 __version__ = "0.1.0"
 

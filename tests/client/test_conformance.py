@@ -17,7 +17,7 @@ import pytest
 from phase3_sdk import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError, Phase3Client
 from phase3_sdk.backends.base import Insert
 from phase3_sdk.models import SkillExecution
-from phase3_sdk.resources.tables import SKILL_EXECUTIONS
+from phase3_sdk.schema.tables import SKILL_EXECUTIONS
 
 from .conftest import ANON_KEY, SERVICE_KEY, Env
 

@@ -29,7 +29,7 @@ from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.db.embedded import create_auth_user
 from phase3_sdk.models import RowModel
 from phase3_sdk.models._rows import RowFactory, row_factory
-from phase3_sdk.resources.tables import ALL_TABLES, TOOLS, Table
+from phase3_sdk.schema.tables import ALL_TABLES, TOOLS, Table
 
 from .conftest import Env
 

@@ -1,6 +1,6 @@
 """A late keyset page costs what an early one costs: its plan starts at the cursor.
 
-The page query (``phase3_sdk.resources.query.page_query``) carries the redundant bound ``created_at <= x``
+The page query (``phase3_sdk.schema.query.page_query``) carries the redundant bound ``created_at <= x``
 beside the keyset ``or``, and ``20260202001400_keyset_indexes.sql`` indexes (user_id, created_at desc,
 id desc). ``explain analyze`` of a page at position 5,000, run as the user exactly as both backends run
 it (PostgREST and the Postgres backend both turn the filters into one ``where``), must not read and discard
@@ -22,8 +22,8 @@ from psycopg.rows import dict_row
 from phase3_sdk import Phase3Client
 from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.backends.sql import compile_select
-from phase3_sdk.resources.query import encode_cursor, page_query, parse_order
-from phase3_sdk.resources.tables import CONVERSATIONS
+from phase3_sdk.schema.query import encode_cursor, page_query, parse_order
+from phase3_sdk.schema.tables import CONVERSATIONS
 
 TOTAL = 6000
 POSITION = 5000

@@ -21,7 +21,7 @@ from phase3_sdk._sync.engine.store import ExecutionStore
 from phase3_sdk._sync.transport import Transport
 from phase3_sdk.backends.base import Filter, Update
 from phase3_sdk.errors import InvalidInputError, PermissionDeniedError
-from phase3_sdk.resources.tables import SKILL_EXECUTIONS
+from phase3_sdk.schema.tables import SKILL_EXECUTIONS
 
 from .conftest import LEASE, Env, interrupted, wait_for_lease_expiry
 

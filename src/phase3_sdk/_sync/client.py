@@ -23,8 +23,8 @@ from ..config import Settings
 from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
-from ..resources.tables import ALL_TABLES
 from ..retry import DEFAULT_RETRY, RetryPolicy
+from ..schema.tables import ALL_TABLES
 from ._io import run_blocking
 from .backends.postgres import (
     DEFAULT_POOL_MAX,

@@ -54,7 +54,7 @@ from ...engine.runs import (
 from ...engine.steps import SkillStep, parse_steps
 from ...errors import ExecutionError, InvalidInputError, LeaseLostError, NotFoundError
 from ...models import Skill, SkillExecution
-from ...resources.tables import SKILL_EXECUTIONS
+from ...schema.tables import SKILL_EXECUTIONS
 from .. import _io
 from ..transport import AsyncTransport
 from .store import AsyncExecutionStore

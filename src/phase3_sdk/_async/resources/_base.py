@@ -16,7 +16,7 @@ from ...errors import InvalidInputError, NotFoundError
 from ...filters import DEPRECATED_FILTERS
 from ...models import PayloadModel, RowModel, UpdateModel
 from ...models._base import invalid_input_from
-from ...resources.query import (
+from ...schema.query import (
     DEFAULT_PAGE_SIZE,
     FilterSpec,
     Page,
@@ -27,7 +27,7 @@ from ...resources.query import (
     request_size,
     split_page,
 )
-from ...resources.tables import Table
+from ...schema.tables import Table
 from ..transport import AsyncTransport
 
 RowT = TypeVar("RowT", bound=RowModel)

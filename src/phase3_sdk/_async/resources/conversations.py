@@ -22,8 +22,8 @@ from ...errors import InvalidInputError
 from ...filters import ConversationFilters
 from ...models import Conversation, ConversationCreate, ConversationUpdate
 from ...models.memory import MessageDict
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import CONVERSATIONS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import CONVERSATIONS
 from ._base import AsyncTableResource, as_uuid, validate_payload
 
 

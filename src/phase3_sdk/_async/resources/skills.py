@@ -15,8 +15,8 @@ from ...errors import ConfigurationError, InvalidInputError, LeaseLostError, Not
 from ...filters import SkillExecutionFilters, SkillFilters
 from ...identity import Identity
 from ...models import Skill, SkillCreate, SkillExecution, SkillUpdate
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import SKILL_EXECUTIONS, SKILLS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import SKILL_EXECUTIONS, SKILLS
 from ..transport import AsyncTransport
 from ._base import AsyncTableResource, Impersonate, as_uuid, transport_for
 

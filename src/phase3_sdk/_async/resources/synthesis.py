@@ -24,8 +24,8 @@ from ...models import (
     SynthesisJobCreate,
     SynthesisType,
 )
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
 from .. import _io
 from ..transport import AsyncTransport
 from ._base import AsyncTableResource, Impersonate, as_uuid, transport_for

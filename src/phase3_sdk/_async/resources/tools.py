@@ -20,8 +20,8 @@ from ...models import (
     ToolUsage,
     ToolUsageCreate,
 )
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import TOOL_USAGE, TOOLS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import TOOL_USAGE, TOOLS
 from ..transport import AsyncTransport
 from ._base import AsyncTableResource, as_uuid, validate_payload
 

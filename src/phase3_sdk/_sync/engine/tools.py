@@ -23,7 +23,7 @@ from ...engine.runs import ResolvedTool, ToolRun, json_value, pick_tool, unwrap_
 from ...engine.sandbox import PROFILES, run_js_tool
 from ...errors import ToolTimeoutError
 from ...models import Tool
-from ...resources.tables import TOOLS
+from ...schema.tables import TOOLS
 from .. import _io
 from ..transport import Transport
 

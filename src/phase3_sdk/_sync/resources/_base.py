@@ -17,7 +17,7 @@ from ...errors import InvalidInputError, NotFoundError
 from ...filters import DEPRECATED_FILTERS
 from ...models import PayloadModel, RowModel, UpdateModel
 from ...models._base import invalid_input_from
-from ...resources.query import (
+from ...schema.query import (
     DEFAULT_PAGE_SIZE,
     FilterSpec,
     Page,
@@ -28,7 +28,7 @@ from ...resources.query import (
     request_size,
     split_page,
 )
-from ...resources.tables import Table
+from ...schema.tables import Table
 from ..transport import Transport
 
 RowT = TypeVar("RowT", bound=RowModel)

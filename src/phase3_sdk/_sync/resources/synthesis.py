@@ -25,8 +25,8 @@ from ...models import (
     SynthesisJobCreate,
     SynthesisType,
 )
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
 from .. import _io
 from ..transport import Transport
 from ._base import TableResource, Impersonate, as_uuid, transport_for

@@ -21,8 +21,8 @@ from ...models import (
     ToolUsage,
     ToolUsageCreate,
 )
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import TOOL_USAGE, TOOLS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import TOOL_USAGE, TOOLS
 from ..transport import Transport
 from ._base import TableResource, as_uuid, validate_payload
 
