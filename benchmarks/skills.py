@@ -35,10 +35,9 @@ from phase3_sdk.engine.sandbox import (
     PROFILES,
     SandboxLimits,
     evaluate_condition_in_process,
-    run_js_tool,
     run_js_tool_in_process,
 )
-from phase3_sdk.engine.supervisor import SandboxPool, default_pool
+from phase3_sdk.engine.supervisor import SandboxPool, default_pool, run_js_tool
 
 STEPS = 10
 JS_INC = "return { v: params.v + 1 };"

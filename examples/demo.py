@@ -1,7 +1,8 @@
 """The whole SDK on an embedded PostgreSQL: no Supabase project, no Docker.
 
     python examples/demo.py            # a temporary database, deleted at the end
-    python examples/demo.py --keep     # keep it under .phase3/demo to poke at with psql afterwards
+    python examples/demo.py --keep     # leave it running under .phase3/demo, to poke at with psql
+                                       # (stop it with: phase3 dev down --path .phase3/demo)
 
 It starts PostgreSQL 18 with pgvector (installed by pip), lays it out like Supabase, applies
 supabase/migrations, then walks through what an app does: tools, a composite skill, memories, search,
@@ -11,11 +12,15 @@ synthesis, and what one user can never see of another's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import psycopg
 from rich.console import Console
 from rich.table import Table
 
@@ -30,23 +35,29 @@ def section(title: str) -> None:
     console.rule(f"[bold cyan]{title}")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--keep", action="store_true", help="keep the database under .phase3/demo")
+    parser.add_argument("--keep", action="store_true", help="leave the database running under --path")
+    parser.add_argument("--path", type=Path, default=Path(".phase3/demo"), help="data folder for --keep")
     parser.add_argument("--memories", type=int, default=2000, help="how many memories to seed for the user")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
-    path = Path(".phase3/demo") if args.keep else None
     section("1. An embedded PostgreSQL laid out like Supabase")
     started = time.perf_counter()
-    with EmbeddedDatabase(path, persistent=args.keep) as db:
+    # --keep: a persistent server that outlives this process (like `phase3 dev up`), so the URL printed at
+    # the end still works; without it, a temporary server deleted when the block ends.
+    db = EmbeddedDatabase(args.path, persistent=True) if args.keep else EmbeddedDatabase()
+    with contextlib.ExitStack() as stack:
+        db.start()
+        if not args.keep:
+            stack.callback(db.stop)
         db.setup()
         ready = time.perf_counter() - started
         console.print(f"PostgreSQL 18 + pgvector, Supabase shim and migrations ready in {ready:.1f} s")
-        alice_id = db.create_user("alice@example.com")
-        bob_id = db.create_user("bob@example.com")
+        alice_id = fresh_user(db, "alice@example.com")
+        bob_id = fresh_user(db, "bob@example.com")
 
         with Phase3Client.connect(db.url) as client:
             alice = client.as_user(user_id=alice_id)
@@ -55,8 +66,21 @@ def main() -> None:
             run_memories_and_search(alice, args.memories)
             run_synthesis(client, alice)
             show_isolation(alice, bob)
-        if args.keep:
-            console.print(f"\nThe database lives on: [bold]{db.url}[/bold]")
+    if args.keep:
+        console.print(f"\nThe database is still running: [bold]{db.url}[/bold]", soft_wrap=True)
+        console.print(f"stop it with: phase3 dev down --path {args.path}", markup=False, soft_wrap=True)
+
+
+def fresh_user(db: EmbeddedDatabase, email: str) -> UUID:
+    """A new demo user; a kept database's user of the same email (a previous run's) is removed first.
+
+    Deleting the user deletes everything of theirs (every table's user_id cascades), so a second --keep
+    run starts from the same state as the first instead of failing on the unique email.
+    """
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        if conn.execute("delete from auth.users where email = %s", (email,)).rowcount:
+            console.print(f"removed {email} and their rows from the previous run")
+    return db.create_user(email)
 
 
 def run_tools_and_skills(alice: Phase3Client) -> None:

@@ -25,13 +25,28 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONSTRAINTS = ROOT / "constraints" / "dev.txt"
 #: Extras a user installs with the package. ``sentence-transformers`` is left out: resolving it brings
 #: torch, whose builds this check has no reason to weigh.
-USER_EXTRAS = ("bench",)
+USER_EXTRAS = ("postgres", "local", "skills", "search", "synthesis", "cli", "notebook", "all", "bench")
+NAME = canonicalize_name(PYPROJECT["project"]["name"])
+
+
+def _extra(extra: str) -> list[Requirement]:
+    """An extra's requirements, with ``phase3-sdk[other]`` (an extra naming others) expanded in place:
+    the index does not hold this package, so it cannot resolve a reference to itself."""
+    out: list[Requirement] = []
+    for line in PYPROJECT["project"]["optional-dependencies"][extra]:
+        req = Requirement(line)
+        if canonicalize_name(req.name) == NAME:
+            for other in sorted(req.extras):
+                out += _extra(other)
+        else:
+            out.append(req)
+    return out
 
 
 def _requirements(*extras: str) -> list[Requirement]:
     reqs = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
     for extra in extras:
-        reqs += [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"][extra]]
+        reqs += _extra(extra)
     return reqs
 
 

@@ -4,10 +4,13 @@ Custom tools, composite skills, memory synthesis and semantic search, over Supab
 PostgreSQL connection, sync (:class:`Phase3Client`) and asyncio (:class:`AsyncPhase3Client`).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._async.client import AsyncPhase3Client
 from ._sync.client import Phase3Client
-from .engine.runs import ToolRun
-from .engine.steps import SkillStep, StepProblem
 from .errors import (
     AuthError,
     ConfigurationError,
@@ -16,6 +19,7 @@ from .errors import (
     InvalidInputError,
     LeaseLostError,
     MigrationError,
+    MissingExtraError,
     NotFoundError,
     PermissionDeniedError,
     Phase3ConnectionError,
@@ -27,16 +31,34 @@ from .errors import (
     SynthesisTimeoutError,
     ToolTimeoutError,
     TransientError,
+    UserNotFoundError,
     deprecated_error,
 )
 from .identity import Identity
 from .retry import RetryPolicy
-from .schema.query import Page
+
+if TYPE_CHECKING:
+    from ._rows_display import AsyncRows, Rows
+    from .engine.runs import ToolRun
+    from .engine.steps import SkillStep, StepProblem
+    from .schema.query import Page
+
+#: Public names loaded on first use (PEP 562): they bring the models and the JSONPath engine, which
+#: `import phase3_sdk` should not pay for (it stays well under 0.3 s on the base install).
+_LAZY = {
+    "Rows": "._rows_display",
+    "AsyncRows": "._rows_display",
+    "ToolRun": ".engine.runs",
+    "SkillStep": ".engine.steps",
+    "StepProblem": ".engine.steps",
+    "Page": ".schema.query",
+}
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncPhase3Client",
+    "AsyncRows",
     "AuthError",
     "ConfigurationError",
     "ConflictError",
@@ -45,6 +67,7 @@ __all__ = [
     "InvalidInputError",
     "LeaseLostError",
     "MigrationError",
+    "MissingExtraError",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
@@ -55,6 +78,7 @@ __all__ = [
     "RateLimitError",
     "RequestError",
     "RetryPolicy",
+    "Rows",
     "ServerError",
     "SkillStep",
     "StepProblem",
@@ -62,10 +86,16 @@ __all__ = [
     "ToolRun",
     "ToolTimeoutError",
     "TransientError",
+    "UserNotFoundError",
     "__version__",
 ]
 
 
-def __getattr__(name: str) -> type[Phase3Error]:
-    # The 0.1 error names (NotFound, InvalidInput, ...) warn and give the renamed class.
-    return deprecated_error(name, __name__)
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        # The 0.1 error names (NotFound, InvalidInput, ...) warn and give the renamed class.
+        return deprecated_error(name, __name__)
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -53,15 +53,19 @@ class ProgressBar:
         self._live = False
         if not enabled:
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        try:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+        except ModuleNotFoundError:
+            # rich comes with the 'cli' extra; a bar is a nicety, so without it the work runs unwatched.
+            return
 
         console = self.console
         if not (console.is_terminal or console.is_jupyter):

@@ -27,9 +27,14 @@ from pathlib import Path
 from typing import TypeAlias
 from uuid import UUID
 
-import psycopg
-from rich.console import Console
-from rich.table import Table
+from phase3_sdk._extras import missing_extra
+
+try:
+    import psycopg
+    from rich.console import Console
+    from rich.table import Table
+except ImportError as exc:
+    raise missing_extra(exc, "the phase3 command", "cli") from None
 
 from phase3_sdk import __version__
 from phase3_sdk.errors import Phase3Error

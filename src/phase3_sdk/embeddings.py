@@ -14,8 +14,13 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
+from phase3_sdk._extras import missing_extra
+
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:
+    raise missing_extra(exc, "embeddings (semantic search)", "search") from None
 
 from phase3_sdk.errors import ConfigurationError, InvalidInputError
 

@@ -66,12 +66,73 @@ class ConfigurationError(Phase3Error):
     """The client was set up wrongly (missing URL or key, conflicting options)."""
 
 
+class MissingExtraError(ConfigurationError, ImportError):
+    """A feature was used whose optional dependencies (a ``pip install 'phase3-sdk[extra]'``) are missing.
+
+    Also an :class:`ImportError`, so code that probes a feature with ``try: import ...`` keeps working.
+    """
+
+    def __init__(self, feature: str, extra: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        super().__init__(f"{feature} needs the '{extra}' extra: pip install 'phase3-sdk[{extra}]'")
+
+
 class InvalidInputError(Phase3Error):
     """The input was rejected: by model validation before any request, or by a database constraint."""
 
     def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
         self.field = field
         super().__init__(message, **kwargs)
+
+
+class UserNotFoundError(InvalidInputError):
+    """A write names a user with no ``auth.users`` row (the ``user_id`` foreign key, SQLSTATE 23503).
+
+    Typically ``as_user(user_id=...)`` with an id that was never created (``as_user`` trusts the id and
+    does not look it up). ``user_id`` is the id the write was for, when the SDK knows it.
+    """
+
+    default_hint = (
+        "create the user first (client.local_user(email), or sign up through Supabase Auth); "
+        "as_user(user_id=) does not create users"
+    )
+
+    def __init__(self, message: str, *, user_id: str | None = None, **kwargs: Any) -> None:
+        self.user_id = user_id
+        kwargs.setdefault("field", "user_id")
+        super().__init__(message, **kwargs)
+
+    def for_user(self, user_id: object) -> UserNotFoundError:
+        """The same error naming ``user_id`` (which the database does not report under RLS)."""
+        return UserNotFoundError(
+            f"user {user_id} does not exist (no row in auth.users)",
+            user_id=str(user_id),
+            code=self.code,
+            details=self.details,
+            status=self.status,
+        )
+
+
+#: The ``user_id`` foreign keys of the schema (``<table>_user_id_fkey``, all referencing auth.users).
+_USER_FK = re.compile(r'foreign key constraint "\w*_user_id_fkey"')
+_USER_FK_KEY = re.compile(r"Key \(user_id\)=\(([0-9a-fA-F-]{36})\)")
+
+
+def missing_user_error(code: str | None, message: str, details: str | None) -> UserNotFoundError | None:
+    """:class:`UserNotFoundError` when an error is the ``user_id -> auth.users`` foreign key failing.
+
+    Postgres names the key's value only to a role that may read ``auth.users``; otherwise the detail is
+    "Key is not present in table "users"" and the caller's transport fills the id in (``for_user``).
+    """
+    if code != "23503" or not _USER_FK.search(message) or 'table "users"' not in (details or ""):
+        return None
+    found = _USER_FK_KEY.search(details or "")
+    user = found.group(1) if found else None
+    what = f"user {user}" if user else "the user this write is for"
+    return UserNotFoundError(
+        f"{what} does not exist (no row in auth.users)", user_id=user, code=code, details=details
+    )
 
 
 class NotFoundError(Phase3Error):
@@ -217,6 +278,11 @@ class MigrationError(Phase3Error):
             else (f"{self.file}: " if self.file else "")
         )
         return where + super().__str__()
+
+
+class MissingEmbeddingsWarning(UserWarning):
+    """Memories were stored without an embedding, or a semantic search found nothing while some of the
+    caller's memories have none: semantic search cannot see those memories."""
 
 
 #: SQLSTATE (exact, or its two-character class) -> error class. Exact codes win over classes.
@@ -365,6 +431,8 @@ _DEPRECATED_NAMES: dict[str, str] = {
     "LeaseLost": "LeaseLostError",
     "ToolTimeout": "ToolTimeoutError",
     "SynthesisTimeout": "SynthesisTimeoutError",
+    "UserNotFound": "UserNotFoundError",
+    "MissingExtra": "MissingExtraError",
 }
 
 

@@ -13,12 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
-import jwt
-
 from .errors import AuthError, ConfigurationError
+
+if TYPE_CHECKING:
+    # Imported inside the functions that use it: PyJWT loads cryptography (about 0.1 s), which an app
+    # that never verifies or mints a token should not pay for at import.
+    import jwt
 
 Role = Literal["anon", "authenticated", "service_role"]
 
@@ -95,6 +98,8 @@ class Identity:
         read, which is right only where the server verifies the token itself, as PostgREST does for the
         REST backend. ``leeway`` is seconds of clock skew allowed.
         """
+        import jwt
+
         try:
             if jwt_secret is None and jwks is None:
                 claims = _decode(access_token, None)
@@ -121,6 +126,8 @@ def _decode(access_token: str, jwt_secret: str | None) -> Mapping[str, Any]:
     # A web server makes a client per request, mostly for tokens it has seen before: verifying an HS256
     # signature costs ~50 us, a cache hit ~1 us. Only successful decodes are cached (lru_cache does not
     # keep exceptions), and expiry is checked by the caller on every use, so a cached token still expires.
+    import jwt
+
     if jwt_secret:
         claims = jwt.decode(
             access_token,
@@ -140,6 +147,8 @@ _ASYMMETRIC = ("ES256", "RS256")
 
 def _verify(access_token: str, jwt_secret: str | None, jwks: JwksKeys | None) -> Mapping[str, Any]:
     """Verified claims of a user token, by the algorithm its header names."""
+    import jwt
+
     alg = jwt.get_unverified_header(access_token).get("alg")
     if alg == "HS256":
         if jwt_secret is None:
@@ -162,6 +171,8 @@ def _verify(access_token: str, jwt_secret: str | None, jwks: JwksKeys | None) ->
 def _decode_with(access_token: str, key: jwt.PyJWK) -> Mapping[str, Any]:
     # Cached as _decode is: an ES256 verification costs ~0.1 ms. The key is part of the cache key, so a
     # token is re-verified after the project's keys change.
+    import jwt
+
     claims = jwt.decode(
         access_token,
         key.key,
@@ -207,6 +218,8 @@ class JwksKeys:
 
     def key_for(self, access_token: str, alg: str) -> jwt.PyJWK:
         """The key that should have signed ``access_token``; :class:`AuthError` if there is none."""
+        import jwt
+
         kid = jwt.get_unverified_header(access_token).get("kid")
         with self._lock:
             now = time.monotonic()
@@ -229,6 +242,8 @@ class JwksKeys:
         return matching[0] if len(matching) == 1 else None
 
     def _refresh(self, now: float) -> None:
+        import jwt
+
         try:
             document = self._fetch(self.url, self._timeout)
             keys = jwt.PyJWKSet.from_dict(dict(document)).keys
@@ -263,6 +278,8 @@ def mint_user_token(
     email: str | None = None,
 ) -> str:
     """Sign an HS256 access token for a user, as Supabase Auth would (for trusted server code)."""
+    import jwt
+
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": str(UUID(str(user_id))),
@@ -278,6 +295,8 @@ def mint_user_token(
 
 def key_role(key: str) -> Role | None:
     """The role a Supabase project key grants: legacy keys are JWTs, new ones carry a prefix."""
+    import jwt
+
     if key.startswith("sb_secret_"):
         return "service_role"
     if key.startswith("sb_publishable_"):

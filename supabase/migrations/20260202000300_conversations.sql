@@ -46,7 +46,15 @@ create table if not exists public.conversations (
 
 -- Every query is per user and mostly newest first; this index also serves exact per-user vector search
 -- (the search issue measured that an exact scan of one user's rows beats a filtered ANN index on recall).
-create index if not exists conversations_user_created_idx on public.conversations (user_id, created_at desc);
+-- Skipped once 20260202001400_keyset_indexes.sql has replaced it by conversations_user_created_id_idx (the same key plus the
+-- id tie-breaker): running this file again must not bring the narrower index back.
+do $$
+begin
+  if to_regclass('public.conversations_user_created_id_idx') is null then
+    create index if not exists conversations_user_created_idx on public.conversations (user_id, created_at desc);
+  end if;
+end
+$$;
 create index if not exists conversations_search_document_idx on public.conversations using gin (search_document);
 
 -- Created only where missing: 20260202001300_search_cells.sql redefines this trigger (it skips index upkeep),

@@ -77,7 +77,15 @@ create table if not exists public.custom_tool_usage (
   "timestamp" timestamptz not null default now()
 );
 
-create index if not exists custom_tool_usage_user_time_idx on public.custom_tool_usage (user_id, "timestamp" desc);
+-- Skipped once 20260202001400_keyset_indexes.sql has replaced it by custom_tool_usage_user_time_id_idx (the same key plus the
+-- id tie-breaker): running this file again must not bring the narrower index back.
+do $$
+begin
+  if to_regclass('public.custom_tool_usage_user_time_id_idx') is null then
+    create index if not exists custom_tool_usage_user_time_idx on public.custom_tool_usage (user_id, "timestamp" desc);
+  end if;
+end
+$$;
 create index if not exists custom_tool_usage_tool_idx on public.custom_tool_usage (custom_tool_id);
 
 alter table public.custom_tool_usage enable row level security;

@@ -78,7 +78,15 @@ create table if not exists public.composite_skill_executions (
 );
 
 create index if not exists composite_skill_executions_skill_idx on public.composite_skill_executions (composite_skill_id);
-create index if not exists composite_skill_executions_user_created_idx on public.composite_skill_executions (user_id, created_at desc);
+-- Skipped once 20260202001400_keyset_indexes.sql has replaced it by composite_skill_executions_user_created_id_idx (the same key plus the
+-- id tie-breaker): running this file again must not bring the narrower index back.
+do $$
+begin
+  if to_regclass('public.composite_skill_executions_user_created_id_idx') is null then
+    create index if not exists composite_skill_executions_user_created_idx on public.composite_skill_executions (user_id, created_at desc);
+  end if;
+end
+$$;
 -- Finding interrupted runs to resume looks only at the running ones.
 create index if not exists composite_skill_executions_running_idx on public.composite_skill_executions (lease_expires_at)
   where status = 'running';

@@ -30,7 +30,15 @@ create table if not exists public.memory_synthesis_jobs (
   constraint memory_synthesis_jobs_recurring_check check (not is_recurring or cron_schedule is not null)
 );
 
-create index if not exists memory_synthesis_jobs_user_created_idx on public.memory_synthesis_jobs (user_id, created_at desc);
+-- Skipped once 20260202001400_keyset_indexes.sql has replaced it by memory_synthesis_jobs_user_created_id_idx (the same key plus the
+-- id tie-breaker): running this file again must not bring the narrower index back.
+do $$
+begin
+  if to_regclass('public.memory_synthesis_jobs_user_created_id_idx') is null then
+    create index if not exists memory_synthesis_jobs_user_created_idx on public.memory_synthesis_jobs (user_id, created_at desc);
+  end if;
+end
+$$;
 -- The claim query reads only jobs that are waiting or running.
 create index if not exists memory_synthesis_jobs_queue_idx on public.memory_synthesis_jobs (coalesce(next_run, created_at))
   where status in ('pending', 'running');

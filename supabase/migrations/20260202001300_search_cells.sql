@@ -97,7 +97,15 @@ create index if not exists conversations_search_cell_idx
   where embedding_sketch is not null;
 -- The covering index it replaces was also what listed a user's memories newest first; that needs its own
 -- narrow index again now that the search index is ordered by cell.
-create index if not exists conversations_user_created_idx on public.conversations (user_id, created_at desc);
+-- Skipped once 20260202001400_keyset_indexes.sql has replaced it by conversations_user_created_id_idx (the same key plus the
+-- id tie-breaker): running this file again must not bring the narrower index back.
+do $$
+begin
+  if to_regclass('public.conversations_user_created_id_idx') is null then
+    create index if not exists conversations_user_created_idx on public.conversations (user_id, created_at desc);
+  end if;
+end
+$$;
 drop index if exists public.conversations_user_search_idx;
 
 -- Moving memories between cells is index upkeep, not an edit of the memory: the tuner sets

@@ -154,6 +154,8 @@ OLD_NAMES = {
     "LeaseLost": "LeaseLostError",
     "ToolTimeout": "ToolTimeoutError",
     "SynthesisTimeout": "SynthesisTimeoutError",
+    "UserNotFound": "UserNotFoundError",
+    "MissingExtra": "MissingExtraError",
 }
 
 

@@ -186,6 +186,9 @@ def app_functions(db_url: str) -> None:
             create or replace function public.my_tool_names(prefix text default '')
               returns table (name text) language sql stable
               as $$ select t.name from public.custom_tools t where t.name like prefix || '%' order by 1 $$;
+            create or replace function public.my_tools_ranked()
+              returns table (name text, rank bigint) language sql stable
+              as $$ select t.name, row_number() over (order by t.name) from public.custom_tools t $$;
             create or replace function public.echo_settings(settings jsonb) returns jsonb
               language sql immutable as $$ select settings || '{"seen": true}'::jsonb $$;
             create or replace function public.refuse(reason text) returns void language plpgsql as $$
@@ -206,8 +209,10 @@ def test_rpc_calls_the_apps_functions_as_the_caller(rpc_env: Env, make_user: Mak
     rpc_env.as_user(make_user()).tools.create(name="alien", code="return 1;")
     assert me.rpc("add_numbers", {"a": 2, "b": 3}, returns="scalar") == 5
     # The function runs as the caller, so RLS decides whose tools it sees.
-    assert me.rpc("my_tool_names") == [{"name": "alpha"}, {"name": "beta"}]
-    assert me.rpc("my_tool_names", {"prefix": "b"}) == [{"name": "beta"}]
+    # A one-column "returns table" is a set of a scalar type to PostgreSQL: PostgREST sends the values.
+    assert me.rpc("my_tool_names") == ["alpha", "beta"]
+    assert me.rpc("my_tool_names", {"prefix": "b"}) == ["beta"]
+    assert me.rpc("my_tools_ranked") == [{"name": "alpha", "rank": 1}, {"name": "beta", "rank": 2}]
     assert me.rpc("echo_settings", {"settings": {"x": [1, 2]}}, returns="scalar") == {
         "x": [1, 2],
         "seen": True,
@@ -238,8 +243,10 @@ def test_rpc_retries_only_what_the_caller_says_is_idempotent(
 ) -> None:
     retry = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05, max_total=5.0, jitter=False)
     with Phase3Client(BASE_URL, SERVICE_KEY, anon_key=ANON_KEY, retry=retry) as client:
-        emulator.fail_next(1, status=503)
+        # A 502 from a gateway leaves unknown whether the function ran: only an idempotent call is re-sent.
+        # (A 503 PGRST003 would be re-sent either way: PostgREST never reached the database.)
+        emulator.fail_next(1, status=502)
         with pytest.raises(TransientError):
             client.rpc("add_numbers", {"a": 1, "b": 1}, returns="scalar")
-        emulator.fail_next(1, status=503)
+        emulator.fail_next(1, status=502)
         assert client.rpc("add_numbers", {"a": 1, "b": 1}, returns="scalar", idempotent=True) == 2

@@ -34,7 +34,7 @@ def test_503_then_200_succeeds_after_one_retry(
         assert me.tools.count() == 0
     assert _calls(router) == 2
     assert "TransientError" in caplog.text
-    assert "PGRST003" in caplog.text
+    assert "PGRST001" in caplog.text  # a 503's code (PGRST003 is a 504: Error.hs)
     # Never a key or a token in the retry log line.
     assert ANON_KEY not in caplog.text
     assert SERVICE_KEY not in caplog.text
@@ -162,12 +162,10 @@ def test_postgres_killed_connection_is_transient_and_a_read_retries(db_url: str,
                 assert killed
 
         kill()
-        with pytest.raises(TransientError):
-            me.with_retry(RetryPolicy.none()).tools.count()
-        # The pool replaces the dead connection in the background; killing before it is back would kill
-        # nothing. One successful read (retries on) proves a live pooled connection exists to kill.
-        assert me.tools.count() == 0
+        # The pooled connection the server ended is passed over before it is lent, so even a call with
+        # retries off gets a live connection and spends no attempt on the dead one.
+        assert me.with_retry(RetryPolicy.none()).tools.count() == 0
         kill()
-        assert me.tools.count() == 0  # the retried read got a fresh connection
+        assert me.tools.count() == 0
     finally:
         client.close()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from phase3_sdk.engine.sandbox import PROFILES, SandboxLimits, check_js_syntax, run_js_tool
-from phase3_sdk.engine.supervisor import default_pool
+from phase3_sdk.engine.sandbox import PROFILES, SandboxLimits
+from phase3_sdk.engine.supervisor import check_js_syntax, default_pool, run_js_tool
 
 # Short limits keep the failure-mode tests fast; the behaviour is the same for every profile.
 FAST = SandboxLimits(
@@ -154,7 +154,11 @@ def test_syntax_error_is_failure_and_check_js_syntax_reports_it() -> None:
     assert outcome.status == "failure"
     assert outcome.error is not None
     assert outcome.error.startswith("SyntaxError")
-    assert check_js_syntax("return (;") == outcome.error
+    assert check_js_syntax("return (;") == f"{outcome.error} (line 1, column 9)"
+    assert (
+        check_js_syntax("const a = 1;\nlet b = {;\nreturn a;")
+        == "SyntaxError: invalid property name (line 2, column 10)"
+    )
     assert check_js_syntax("const y = await Promise.resolve(params.x); return { y };") is None
     # Compile-only: the body must not run.
     assert check_js_syntax("while (true) {}") is None
@@ -366,7 +370,9 @@ def test_timeouts_in_parallel_threads_do_not_hang() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(lambda _: run_js_tool("for (;;) {}", {}, limits=FAST), range(4)))
     assert {o.status for o in outcomes} == {"timeout"}
-    assert time.perf_counter() - started < 2 * FAST.time_limit_ms / 1000
+    # "Do not hang": the 2x bound plus the same scheduling slack as tests/engine/test_supervisor.py
+    # allows, since four killed workers share two cores with whatever else the machine runs.
+    assert time.perf_counter() - started < 2 * FAST.time_limit_ms / 1000 + 0.5
 
 
 def test_limits_validation() -> None:

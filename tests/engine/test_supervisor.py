@@ -20,8 +20,8 @@ from collections.abc import Callable
 import pytest
 
 from phase3_sdk.engine.conditions import evaluate_condition
-from phase3_sdk.engine.sandbox import PROFILES, SandboxLimits, ToolOutcome, run_js_tool
-from phase3_sdk.engine.supervisor import SandboxPool, default_pool, hard_deadline_seconds
+from phase3_sdk.engine.sandbox import PROFILES, SandboxLimits, ToolOutcome
+from phase3_sdk.engine.supervisor import SandboxPool, default_pool, hard_deadline_seconds, run_js_tool
 from phase3_sdk.errors import InvalidInputError
 
 SLACK_S = 0.5

@@ -68,7 +68,8 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     made = _run([sys.executable, "-m", "venv", str(venv)], cwd=venv)
     assert made.returncode == 0, made.stderr
     pip = _run(
-        [str(venv / "bin" / "pip"), "install", "-q", "-c", str(CONSTRAINTS), str(wheel)],
+        # The base is what a REST app needs; the embedded database, the command and JS tools are extras.
+        [str(venv / "bin" / "pip"), "install", "-q", "-c", str(CONSTRAINTS), f"{wheel}[local,cli,skills]"],
         cwd=venv,
         timeout=900,
     )

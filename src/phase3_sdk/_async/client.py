@@ -17,32 +17,33 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from .. import _local
-from ..backends.base import AsyncBackend, Rpc, RpcReturns
+from ..backends.base import (
+    DEFAULT_POOL_MAX,
+    DEFAULT_POOL_MIN,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    AsyncBackend,
+    Rpc,
+    RpcReturns,
+)
 from ..config import Settings
 from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
-from ..schema.tables import ALL_TABLES
 from ._io import run_blocking
-from .backends.postgres import (
-    DEFAULT_POOL_MAX,
-    DEFAULT_POOL_MIN,
-    DEFAULT_STATEMENT_TIMEOUT_MS,
-    AsyncPostgresBackend,
-)
-from .resources.conversations import AsyncConversations
-from .resources.skills import AsyncSkillExecutions, AsyncSkills
-from .resources.synthesis import AsyncPatterns, AsyncRecommendations, AsyncSynthesisJobs
-from .resources.tools import AsyncTools, AsyncToolUsageLog
 from .transport import AsyncTransport
 
 if TYPE_CHECKING:
-    # Imported where used: search brings numpy, which a client doing plain CRUD should not pay for at
-    # import; auth is imported the same way so that sign-in code loads only for apps that sign in.
+    # Imported where used, so that `import phase3_sdk` stays fast and needs only the base install: the
+    # Postgres backend brings psycopg (the 'postgres' extra), search brings numpy, the resources bring
+    # the models (pydantic classes take a while to build), auth loads only for apps that sign in.
     from ..embeddings import Embedder
     from .auth import AsyncAuth
+    from .resources.conversations import AsyncConversations
     from .resources.search import AsyncSearch
+    from .resources.skills import AsyncSkillExecutions, AsyncSkills
+    from .resources.synthesis import AsyncPatterns, AsyncRecommendations, AsyncSynthesisJobs
+    from .resources.tools import AsyncTools, AsyncToolUsageLog
 
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
 DEFAULT_TIMEOUT = 30.0
@@ -119,6 +120,8 @@ class AsyncPhase3Client:
             )
         service_key = key if role == "service_role" else None
         public_key = anon_key or (key if role == "anon" else None)
+        # Imported here: the table list brings the models, which `import phase3_sdk` must not load.
+        from ..schema.tables import ALL_TABLES
         from .backends.rest import AsyncRestBackend
 
         backend = AsyncRestBackend(
@@ -168,6 +171,8 @@ class AsyncPhase3Client:
         users' access tokens, give ``jwt_secret`` (HS256 tokens) and/or ``supabase_url`` (ES256/RS256
         tokens, checked against the project's published keys).
         """
+        from .backends.postgres import AsyncPostgresBackend
+
         backend = AsyncPostgresBackend(
             db_url,
             min_size=min_connections,
@@ -329,9 +334,11 @@ class AsyncPhase3Client:
     ) -> Any:
         """Call a function of the ``public`` schema with named arguments, as this client's identity.
 
-        ``returns``: ``"rows"`` (a function returning a table or a set: a list of dicts), ``"scalar"``
-        (one value) or ``"none"``. Errors are the SDK's typed errors on both backends. A call is retried
-        on transient errors only if you say it is ``idempotent`` (a function may write).
+        ``returns``: ``"rows"`` (a function returning a set: a list, as PostgREST sends it: objects for a
+        table or composite type, plain values for a set of a scalar type, which includes a one-column
+        ``returns table``), ``"scalar"`` (one value) or ``"none"``. Values are JSON values on both
+        backends (UUIDs and times as strings). Errors are the SDK's typed errors on both backends. A
+        call is retried on transient errors only if you say it is ``idempotent`` (a function may write).
         """
         if not isinstance(name, str) or not _IDENTIFIER.match(name):
             raise InvalidInputError(f"rpc() needs a plain function name, got {name!r}", field="name")
@@ -353,7 +360,7 @@ class AsyncPhase3Client:
             if isinstance(value, dict)
             or (isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value))
         }
-        op = Rpc(name, values, returns=returns, casts=casts)
+        op = Rpc(name, values, returns=returns, casts=casts, json=True)
         try:
             return await self._transport.rpc(op, idempotent=idempotent)
         except ServerError as exc:
@@ -464,42 +471,58 @@ class AsyncPhase3Client:
     @cached_property
     def tools(self) -> AsyncTools:
         """Custom tools: CRUD, Python handlers and single tool runs."""
+        from .resources.tools import AsyncTools
+
         return AsyncTools(self._transport, self._shared.registry)
 
     @cached_property
     def tool_usage(self) -> AsyncToolUsageLog:
         """The log of tool calls."""
+        from .resources.tools import AsyncToolUsageLog
+
         return AsyncToolUsageLog(self._transport)
 
     @cached_property
     def skills(self) -> AsyncSkills:
         """Composite skills: CRUD, validation and durable execution."""
+        from .resources.skills import AsyncSkills
+
         return AsyncSkills(self._transport, self._shared.registry, self._transport_for_user)
 
     @cached_property
     def skill_executions(self) -> AsyncSkillExecutions:
         """The history of skill runs."""
+        from .resources.skills import AsyncSkillExecutions
+
         return AsyncSkillExecutions(self._transport)
 
     @cached_property
     def synthesis(self) -> AsyncSynthesisJobs:
         """Memory synthesis jobs."""
+        from .resources.synthesis import AsyncSynthesisJobs
+
         return AsyncSynthesisJobs(self._transport, self._transport_for_user)
 
     @cached_property
     def patterns(self) -> AsyncPatterns:
         """Patterns detected by synthesis."""
+        from .resources.synthesis import AsyncPatterns
+
         return AsyncPatterns(self._transport)
 
     @cached_property
     def recommendations(self) -> AsyncRecommendations:
         """Recommendations derived from patterns."""
+        from .resources.synthesis import AsyncRecommendations
+
         return AsyncRecommendations(self._transport)
 
     @cached_property
     def conversations(self) -> AsyncConversations:
         """Conversation memories."""
-        return AsyncConversations(self._transport)
+        from .resources.conversations import AsyncConversations
+
+        return AsyncConversations(self._transport, self._shared.embedder)
 
     @cached_property
     def search(self) -> AsyncSearch:

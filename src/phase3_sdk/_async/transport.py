@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..backends.base import AsyncBackend, Delete, Insert, Query, Rpc, Update
+from ..errors import UserNotFoundError
 from ..identity import Identity
 from ..retry import RetryPolicy
 from ._io import Outcome
@@ -38,10 +39,17 @@ class AsyncTransport:
         """The same backend and policy acting for someone else."""
         return AsyncTransport(self.backend, identity, self.retry)
 
-    async def _call(self, fn: Callable[[], Outcome[T]], *, idempotent: bool) -> T:
-        async for attempt in self.retry.async_retrying(idempotent=idempotent):
-            with attempt:
-                return await fn()
+    async def _call(self, fn: Callable[[], Outcome[T]], *, idempotent: bool, op: object = None) -> T:
+        try:
+            async for attempt in self.retry.async_retrying(idempotent=idempotent):
+                with attempt:
+                    return await fn()
+        except UserNotFoundError as exc:
+            # Under RLS the database does not say which user id failed the foreign key; we know it.
+            user = exc.user_id or self.identity.user_id or _row_owner(op)
+            if user is not None and exc.user_id is None:
+                raise exc.for_user(user) from None
+            raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def select(self, query: Query) -> list[dict[str, Any]]:
@@ -54,11 +62,11 @@ class AsyncTransport:
 
     async def insert(self, op: Insert) -> list[dict[str, Any]]:
         """Insert rows. Safe to retry because every row carries a client-generated id."""
-        return await self._call(lambda: self.backend.insert(op, self.identity), idempotent=True)
+        return await self._call(lambda: self.backend.insert(op, self.identity), idempotent=True, op=op)
 
     async def update(self, op: Update, *, idempotent: bool = True) -> list[dict[str, Any]]:
         """Update rows; setting values by key is idempotent unless the caller says otherwise."""
-        return await self._call(lambda: self.backend.update(op, self.identity), idempotent=idempotent)
+        return await self._call(lambda: self.backend.update(op, self.identity), idempotent=idempotent, op=op)
 
     async def delete(self, op: Delete) -> list[dict[str, Any]] | None:
         """Delete rows (deleting twice leaves the same state); the rows deleted, or ``None`` if unknown.
@@ -80,3 +88,12 @@ class AsyncTransport:
     async def rpc(self, op: Rpc, *, idempotent: bool) -> Any:
         """Call a function; only the caller knows whether it is safe to repeat."""
         return await self._call(lambda: self.backend.rpc(op, self.identity), idempotent=idempotent)
+
+
+def _row_owner(op: object) -> Any:
+    """The one ``user_id`` the rows of an insert are written for (a service client's ``user_id=``), if any."""
+    rows = getattr(op, "rows", None)
+    if not isinstance(rows, Sequence):
+        return None
+    owners = {row.get("user_id") for row in rows if isinstance(row, Mapping)}
+    return owners.pop() if len(owners) == 1 else None

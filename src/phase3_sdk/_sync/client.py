@@ -18,32 +18,33 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from .. import _local
-from ..backends.base import SyncBackend, Rpc, RpcReturns
+from ..backends.base import (
+    DEFAULT_POOL_MAX,
+    DEFAULT_POOL_MIN,
+    DEFAULT_STATEMENT_TIMEOUT_MS,
+    SyncBackend,
+    Rpc,
+    RpcReturns,
+)
 from ..config import Settings
 from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
-from ..schema.tables import ALL_TABLES
 from ._io import run_blocking
-from .backends.postgres import (
-    DEFAULT_POOL_MAX,
-    DEFAULT_POOL_MIN,
-    DEFAULT_STATEMENT_TIMEOUT_MS,
-    PostgresBackend,
-)
-from .resources.conversations import Conversations
-from .resources.skills import SkillExecutions, Skills
-from .resources.synthesis import Patterns, Recommendations, SynthesisJobs
-from .resources.tools import Tools, ToolUsageLog
 from .transport import Transport
 
 if TYPE_CHECKING:
-    # Imported where used: search brings numpy, which a client doing plain CRUD should not pay for at
-    # import; auth is imported the same way so that sign-in code loads only for apps that sign in.
+    # Imported where used, so that `import phase3_sdk` stays fast and needs only the base install: the
+    # Postgres backend brings psycopg (the 'postgres' extra), search brings numpy, the resources bring
+    # the models (pydantic classes take a while to build), auth loads only for apps that sign in.
     from ..embeddings import Embedder
     from .auth import Auth
+    from .resources.conversations import Conversations
     from .resources.search import Search
+    from .resources.skills import SkillExecutions, Skills
+    from .resources.synthesis import Patterns, Recommendations, SynthesisJobs
+    from .resources.tools import Tools, ToolUsageLog
 
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
 DEFAULT_TIMEOUT = 30.0
@@ -120,6 +121,8 @@ class Phase3Client:
             )
         service_key = key if role == "service_role" else None
         public_key = anon_key or (key if role == "anon" else None)
+        # Imported here: the table list brings the models, which `import phase3_sdk` must not load.
+        from ..schema.tables import ALL_TABLES
         from .backends.rest import RestBackend
 
         backend = RestBackend(
@@ -169,6 +172,8 @@ class Phase3Client:
         users' access tokens, give ``jwt_secret`` (HS256 tokens) and/or ``supabase_url`` (ES256/RS256
         tokens, checked against the project's published keys).
         """
+        from .backends.postgres import PostgresBackend
+
         backend = PostgresBackend(
             db_url,
             min_size=min_connections,
@@ -330,9 +335,11 @@ class Phase3Client:
     ) -> Any:
         """Call a function of the ``public`` schema with named arguments, as this client's identity.
 
-        ``returns``: ``"rows"`` (a function returning a table or a set: a list of dicts), ``"scalar"``
-        (one value) or ``"none"``. Errors are the SDK's typed errors on both backends. A call is retried
-        on transient errors only if you say it is ``idempotent`` (a function may write).
+        ``returns``: ``"rows"`` (a function returning a set: a list, as PostgREST sends it: objects for a
+        table or composite type, plain values for a set of a scalar type, which includes a one-column
+        ``returns table``), ``"scalar"`` (one value) or ``"none"``. Values are JSON values on both
+        backends (UUIDs and times as strings). Errors are the SDK's typed errors on both backends. A
+        call is retried on transient errors only if you say it is ``idempotent`` (a function may write).
         """
         if not isinstance(name, str) or not _IDENTIFIER.match(name):
             raise InvalidInputError(f"rpc() needs a plain function name, got {name!r}", field="name")
@@ -354,7 +361,7 @@ class Phase3Client:
             if isinstance(value, dict)
             or (isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value))
         }
-        op = Rpc(name, values, returns=returns, casts=casts)
+        op = Rpc(name, values, returns=returns, casts=casts, json=True)
         try:
             return self._transport.rpc(op, idempotent=idempotent)
         except ServerError as exc:
@@ -465,42 +472,58 @@ class Phase3Client:
     @cached_property
     def tools(self) -> Tools:
         """Custom tools: CRUD, Python handlers and single tool runs."""
+        from .resources.tools import Tools
+
         return Tools(self._transport, self._shared.registry)
 
     @cached_property
     def tool_usage(self) -> ToolUsageLog:
         """The log of tool calls."""
+        from .resources.tools import ToolUsageLog
+
         return ToolUsageLog(self._transport)
 
     @cached_property
     def skills(self) -> Skills:
         """Composite skills: CRUD, validation and durable execution."""
+        from .resources.skills import Skills
+
         return Skills(self._transport, self._shared.registry, self._transport_for_user)
 
     @cached_property
     def skill_executions(self) -> SkillExecutions:
         """The history of skill runs."""
+        from .resources.skills import SkillExecutions
+
         return SkillExecutions(self._transport)
 
     @cached_property
     def synthesis(self) -> SynthesisJobs:
         """Memory synthesis jobs."""
+        from .resources.synthesis import SynthesisJobs
+
         return SynthesisJobs(self._transport, self._transport_for_user)
 
     @cached_property
     def patterns(self) -> Patterns:
         """Patterns detected by synthesis."""
+        from .resources.synthesis import Patterns
+
         return Patterns(self._transport)
 
     @cached_property
     def recommendations(self) -> Recommendations:
         """Recommendations derived from patterns."""
+        from .resources.synthesis import Recommendations
+
         return Recommendations(self._transport)
 
     @cached_property
     def conversations(self) -> Conversations:
         """Conversation memories."""
-        return Conversations(self._transport)
+        from .resources.conversations import Conversations
+
+        return Conversations(self._transport, self._shared.embedder)
 
     @cached_property
     def search(self) -> Search:

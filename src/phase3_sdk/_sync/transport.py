@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..backends.base import SyncBackend, Delete, Insert, Query, Rpc, Update
+from ..errors import UserNotFoundError
 from ..identity import Identity
 from ..retry import RetryPolicy
 from ._io import Outcome
@@ -39,10 +40,17 @@ class Transport:
         """The same backend and policy acting for someone else."""
         return Transport(self.backend, identity, self.retry)
 
-    def _call(self, fn: Callable[[], Outcome[T]], *, idempotent: bool) -> T:
-        for attempt in self.retry.retrying(idempotent=idempotent):
-            with attempt:
-                return fn()
+    def _call(self, fn: Callable[[], Outcome[T]], *, idempotent: bool, op: object = None) -> T:
+        try:
+            for attempt in self.retry.retrying(idempotent=idempotent):
+                with attempt:
+                    return fn()
+        except UserNotFoundError as exc:
+            # Under RLS the database does not say which user id failed the foreign key; we know it.
+            user = exc.user_id or self.identity.user_id or _row_owner(op)
+            if user is not None and exc.user_id is None:
+                raise exc.for_user(user) from None
+            raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def select(self, query: Query) -> list[dict[str, Any]]:
@@ -55,11 +63,11 @@ class Transport:
 
     def insert(self, op: Insert) -> list[dict[str, Any]]:
         """Insert rows. Safe to retry because every row carries a client-generated id."""
-        return self._call(lambda: self.backend.insert(op, self.identity), idempotent=True)
+        return self._call(lambda: self.backend.insert(op, self.identity), idempotent=True, op=op)
 
     def update(self, op: Update, *, idempotent: bool = True) -> list[dict[str, Any]]:
         """Update rows; setting values by key is idempotent unless the caller says otherwise."""
-        return self._call(lambda: self.backend.update(op, self.identity), idempotent=idempotent)
+        return self._call(lambda: self.backend.update(op, self.identity), idempotent=idempotent, op=op)
 
     def delete(self, op: Delete) -> list[dict[str, Any]] | None:
         """Delete rows (deleting twice leaves the same state); the rows deleted, or ``None`` if unknown.
@@ -81,3 +89,12 @@ class Transport:
     def rpc(self, op: Rpc, *, idempotent: bool) -> Any:
         """Call a function; only the caller knows whether it is safe to repeat."""
         return self._call(lambda: self.backend.rpc(op, self.identity), idempotent=idempotent)
+
+
+def _row_owner(op: object) -> Any:
+    """The one ``user_id`` the rows of an insert are written for (a service client's ``user_id=``), if any."""
+    rows = getattr(op, "rows", None)
+    if not isinstance(rows, Sequence):
+        return None
+    owners = {row.get("user_id") for row in rows if isinstance(row, Mapping)}
+    return owners.pop() if len(owners) == 1 else None

@@ -111,6 +111,10 @@ class Rpc:
     args: Mapping[str, Any] = field(default_factory=dict)
     returns: RpcReturns = "rows"
     casts: Mapping[str, str] = field(default_factory=dict)
+    #: Answer with the JSON values PostgREST would send (a set of a scalar type as a list of scalars, a
+    #: composite as an object, UUIDs and times as strings), for the app's own functions the SDK has no
+    #: model for, so both backends give the same values. The SDK's own calls keep the driver's types.
+    json: bool = False
 
 
 class AsyncBackend(Protocol):
@@ -224,3 +228,10 @@ class SyncBackend(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+#: Direct-connection defaults, stated once (here, so that the client can name them without importing
+#: psycopg): connections wait up to 10 s for a free slot; a statement runs up to 30 s.
+DEFAULT_POOL_MIN = 1
+DEFAULT_POOL_MAX = 10
+DEFAULT_STATEMENT_TIMEOUT_MS = 30_000

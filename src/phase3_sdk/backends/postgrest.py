@@ -36,6 +36,7 @@ from ..errors import (
     ServerError,
     TransientError,
     classify,
+    missing_user_error,
 )
 from ..identity import Identity
 from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
@@ -476,6 +477,12 @@ def error_from_response(
         "request_id": request_id(headers),
         "body": _redact(content.decode("utf-8", "replace"), secrets) if content else None,
     }
+    missing = missing_user_error(code, message, details)
+    if missing is not None:
+        missing.status = status
+        missing.request_id = kwargs["request_id"]
+        missing.body = kwargs["body"]
+        return missing
     cls = classify(status, code)
     if issubclass(cls, TransientError):
         return cls(message, retry_after=retry_after, **kwargs)

@@ -13,15 +13,26 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import psycopg
-from psycopg import pq, sql
-from psycopg.abc import Buffer
-from psycopg.adapt import Dumper
-from psycopg.types.json import Jsonb
+from .._extras import missing_extra
+
+try:
+    import numpy as np
+    import psycopg
+    from psycopg import pq, sql
+    from psycopg.abc import Buffer
+    from psycopg.adapt import Dumper
+    from psycopg.types.json import Jsonb
+except ImportError as exc:
+    raise missing_extra(exc, "the Postgres backend (connect(), local())", "postgres") from None
 from pydantic_core import to_json
 
-from ..errors import Phase3ConnectionError, Phase3Error, Phase3TimeoutError, error_class_for
+from ..errors import (
+    Phase3ConnectionError,
+    Phase3Error,
+    Phase3TimeoutError,
+    error_class_for,
+    missing_user_error,
+)
 from ..identity import Identity
 from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
 
@@ -359,12 +370,13 @@ def compile_rpc(op: Rpc) -> tuple[bytes, list[Any]]:
         for name, value in op.args.items()
     ]
     names = tuple(op.args)
-    return _rpc_statement(op.function, names, tuple(op.casts.get(n) for n in names), op.returns), params
+    casts = tuple(op.casts.get(n) for n in names)
+    return _rpc_statement(op.function, names, casts, op.returns, json=op.json), params
 
 
 @functools.lru_cache(maxsize=256)
 def _rpc_statement(
-    function: str, names: tuple[str, ...], casts: tuple[str | None, ...], returns: str
+    function: str, names: tuple[str, ...], casts: tuple[str | None, ...], returns: str, *, json: bool = False
 ) -> bytes:
     # The text depends only on the call's shape, which a program has few of; composing and quoting it
     # anew took ~0.2 ms of every search.
@@ -374,6 +386,12 @@ def _rpc_statement(
         for name, cast in zip(names, casts, strict=True)
     ]
     call = sql.SQL("{}({})").format(_table(function), sql.SQL(", ").join(args))
+    if json:
+        # As PostgREST answers: to_jsonb of the row alias is an object for a composite result and the
+        # value itself for a scalar one (a function in FROM returning a base type names that value).
+        if returns == "rows":
+            return (sql.SQL("select to_jsonb(r) as value from ") + call + sql.SQL(" r")).as_bytes(None)
+        return (sql.SQL("select to_jsonb(") + call + sql.SQL(") as value")).as_bytes(None)
     statement = (
         sql.SQL("select * from ") + call
         if returns == "rows"
@@ -404,6 +422,9 @@ def map_error(exc: BaseException) -> Phase3Error:
         if code is None:
             # No SQLSTATE: the connection itself failed (refused, reset, closed by the server).
             return Phase3ConnectionError(f"database connection failed: {message}", code="connection")
+        missing = missing_user_error(code, message, diag.message_detail)
+        if missing is not None:
+            return missing
         cls = error_class_for(code)
         return cls(message, code=code, details=diag.message_detail, hint=diag.message_hint)
     return Phase3ConnectionError(f"{type(exc).__name__}: {exc}", code="connection")

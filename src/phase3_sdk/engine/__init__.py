@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .conditions import check_condition_syntax, evaluate_condition, referenced_identifiers
     from .jsonpath import CompiledPath, compile_path
-    from .sandbox import PROFILES, SandboxLimits, SandboxProfile, ToolOutcome, check_js_syntax, run_js_tool
+    from .sandbox import PROFILES, SandboxLimits, SandboxProfile, ToolOutcome
     from .steps import RESERVED_STEP_IDS, SkillStep, StepProblem, parse_steps, validate_steps
+    from .supervisor import check_js_syntax, run_js_tool
 
 _EXPORTS = {
     "check_condition_syntax": "conditions",
@@ -25,8 +26,8 @@ _EXPORTS = {
     "SandboxLimits": "sandbox",
     "SandboxProfile": "sandbox",
     "ToolOutcome": "sandbox",
-    "check_js_syntax": "sandbox",
-    "run_js_tool": "sandbox",
+    "check_js_syntax": "supervisor",
+    "run_js_tool": "supervisor",
     "RESERVED_STEP_IDS": "steps",
     "SkillStep": "steps",
     "StepProblem": "steps",

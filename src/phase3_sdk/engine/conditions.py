@@ -20,7 +20,6 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from phase3_sdk.engine.supervisor import default_pool
 from phase3_sdk.errors import InvalidInputError
 
 __all__ = ["check_condition_syntax", "evaluate_condition", "referenced_identifiers"]
@@ -191,6 +190,10 @@ def referenced_identifiers(expression: str) -> frozenset[str]:
 def _run(expression: str, body: str, values_json: str | None) -> dict[str, Any]:
     # In a worker process of the sandbox pool, like tools: a condition can call a native built-in
     # that QuickJS cannot interrupt, and the pool kills a worker that overruns the strict limit.
+    # Imported here: the sandbox needs QuickJS (the 'skills' extra), which code that only reads or writes
+    # skills and tools over REST does not.
+    from phase3_sdk.engine.supervisor import default_pool
+
     return default_pool().run_condition(expression, body, values_json)
 
 

@@ -22,7 +22,7 @@ The time limit is enforced twice. Inside QuickJS, by its interrupt handler (whic
 the regex engine, so catastrophic backtracking is stopped) and, between promise jobs, by a wall-clock
 deadline checked here; the handler of ``quickjs-ng`` measures *process* CPU time (C ``clock()``). But
 the handler is never consulted inside one native call (``indexOf`` over megabytes, ``JSON.stringify``
-of millions of values), so :func:`run_js_tool` runs the code in a worker process of
+of millions of values), so ``supervisor.run_js_tool`` runs the code in a worker process of
 :mod:`phase3_sdk.engine.supervisor`, which kills the worker at 1.5x the limit (plus at most 10 ms)
 and replaces it: whatever the code does, the call returns within 2x its limit, as a ``timeout``
 (``killed=True`` when the worker had to be killed).
@@ -63,15 +63,21 @@ from typing import Any, Final, Literal
 
 # The C extension directly: the `quickjs` wrapper package starts a worker thread at import time for
 # its `Function` helper, which this module does not use. It ships no type information.
-_quickjs: Any = importlib.import_module("_quickjs")
+try:
+    _quickjs: Any = importlib.import_module("_quickjs")
+except ModuleNotFoundError as exc:
+    if exc.name != "_quickjs":
+        raise
+    # Imported here, on failure only: the sandbox worker loads this file by path and never needs it.
+    from phase3_sdk.errors import MissingExtraError
+
+    raise MissingExtraError("the JavaScript sandbox (JS tools, skill conditions)", "skills") from None
 
 __all__ = [
     "PROFILES",
     "SandboxLimits",
     "SandboxProfile",
     "ToolOutcome",
-    "check_js_syntax",
-    "run_js_tool",
 ]
 
 SandboxProfile = Literal["strict", "standard", "permissive"]
@@ -318,32 +324,14 @@ _SYNTAX_CHECK: Final = r"""
     }
     return null;
   } catch (e) {
-    return String(e.name) + ": " + String(e.message);
+    // The stack's first frame is where the compiler stopped, in the source AsyncFunction built:
+    // "(async function anonymous(params,log\n) {\n" + body + ..., so the body starts on line 3.
+    const at = /<input>:(\d+):(\d+)/.exec(String(e.stack || ""));
+    const where = at && Number(at[1]) > 2 ? " (line " + (Number(at[1]) - 2) + ", column " + at[2] + ")" : "";
+    return String(e.name) + ": " + String(e.message) + where;
   }
 })
 """
-
-
-def run_js_tool(
-    code: str,
-    params: Mapping[str, Any],
-    profile: SandboxProfile = "standard",
-    *,
-    limits: SandboxLimits | None = None,
-) -> ToolOutcome:
-    """Run a tool body (an async function body seeing ``params`` and ``log``) in a fresh sandbox.
-
-    The call runs in a worker process of the shared :class:`~phase3_sdk.engine.supervisor.SandboxPool`,
-    which kills the worker if it overruns the time limit (native built-ins included), so this returns
-    within 1.5x the limit plus at most 10 ms. ``limits`` overrides the profile's limits. Never raises
-    for anything the tool does; raises ``TypeError``/``ValueError`` only if ``params`` cannot be
-    encoded as JSON or the profile is unknown, and ``ExecutionError`` if no worker process can start.
-    """
-    from .supervisor import default_pool  # the pool imports this module
-
-    chosen = limits if limits is not None else PROFILES[profile]
-    params_json = json.dumps(dict(params), allow_nan=False)
-    return default_pool().run_tool(code, params_json, chosen)
 
 
 def run_js_tool_in_process(
@@ -454,17 +442,6 @@ def _execute_tool(code: str, params_json: str, chosen: SandboxLimits) -> tuple[d
 def _too_large(size: int, limits: SandboxLimits, *, exact: bool) -> str:
     qualifier = "" if exact else "at least "
     return f"output is {qualifier}{size} bytes of JSON, over the limit of {limits.max_output_bytes} bytes"
-
-
-def check_js_syntax(code: str) -> str | None:
-    """Compile a tool body without running it; return the ``SyntaxError`` message or ``None``.
-
-    Runs in a worker process of the sandbox pool, like the tools themselves (compiling is bounded
-    by the strict profile's limits).
-    """
-    from .supervisor import default_pool  # the pool imports this module
-
-    return default_pool().check_syntax(code)
 
 
 def check_js_syntax_in_process(code: str) -> str | None:

@@ -46,6 +46,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -54,13 +55,21 @@ from .sandbox import (
     FRAME_HEADER,
     PROFILES,
     SandboxLimits,
+    SandboxProfile,
     ToolOutcome,
     encode_frame,
     limits_to_json,
     outcome_from_reply,
 )
 
-__all__ = ["HARD_LIMIT_FACTOR", "HARD_LIMIT_GRACE_MS", "SandboxPool", "default_pool"]
+__all__ = [
+    "HARD_LIMIT_FACTOR",
+    "HARD_LIMIT_GRACE_MS",
+    "SandboxPool",
+    "check_js_syntax",
+    "default_pool",
+    "run_js_tool",
+]
 
 #: A worker is killed this many times its time limit after the request was sent ...
 HARD_LIMIT_FACTOR: Final = 1.5
@@ -217,7 +226,7 @@ class SandboxPool:
     # -- the three kinds of request --------------------------------------------------------------------
 
     def run_tool(self, code: str, params_json: str, limits: SandboxLimits) -> ToolOutcome:
-        """Run a tool body with ``params_json`` under ``limits``; see ``sandbox.run_js_tool``."""
+        """Run a tool body with ``params_json`` under ``limits``; see :func:`run_js_tool`."""
         request = encode_frame(
             {"kind": "tool", "code": code, "limits": limits_to_json(limits)}, params_json.encode("utf-8")
         )
@@ -233,7 +242,7 @@ class SandboxPool:
         return outcome_from_reply(meta, text)
 
     def check_syntax(self, code: str) -> str | None:
-        """The ``SyntaxError`` message of a tool body, or ``None``; see ``sandbox.check_js_syntax``."""
+        """The ``SyntaxError`` message of a tool body, or ``None``; see :func:`check_js_syntax`."""
         limits = PROFILES["strict"]
         answer = self._call(encode_frame({"kind": "syntax", "code": code}), limits)
         if answer.fate == "killed":
@@ -459,3 +468,34 @@ def _close_default() -> None:
 
 
 atexit.register(_close_default)
+
+
+def run_js_tool(
+    code: str,
+    params: Mapping[str, Any],
+    profile: SandboxProfile = "standard",
+    *,
+    limits: SandboxLimits | None = None,
+) -> ToolOutcome:
+    """Run a tool body (an async function body seeing ``params`` and ``log``) in a fresh sandbox.
+
+    The call runs in a worker process of the shared :class:`~phase3_sdk.engine.supervisor.SandboxPool`,
+    which kills the worker if it overruns the time limit (native built-ins included), so this returns
+    within 1.5x the limit plus at most 10 ms. ``limits`` overrides the profile's limits. Never raises
+    for anything the tool does; raises ``TypeError``/``ValueError`` only if ``params`` cannot be
+    encoded as JSON or the profile is unknown, and ``ExecutionError`` if no worker process can start.
+    """
+    chosen = limits if limits is not None else PROFILES[profile]
+    params_json = json.dumps(dict(params), allow_nan=False)
+    return default_pool().run_tool(code, params_json, chosen)
+
+
+def check_js_syntax(code: str) -> str | None:
+    """Compile a tool body without running it; return the ``SyntaxError`` message or ``None``.
+
+    The message ends with where the compiler stopped in the body, ``(line L, column C)``, both 1-based.
+
+    Runs in a worker process of the sandbox pool, like the tools themselves (compiling is bounded
+    by the strict profile's limits).
+    """
+    return default_pool().check_syntax(code)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from ._base import PayloadModel, RowModel
+from ._base import IndexedText, PayloadModel, RowModel
 from ._update import UpdateModel
 
 SynthesisType = Literal[
@@ -94,7 +94,8 @@ class PatternCreate(PayloadModel):
     description: str = Field(min_length=1)
     evidence: dict[str, Any] = Field(default_factory=dict)
     confidence: float = Field(ge=0, le=1)
-    pattern_key: str | None = None
+    # Unique per user (memory_patterns_user_key): a btree index, so a key over ~2.7 KB cannot be stored.
+    pattern_key: IndexedText | None = None
     first_detected: datetime | None = None
     last_observed: datetime | None = None
     observation_count: int = Field(default=1, ge=1)

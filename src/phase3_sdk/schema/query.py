@@ -20,7 +20,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
 from ..backends.base import Filter, FilterOp, Keyset, Order, Query
 from ..errors import InvalidInputError
-from ..models._base import invalid_input_from
+from ..models._base import check_storable, invalid_input_from
 from .tables import Table
 
 T = TypeVar("T")
@@ -65,13 +65,9 @@ def build_filters(
     except ValidationError as exc:
         raise invalid_input_from(exc, what=f"filter for {what}") from None
     for key, value in clean.items():
-        # PostgreSQL text cannot hold NUL, so no row can match it; refused here, on both backends, rather
-        # than as a database error after the request.
-        values = value if isinstance(value, list | tuple | set | frozenset) else [value]
-        if any(isinstance(v, str) and "\x00" in v for v in values):
-            raise InvalidInputError(
-                f"filter {key!r} for {what} contains the NUL character (\\u0000)", field=key
-            )
+        # PostgREST cuts an in-list value at its first NUL and PostgreSQL refuses one elsewhere: either
+        # way the query would not be the one asked for, so such a value is refused here.
+        check_storable(value, field=key, what=f"filter for {what}")
     return tuple(Filter(specs[k].column, specs[k].op, v) for k, v in clean.items() if v is not None)
 
 
@@ -113,9 +109,11 @@ def decode_cursor(order: Sequence[Order], cursor: str) -> Keyset:
         expected = [("-" if o.descending else "") + o.column for o in order]
         if payload["o"] != expected or len(payload["v"]) != len(order):
             raise ValueError("cursor was made for another ordering")
-        return Keyset(tuple(payload["v"]))
+        values = tuple(payload["v"])
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInputError(f"invalid cursor: {exc}", field="cursor") from None
+    check_storable(list(values), field="cursor", what="cursor")
+    return Keyset(values)
 
 
 def check_page_size(page_size: int) -> int:

@@ -11,10 +11,14 @@ from datetime import datetime
 from typing import Any, Final, Literal, get_args
 from uuid import UUID
 
-import numpy as np
-import numpy.typing as npt
-
+from phase3_sdk._extras import missing_extra
 from phase3_sdk.errors import InvalidInputError
+
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:
+    raise missing_extra(exc, "memory synthesis", "synthesis") from None
 
 #: The job types a synthesis run can have; ``full_synthesis`` runs every analyzer.
 SynthesisType = Literal[

@@ -26,8 +26,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+from phase3_sdk._extras import missing_extra
+
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:
+    raise missing_extra(exc, "seeded histories (phase3_sdk.testing.seed)", "synthesis") from None
 
 from phase3_sdk.embeddings import Embedder, HashingEmbedder
 from phase3_sdk.errors import InvalidInputError

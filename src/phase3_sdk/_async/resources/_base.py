@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from ..._deprecation import warn_deprecated
+from ..._rows_display import AsyncRows
 from ...backends.base import Delete, Filter, Insert, Order, Query, Update
 from ...errors import InvalidInputError, NotFoundError
 from ...filters import DEPRECATED_FILTERS
@@ -218,14 +219,74 @@ class AsyncTableResource(Generic[RowT]):
         page_size: int,
         limit: int | None,
         columns: tuple[str, ...] | None = None,
-    ) -> AsyncIterator[RowT]:
+    ) -> AsyncRows[RowT]:
         # Not a generator itself: bad filters or ordering fail here, at the call, not at the first step of
-        # iteration somewhere else in the caller's code.
+        # iteration somewhere else in the caller's code. Each iteration of the result runs the query anew.
         check_page_size(page_size)
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
         order_by = parse_order(self.table, order)
-        return self._iterate(self._filters(filters), order_by, page_size, limit, columns)
+        found = self._filters(filters)
+        return AsyncRows(lambda: self._iterate(found, order_by, page_size, limit, columns), what=self._what)
+
+    def _list_columns(
+        self,
+        filters: Mapping[str, Any],
+        columns: Sequence[str],
+        *,
+        order: str | None,
+        page_size: int,
+        limit: int | None,
+    ) -> AsyncRows[dict[str, Any]]:
+        """``list(columns=[...])``: only those columns are read, and each row is a dict of exactly them
+        (a model cannot be built from part of a row)."""
+        wanted = self._check_columns(columns)
+        check_page_size(page_size)
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
+        order_by = parse_order(self.table, order)
+        found = self._filters(filters)
+        # The cursor of the next page is made from the order columns and the id: read them too.
+        read = tuple(dict.fromkeys((*wanted, *(o.column for o in order_by), "id")))
+        return AsyncRows(
+            lambda: self._iterate_dicts(found, order_by, page_size, limit, read, wanted), what=self._what
+        )
+
+    def _check_columns(self, columns: Sequence[str]) -> tuple[str, ...]:
+        if isinstance(columns, str) or not columns:
+            raise InvalidInputError("columns must be a non-empty list of column names", field="columns")
+        unknown = [c for c in columns if c not in self.table.columns]
+        if unknown:
+            raise InvalidInputError(
+                f"{self._what} has no column {unknown[0]!r} (columns: {', '.join(self.table.columns)})",
+                field="columns",
+            )
+        return tuple(dict.fromkeys(columns))
+
+    async def _iterate_dicts(
+        self,
+        filters: tuple[Filter, ...],
+        order_by: tuple[Order, ...],
+        page_size: int,
+        limit: int | None,
+        read: tuple[str, ...],
+        wanted: tuple[str, ...],
+    ) -> AsyncIterator[dict[str, Any]]:
+        cursor: str | None = None
+        seen = 0
+        while True:
+            size = page_size if limit is None else min(page_size, limit - seen)
+            if size <= 0:
+                return
+            max_rows = self._transport.max_rows
+            query = page_query(self.table, filters, order_by, size, cursor, read, max_rows)
+            rows = await self._transport.select(query)
+            rows, cursor = split_page(order_by, rows, size, request_size(size, max_rows))
+            for row in rows:
+                yield {c: row.get(c) for c in wanted}
+            seen += len(rows)
+            if cursor is None:
+                return
 
     async def _iterate(
         self,

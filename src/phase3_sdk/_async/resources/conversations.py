@@ -4,27 +4,36 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import Field, TypeAdapter, ValidationError
 from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
+from ..._extras import missing_extra
 from ..._progress import ProgressBar
+from ..._rows_display import AsyncRows
 from ...backends.base import Insert
-from ...embeddings import EMBEDDING_DIMENSION, check_dimension, vector_text
-from ...errors import InvalidInputError
+from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
 from ...filters import ConversationFilters
 from ...models import Conversation, ConversationCreate, ConversationUpdate
+from ...models._base import error_location
 from ...models.memory import MessageDict
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import CONVERSATIONS
+from .._io import run_blocking
+from ..transport import AsyncTransport
 from ._base import AsyncTableResource, as_uuid, validate_payload
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from ...embeddings import Embedder
 
 
 class _BulkRow(ConversationCreate):
@@ -59,7 +68,7 @@ def _row_error(exc: ValidationError, start: int) -> InvalidInputError:
     for err in errors:
         if int(err["loc"][0]) != first:
             continue
-        loc = ".".join(str(p) for p in err["loc"][1:])
+        loc = error_location(err, 1)
         fields.append(f"rows[{start + first}].{loc}" if loc else f"rows[{start + first}]")
         problems.append(
             f"{loc or 'row'}: {'unknown field' if err['type'] == 'extra_forbidden' else err['msg']}"
@@ -74,6 +83,13 @@ def _embeddings(values: builtins.list[Any], indices: builtins.list[int]) -> npt.
 
     Only when the fast check fails are rows looked at one by one, to name the first bad one.
     """
+    # Imported here: embeddings need numpy (the 'search' extra); memories without them do not.
+    try:
+        import numpy as np
+    except ImportError as exc:
+        raise missing_extra(exc, "memories with embeddings", "search") from None
+    from ...embeddings import EMBEDDING_DIMENSION, check_dimension
+
     try:
         with np.errstate(over="ignore"):  # an overflow shows as infinity, caught below
             matrix = np.asarray(values, dtype=np.float32)
@@ -143,10 +159,68 @@ def _bulk_chunk(
         fields["embedding"] = None
         out.append(fields)
     if matrix is not None:
+        from ...embeddings import vector_text
+
         for k, vector in zip(with_vector, matrix, strict=True):
             # COPY sends float32 rows as binary vectors; JSON (REST) needs pgvector's text form.
             out[k]["embedding"] = vector if binary else vector_text(vector)
     return out
+
+
+# -- embedding on write --------------------------------------------------------------------------------
+# A memory stored without an embedding is invisible to semantic search (its query side embeds text, its
+# stored side has nothing to compare with). With an embedder configured on the client, create and
+# bulk_create embed the memory's text (its messages' contents, one per line: Conversation.text); without
+# one they warn, once per process, so the gap is never silent. The implicit default HashingEmbedder is
+# deliberately NOT used for this: it is a keyword hash, not a model, and writing its vectors would fill
+# the column with values no real model can later be compared with (mixed vector spaces rank garbage).
+
+_warned_unembedded = False
+
+
+def _message_text(messages: Iterable[Any]) -> str:
+    """A memory's text as embedded on write: its messages' contents, one per line (``Conversation.text``)."""
+    parts = []
+    for message in messages:
+        content = (
+            message.get("content", "") if isinstance(message, Mapping) else getattr(message, "content", "")
+        )
+        parts.append(str(content))
+    return "\n".join(parts)
+
+
+def _warn_unembedded(count: int, stacklevel: int) -> None:
+    global _warned_unembedded
+    if count == 0 or _warned_unembedded:
+        return
+    _warned_unembedded = True
+    warnings.warn(
+        f"{count} memor{'y' if count == 1 else 'ies'} stored without an embedding: search.semantic cannot "
+        f"find {'it' if count == 1 else 'them'} (search.text can). Give each row an 'embedding', or create "
+        "the client with "
+        "embedder=... (e.g. OpenAIEmbedder, OllamaEmbedder or WordLlamaEmbedder) to embed on write. "
+        "This warning is shown once.",
+        MissingEmbeddingsWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+async def _embed_texts(embedder: Embedder, texts: builtins.list[str]) -> npt.NDArray[np.float32]:
+    """The embedder's vectors for ``texts`` as an (n, 768) float32 matrix, checked before any is stored."""
+    import numpy as np  # an embedder means the 'search' extra is there: embeddings.py needs numpy
+
+    from ...embeddings import EMBEDDING_DIMENSION
+
+    vectors = await run_blocking(embedder.embed, texts)  # CPU-bound or a blocking HTTP call
+    if len(vectors) != len(texts):
+        raise ConfigurationError(f"the embedder returned {len(vectors)} vectors for {len(texts)} texts")
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.shape != (len(texts), EMBEDDING_DIMENSION) or not bool(np.isfinite(matrix).all()):
+        raise ConfigurationError(
+            f"the embedder returned vectors of shape {matrix.shape} (or non-finite values); "
+            f"conversations.embedding needs {EMBEDDING_DIMENSION} finite floats per memory"
+        )
+    return matrix
 
 
 class AsyncConversations(AsyncTableResource[Conversation]):
@@ -165,17 +239,30 @@ class AsyncConversations(AsyncTableResource[Conversation]):
         "until": FilterSpec("created_at", "lt"),
     }
 
+    def __init__(self, transport: AsyncTransport, embedder: Embedder | None = None) -> None:
+        super().__init__(transport)
+        #: Embeds memories written without an embedding (None: they are stored without, with a warning).
+        self.embedder = embedder
+
     async def create(self, *, user_id: UUID | str | None = None, **fields: Any) -> Conversation:
-        """Store a memory (fields of :class:`~phase3_sdk.models.ConversationCreate`)."""
-        return await self._create(ConversationCreate, fields, user_id)
+        """Store a memory (fields of :class:`~phase3_sdk.models.ConversationCreate`).
+
+        Without an ``embedding``, the client's embedder (if one was configured) embeds the messages'
+        text; with none configured the memory is stored unembedded and a
+        :class:`~phase3_sdk.errors.MissingEmbeddingsWarning` says so (once per process).
+        """
+        payload = validate_payload(ConversationCreate, fields, what=f"{self._what} row")
+        return (await self._store([payload], user_id))[0]
 
     async def create_many(
         self, rows: builtins.list[dict[str, Any]], *, user_id: UUID | str | None = None
     ) -> builtins.list[Conversation]:
         """Deprecated (use :meth:`bulk_create`): store several memories in one request, returning them.
 
-        All are validated before any is sent. :meth:`bulk_create` does the same in batches, idempotently,
-        and returns how many were stored; give the rows their own ``id`` to know them afterwards.
+        All are validated before any is sent. Rows without an ``embedding`` are embedded in one call of
+        the client's embedder, as in :meth:`create`. :meth:`bulk_create` does the same in batches,
+        idempotently, and returns how many were stored; give the rows their own ``id`` to know them
+        afterwards.
         """
         warn_deprecated(
             "conversations.create_many()",
@@ -185,6 +272,18 @@ class AsyncConversations(AsyncTableResource[Conversation]):
         payloads = [
             validate_payload(ConversationCreate, r, what=f"conversations[{i}]") for i, r in enumerate(rows)
         ]
+        return await self._store(payloads, user_id)
+
+    async def _store(
+        self, payloads: builtins.list[ConversationCreate], user_id: UUID | str | None
+    ) -> builtins.list[Conversation]:
+        missing = [p for p in payloads if p.embedding is None]
+        if missing and self.embedder is not None:
+            matrix = await _embed_texts(self.embedder, [_message_text(p.messages) for p in missing])
+            for payload, vector in zip(missing, matrix, strict=True):
+                payload.embedding = vector.tolist()
+        elif missing:
+            _warn_unembedded(len(missing), stacklevel=3)  # the user's create / create_many call
         return await self._insert(payloads, user_id=user_id)
 
     async def bulk_create(
@@ -205,6 +304,10 @@ class AsyncConversations(AsyncTableResource[Conversation]):
         not duplicated). On a database connection a batch is sent with binary COPY; over REST it is one
         POST. ``progress=True`` shows a progress bar on the terminal.
 
+        Rows without an ``embedding`` are embedded with the client's embedder, if one was configured
+        (one call per batch, just before the batch is sent); otherwise they are stored without one and a
+        :class:`~phase3_sdk.errors.MissingEmbeddingsWarning` says semantic search cannot find them.
+
         Memory: the validated rows are held until the end (about 1 KB per row besides its embedding, plus
         3 KB per embedding given as a list rather than a float32 array); a batch adds ~6 KB per row while
         it is sent (3 MB at the default 500).
@@ -224,13 +327,28 @@ class AsyncConversations(AsyncTableResource[Conversation]):
             for start in range(0, len(rows), batch_size)
         ]
         stored = 0
+        unembedded = 0
         with ProgressBar("storing memories", total=len(rows), unit="rows", enabled=progress) as bar:
             for batch in batches:
+                missing = [row for row in batch if row["embedding"] is None]
+                if missing and self.embedder is not None:
+                    from ...embeddings import vector_text
+
+                    # One embedder call per batch, just before the batch is sent: bounded memory, and a
+                    # provider failure leaves the earlier batches stored (re-running skips them by id).
+                    matrix = await _embed_texts(
+                        self.embedder, [_message_text(r["messages"]) for r in missing]
+                    )
+                    for row, vector in zip(missing, matrix, strict=True):
+                        row["embedding"] = vector if binary else vector_text(vector)
+                else:
+                    unembedded += len(missing)
                 written = await self._transport.insert(
                     Insert(self.table.name, batch, ("id",), self.table.json_columns, bulk=True)
                 )
                 stored += len(written)
                 bar.advance(len(batch))
+        _warn_unembedded(unembedded, stacklevel=2)  # the user's bulk_create call
         return stored
 
     async def update(self, id: UUID | str, **fields: Any) -> Conversation:
@@ -244,6 +362,7 @@ class AsyncConversations(AsyncTableResource[Conversation]):
     def _columns(self, *, include_embedding: bool) -> tuple[str, ...] | None:
         return self.table.columns if include_embedding else None
 
+    @overload
     def list(
         self,
         *,
@@ -251,9 +370,36 @@ class AsyncConversations(AsyncTableResource[Conversation]):
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
         include_embedding: bool = False,
+        columns: None = None,
         **filters: Unpack[ConversationFilters],
-    ) -> AsyncIterator[Conversation]:
-        """Memories matching the filters, newest first by default."""
+    ) -> AsyncRows[Conversation]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        include_embedding: bool = False,
+        columns: Sequence[str],
+        **filters: Unpack[ConversationFilters],
+    ) -> AsyncRows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        include_embedding: bool = False,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[ConversationFilters],
+    ) -> AsyncRows[Conversation] | AsyncRows[dict[str, Any]]:
+        """Memories matching the filters, newest first by default.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(
             filters,
             order=order,

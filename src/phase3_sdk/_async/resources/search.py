@@ -9,17 +9,24 @@ before any request.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+from ..._extras import missing_extra
 
-from ...backends.base import Rpc
+try:
+    import numpy as np
+    import numpy.typing as npt
+except ImportError as exc:
+    raise missing_extra(exc, "semantic search", "search") from None
+
+from ...backends.base import Filter, Query, Rpc
 from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension, vector_text
-from ...errors import ConfigurationError, InvalidInputError
+from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
 from ...models import SalienceTier, SearchHit
+from ...schema.tables import CONVERSATIONS
 from .._io import run_blocking
 from ..transport import AsyncTransport
 
@@ -132,6 +139,9 @@ class AsyncSearch:
         By default the ranking is approximate where that is much faster (recall@10 >= 0.98 measured, see
         ``benchmarks/search.py``); ``exact=True`` compares the query with every matching memory instead:
         the true top ``match_count``, at a cost linear in the caller's memory count (~150 ms at 100,000).
+
+        When nothing is found and some of the caller's memories have no embedding (semantic search
+        cannot see those), a :class:`~phase3_sdk.errors.MissingEmbeddingsWarning` says how many.
         """
         _check_match_count(match_count)
         if threshold is not None:
@@ -140,7 +150,7 @@ class AsyncSearch:
         if not isinstance(exact, bool):
             raise InvalidInputError(f"exact must be a bool, got {exact!r}", field="exact")
         vector = await self._query_vector(query)
-        return await self._call(
+        hits = await self._call(
             "semantic_search",
             {
                 "query_embedding": vector_text(vector),
@@ -153,6 +163,28 @@ class AsyncSearch:
             },
             {"query_embedding": "extensions.vector"},
         )
+        if not hits and self._transport.identity.user_id is not None:
+            await self._notice_unembedded(include_deleted=include_deleted)
+        return hits
+
+    async def _notice_unembedded(self, *, include_deleted: bool) -> None:
+        """Warn when an empty semantic result may be explained by memories that have no embedding.
+
+        One extra count, paid only when a search returns nothing: an empty answer with thousands of
+        unembedded memories behind it is otherwise indistinguishable from "nothing is similar".
+        """
+        filters = [Filter("embedding", "is", None)]
+        if not include_deleted:
+            filters.append(Filter("is_deleted", "eq", value=False))
+        count = await self._transport.count(Query(CONVERSATIONS.name, ("id",), tuple(filters)))
+        if count:
+            warnings.warn(
+                f"semantic search found nothing, and {count} of your memories have no embedding, so it "
+                "cannot see them: store memories with an embedding, or give the client an embedder "
+                "(embedder=...) to embed them on write; search.text finds them meanwhile",
+                MissingEmbeddingsWarning,
+                stacklevel=3,
+            )
 
     async def text(
         self,

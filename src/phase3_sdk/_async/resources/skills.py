@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
 
 from typing_extensions import Unpack
 
+from ..._rows_display import AsyncRows
 from ...backends.base import Filter, Order, Query
 from ...engine.registry import ToolRegistry
 from ...errors import ConfigurationError, InvalidInputError, LeaseLostError, NotFoundError
 from ...filters import SkillExecutionFilters, SkillFilters
 from ...identity import Identity
 from ...models import Skill, SkillCreate, SkillExecution, SkillUpdate
+from ...models._base import check_storable
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import SKILL_EXECUTIONS, SKILLS
 from ..transport import AsyncTransport
@@ -71,15 +73,41 @@ class AsyncSkills(AsyncTableResource[Skill]):
         """Change the given fields of one of your skills (new steps are validated first)."""
         return await self._update(id, SkillUpdate, self._check_steps(fields))
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[SkillFilters],
-    ) -> AsyncIterator[Skill]:
-        """Every visible skill matching the filters (yours and public ones)."""
+    ) -> AsyncRows[Skill]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[SkillFilters],
+    ) -> AsyncRows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[SkillFilters],
+    ) -> AsyncRows[Skill] | AsyncRows[dict[str, Any]]:
+        """Every visible skill matching the filters (yours and public ones).
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(
@@ -185,6 +213,9 @@ class AsyncSkills(AsyncTableResource[Skill]):
         one dies; ``retry_backoff`` (default 0.2 s) is the first wait of ``retry`` steps. Acting as the
         service role, ``user_id`` says whose run it is (default: the skill's owner).
         """
+        # The inputs are stored with the run (input_params jsonb): refused if PostgreSQL cannot store them.
+        if isinstance(inputs, Mapping):  # anything else is refused by the executor, naming it
+            check_storable(dict(inputs), field="inputs", what="skill inputs")
         chosen = await self.resolve(skill)
         who = None if user_id is None else as_uuid(user_id, "user_id")
         mine = self._transport.identity.user_id
@@ -345,15 +376,41 @@ class AsyncSkillExecutions(AsyncTableResource[SkillExecution]):
         "until": FilterSpec("created_at", "lt"),
     }
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[SkillExecutionFilters],
-    ) -> AsyncIterator[SkillExecution]:
-        """Runs matching the filters, newest first by default."""
+    ) -> AsyncRows[SkillExecution]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[SkillExecutionFilters],
+    ) -> AsyncRows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[SkillExecutionFilters],
+    ) -> AsyncRows[SkillExecution] | AsyncRows[dict[str, Any]]:
+        """Runs matching the filters, newest first by default.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
 
 from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
+from ..._rows_display import AsyncRows
 from ...filters import JobFilters, PatternFilters, RecommendationFilters
 from ...models import (
     Pattern,
@@ -70,15 +71,41 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
         warn_deprecated("synthesis.create()", "synthesis.submit()")
         return await self._create(SynthesisJobCreate, fields, user_id)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[JobFilters],
-    ) -> AsyncIterator[SynthesisJob]:
-        """Jobs matching the filters, newest first by default."""
+    ) -> AsyncRows[SynthesisJob]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[JobFilters],
+    ) -> AsyncRows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[JobFilters],
+    ) -> AsyncRows[SynthesisJob] | AsyncRows[dict[str, Any]]:
+        """Jobs matching the filters, newest first by default.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(
@@ -263,15 +290,41 @@ class AsyncPatterns(AsyncTableResource[Pattern]):
             fields["user_notes"] = notes
         return await self._update(as_uuid(id), PatternUpdate, fields)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[PatternFilters],
-    ) -> AsyncIterator[Pattern]:
-        """Patterns matching the filters (``min_confidence`` is inclusive)."""
+    ) -> AsyncRows[Pattern]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[PatternFilters],
+    ) -> AsyncRows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[PatternFilters],
+    ) -> AsyncRows[Pattern] | AsyncRows[dict[str, Any]]:
+        """Patterns matching the filters (``min_confidence`` is inclusive).
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(
@@ -315,15 +368,41 @@ class AsyncRecommendations(AsyncTableResource[Recommendation]):
         """Move a recommendation along pending -> acknowledged -> working_on -> completed."""
         return await self._update(id, RecommendationUpdate, {"status": status})
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[RecommendationFilters],
-    ) -> AsyncIterator[Recommendation]:
-        """Recommendations matching the filters."""
+    ) -> AsyncRows[Recommendation]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[RecommendationFilters],
+    ) -> AsyncRows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[RecommendationFilters],
+    ) -> AsyncRows[Recommendation] | AsyncRows[dict[str, Any]]:
+        """Recommendations matching the filters.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar, overload
 from uuid import UUID
 
 from typing_extensions import Unpack
 
+from ..._rows_display import AsyncRows
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
 from ...errors import InvalidInputError, NotFoundError
@@ -22,10 +23,31 @@ from ...models import (
 )
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import TOOL_USAGE, TOOLS
+from .._io import run_blocking
 from ..transport import AsyncTransport
 from ._base import AsyncTableResource, as_uuid, validate_payload
 
 H = TypeVar("H", bound=Handler)
+
+
+async def _check_code(code: Any) -> None:
+    """Refuse a tool body that does not compile, before anything is written.
+
+    A tool that cannot compile would otherwise be stored and then fail every run (and every skill
+    using it) at run time, far from the mistake.
+    """
+    if not isinstance(code, str) or not code.strip():
+        return  # not text: the payload model names the problem
+    from ...engine.supervisor import check_js_syntax
+
+    error = await run_blocking(check_js_syntax, code)
+    if error is not None:
+        raise InvalidInputError(
+            f"code is not valid JavaScript: {error}",
+            field="code",
+            code="invalid_javascript",
+            hint="code is the body of an async function that sees params and log (e.g. 'return params.x;')",
+        )
 
 
 class AsyncTools(AsyncTableResource[Tool]):
@@ -51,25 +73,60 @@ class AsyncTools(AsyncTableResource[Tool]):
         self._registry = registry
 
     async def create(self, *, user_id: UUID | str | None = None, **fields: Any) -> Tool:
-        """Create a tool (fields of :class:`~phase3_sdk.models.ToolCreate`), owned by the client's user."""
+        """Create a tool (fields of :class:`~phase3_sdk.models.ToolCreate`), owned by the client's user.
+
+        ``code`` is compiled (not run) in the sandbox first: a body that is not valid JavaScript raises
+        :class:`InvalidInputError` (``field="code"``) naming the syntax error and its line and column, and
+        nothing is stored.
+        """
+        await _check_code(fields.get("code"))
         return await self._create(ToolCreate, fields, user_id)
 
     async def update(self, id: UUID | str, **fields: Any) -> Tool:
-        """Change the given fields (of :class:`~phase3_sdk.models.ToolUpdate`) of one of your tools."""
+        """Change the given fields (of :class:`~phase3_sdk.models.ToolUpdate`) of one of your tools.
+
+        New ``code`` is compiled first, as in :meth:`create`.
+        """
+        await _check_code(fields.get("code"))
         return await self._update(id, ToolUpdate, fields)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[ToolFilters],
-    ) -> AsyncIterator[Tool]:
+    ) -> AsyncRows[Tool]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[ToolFilters],
+    ) -> AsyncRows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[ToolFilters],
+    ) -> AsyncRows[Tool] | AsyncRows[dict[str, Any]]:
         """Every visible tool matching the filters, fetched page by page as you iterate.
 
         ``order`` is a column, ``-`` first for descending: created_at, updated_at, name, usage_count.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
         """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(
@@ -203,15 +260,41 @@ class AsyncToolUsageLog(AsyncTableResource[ToolUsage]):
         ]
         return await self._insert(payloads, user_id=user_id)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[ToolUsageFilters],
-    ) -> AsyncIterator[ToolUsage]:
-        """Logged calls matching the filters, newest first by default."""
+    ) -> AsyncRows[ToolUsage]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[ToolUsageFilters],
+    ) -> AsyncRows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[ToolUsageFilters],
+    ) -> AsyncRows[ToolUsage] | AsyncRows[dict[str, Any]]:
+        """Logged calls matching the filters, newest first by default.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     async def page(

@@ -20,7 +20,8 @@ from ...backends.base import Filter, Order, Query
 from ...engine.flavour import HandlerCaller, HandlerTimeout
 from ...engine.registry import ToolRegistry
 from ...engine.runs import ResolvedTool, ToolRun, json_value, pick_tool, unwrap_handler
-from ...engine.sandbox import PROFILES, run_js_tool
+from ...engine.sandbox import PROFILES
+from ...engine.supervisor import run_js_tool
 from ...errors import ToolTimeoutError
 from ...models import Tool
 from ...schema.tables import TOOLS

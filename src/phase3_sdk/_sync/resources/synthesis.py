@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
 
 from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
+from ..._rows_display import Rows
 from ...filters import JobFilters, PatternFilters, RecommendationFilters
 from ...models import (
     Pattern,
@@ -71,15 +72,41 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         warn_deprecated("synthesis.create()", "synthesis.submit()")
         return self._create(SynthesisJobCreate, fields, user_id)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[JobFilters],
-    ) -> Iterator[SynthesisJob]:
-        """Jobs matching the filters, newest first by default."""
+    ) -> Rows[SynthesisJob]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[JobFilters],
+    ) -> Rows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[JobFilters],
+    ) -> Rows[SynthesisJob] | Rows[dict[str, Any]]:
+        """Jobs matching the filters, newest first by default.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(
@@ -264,15 +291,41 @@ class Patterns(TableResource[Pattern]):
             fields["user_notes"] = notes
         return self._update(as_uuid(id), PatternUpdate, fields)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[PatternFilters],
-    ) -> Iterator[Pattern]:
-        """Patterns matching the filters (``min_confidence`` is inclusive)."""
+    ) -> Rows[Pattern]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[PatternFilters],
+    ) -> Rows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[PatternFilters],
+    ) -> Rows[Pattern] | Rows[dict[str, Any]]:
+        """Patterns matching the filters (``min_confidence`` is inclusive).
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(
@@ -316,15 +369,41 @@ class Recommendations(TableResource[Recommendation]):
         """Move a recommendation along pending -> acknowledged -> working_on -> completed."""
         return self._update(id, RecommendationUpdate, {"status": status})
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[RecommendationFilters],
-    ) -> Iterator[Recommendation]:
-        """Recommendations matching the filters."""
+    ) -> Rows[Recommendation]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[RecommendationFilters],
+    ) -> Rows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[RecommendationFilters],
+    ) -> Rows[Recommendation] | Rows[dict[str, Any]]:
+        """Recommendations matching the filters.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar, overload
 from uuid import UUID
 
 from typing_extensions import Unpack
 
+from ..._rows_display import Rows
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
 from ...errors import InvalidInputError, NotFoundError
@@ -23,10 +24,31 @@ from ...models import (
 )
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import TOOL_USAGE, TOOLS
+from .._io import run_blocking
 from ..transport import Transport
 from ._base import TableResource, as_uuid, validate_payload
 
 H = TypeVar("H", bound=Handler)
+
+
+def _check_code(code: Any) -> None:
+    """Refuse a tool body that does not compile, before anything is written.
+
+    A tool that cannot compile would otherwise be stored and then fail every run (and every skill
+    using it) at run time, far from the mistake.
+    """
+    if not isinstance(code, str) or not code.strip():
+        return  # not text: the payload model names the problem
+    from ...engine.supervisor import check_js_syntax
+
+    error = run_blocking(check_js_syntax, code)
+    if error is not None:
+        raise InvalidInputError(
+            f"code is not valid JavaScript: {error}",
+            field="code",
+            code="invalid_javascript",
+            hint="code is the body of an async function that sees params and log (e.g. 'return params.x;')",
+        )
 
 
 class Tools(TableResource[Tool]):
@@ -52,25 +74,60 @@ class Tools(TableResource[Tool]):
         self._registry = registry
 
     def create(self, *, user_id: UUID | str | None = None, **fields: Any) -> Tool:
-        """Create a tool (fields of :class:`~phase3_sdk.models.ToolCreate`), owned by the client's user."""
+        """Create a tool (fields of :class:`~phase3_sdk.models.ToolCreate`), owned by the client's user.
+
+        ``code`` is compiled (not run) in the sandbox first: a body that is not valid JavaScript raises
+        :class:`InvalidInputError` (``field="code"``) naming the syntax error and its line and column, and
+        nothing is stored.
+        """
+        _check_code(fields.get("code"))
         return self._create(ToolCreate, fields, user_id)
 
     def update(self, id: UUID | str, **fields: Any) -> Tool:
-        """Change the given fields (of :class:`~phase3_sdk.models.ToolUpdate`) of one of your tools."""
+        """Change the given fields (of :class:`~phase3_sdk.models.ToolUpdate`) of one of your tools.
+
+        New ``code`` is compiled first, as in :meth:`create`.
+        """
+        _check_code(fields.get("code"))
         return self._update(id, ToolUpdate, fields)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[ToolFilters],
-    ) -> Iterator[Tool]:
+    ) -> Rows[Tool]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[ToolFilters],
+    ) -> Rows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[ToolFilters],
+    ) -> Rows[Tool] | Rows[dict[str, Any]]:
         """Every visible tool matching the filters, fetched page by page as you iterate.
 
         ``order`` is a column, ``-`` first for descending: created_at, updated_at, name, usage_count.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
         """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(
@@ -204,15 +261,41 @@ class ToolUsageLog(TableResource[ToolUsage]):
         ]
         return self._insert(payloads, user_id=user_id)
 
+    @overload
     def list(
         self,
         *,
         order: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         limit: int | None = None,
+        columns: None = None,
         **filters: Unpack[ToolUsageFilters],
-    ) -> Iterator[ToolUsage]:
-        """Logged calls matching the filters, newest first by default."""
+    ) -> Rows[ToolUsage]: ...
+    @overload
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str],
+        **filters: Unpack[ToolUsageFilters],
+    ) -> Rows[dict[str, Any]]: ...
+    def list(
+        self,
+        *,
+        order: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        limit: int | None = None,
+        columns: Sequence[str] | None = None,
+        **filters: Unpack[ToolUsageFilters],
+    ) -> Rows[ToolUsage] | Rows[dict[str, Any]]:
+        """Logged calls matching the filters, newest first by default.
+
+        ``columns=[...]`` reads only those columns; each row is then a dict of them.
+        """
+        if columns is not None:
+            return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(filters, order=order, page_size=page_size, limit=limit)
 
     def page(

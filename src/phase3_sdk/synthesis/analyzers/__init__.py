@@ -1,6 +1,13 @@
 """Built-in, deterministic analyzers: one module per synthesis type, the protocol in ``base``, the
 registry of analyzers per synthesis type in ``registry``."""
 
+from phase3_sdk._extras import missing_extra
+
+try:
+    import numpy  # noqa: F401
+except ImportError as exc:
+    raise missing_extra(exc, "the synthesis analyzers", "synthesis") from None
+
 from phase3_sdk.synthesis.analyzers.base import MAX_EVIDENCE_IDS, Analyzer
 from phase3_sdk.synthesis.analyzers.emotional import EmotionalPatternsAnalyzer
 from phase3_sdk.synthesis.analyzers.integration import IntegrationAnalyzer

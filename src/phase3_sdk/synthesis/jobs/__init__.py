@@ -11,11 +11,37 @@ generated twin; the database side is ``claim_synthesis_jobs``/``heartbeat_synthe
 ``finish_synthesis_job``/``fail_synthesis_job`` in ``supabase/migrations``.
 """
 
-from .backoff import DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, retry_delay
-from .results import TOP_PATTERNS, best_per_key, job_summary, pattern_payload
-from .schedule import check_cron, next_cron_run
-from .worker_options import DEFAULT_LEASE_SECONDS, DEFAULT_POLL_INTERVAL, MEMORY_PAGE_SIZE, StopSignal
-from .worker_report import Outcome, WorkerReport
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backoff import DEFAULT_RETRY_BASE, DEFAULT_RETRY_CAP, retry_delay
+    from .results import TOP_PATTERNS, best_per_key, job_summary, pattern_payload
+    from .schedule import check_cron, next_cron_run
+    from .worker_options import DEFAULT_LEASE_SECONDS, DEFAULT_POLL_INTERVAL, MEMORY_PAGE_SIZE, StopSignal
+    from .worker_report import Outcome, WorkerReport
+
+# Loaded on first use (PEP 562): the analyzers need numpy (the 'synthesis' extra), which code that
+# only schedules jobs or reads patterns over REST should neither need nor pay for at import.
+_EXPORTS = {
+    "DEFAULT_RETRY_BASE": ".backoff",
+    "DEFAULT_RETRY_CAP": ".backoff",
+    "retry_delay": ".backoff",
+    "TOP_PATTERNS": ".results",
+    "best_per_key": ".results",
+    "job_summary": ".results",
+    "pattern_payload": ".results",
+    "check_cron": ".schedule",
+    "next_cron_run": ".schedule",
+    "DEFAULT_LEASE_SECONDS": ".worker_options",
+    "DEFAULT_POLL_INTERVAL": ".worker_options",
+    "MEMORY_PAGE_SIZE": ".worker_options",
+    "StopSignal": ".worker_options",
+    "Outcome": ".worker_report",
+    "WorkerReport": ".worker_report",
+}
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -34,3 +60,12 @@ __all__ = [
     "pattern_payload",
     "retry_delay",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

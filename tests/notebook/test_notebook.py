@@ -1,0 +1,74 @@
+"""examples/notebook.ipynb runs top to bottom on a throwaway embedded database, and shows what it says."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from phase3_sdk.db import EmbeddedDatabase
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "examples" / "notebook.ipynb"
+
+
+@pytest.fixture
+def executed(tmp_path: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    db = tmp_path / "db"
+    os.environ["PHASE3_NOTEBOOK_DB"] = str(db)
+    try:
+        # The kernel is this interpreter (ipykernel in the same venv); cwd is a scratch folder.
+        NotebookClient(
+            notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
+        ).execute()
+    finally:
+        del os.environ["PHASE3_NOTEBOOK_DB"]
+        # local() leaves its server running (like `phase3 dev up`): stop it, as `phase3 dev down` does.
+        if db.exists():
+            EmbeddedDatabase(db, persistent=True).start().stop()
+    return notebook
+
+
+def _outputs(cell: nbformat.NotebookNode, kind: str) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        elif kind in out.get("data", {}):
+            parts.append(out["data"][kind])
+    return "\n".join(parts)
+
+
+def test_the_notebook_runs_and_shows_tables_compact_reprs_and_the_timeline(
+    executed: nbformat.NotebookNode,
+) -> None:
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    by_source = {c.source.splitlines()[0]: c for c in code}
+    tools = _outputs(by_source["alice.tools.create("], "text/html")
+    assert '<table class="phase3-rows">' in tools
+    assert "double" in tools
+    columns = _outputs(
+        by_source['alice.tools.list(columns=["name", "usage_count", "created_at"])'], "text/html"
+    )
+    assert "<th>name</th><th>usage_count</th><th>created_at</th></tr>" in columns
+    assert "<th>id</th>" not in columns
+    skill = _outputs(by_source["steps = ["], "text/plain")
+    assert "completed {'result': 20}" in skill
+    synthesis = _outputs(by_source['job = alice.synthesis.submit("full_synthesis")'], "text/plain")
+    assert "completed" in synthesis
+    pattern = _outputs(
+        by_source["# A model's repr stays short: the evidence's list of memory ids shows as a count."],
+        "text/plain",
+    )
+    assert pattern.startswith("Pattern(")
+    assert " ids>" in pattern
+    assert pattern.count("-") < 60
+    plot = by_source["import matplotlib.pyplot as plt"]
+    assert any("image/png" in out.get("data", {}) for out in plot.outputs)
+    marked = _outputs(plot, "text/plain")
+    assert "600 memories" in marked
+    assert "0 emotional patterns" not in marked
