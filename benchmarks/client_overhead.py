@@ -41,7 +41,7 @@ from phase3_sdk.backends.base import Order, Query
 from phase3_sdk.db.embedded import EmbeddedDatabase, create_auth_user
 from phase3_sdk.identity import mint_user_token
 from phase3_sdk.models import Tool
-from phase3_sdk.resources.tables import TOOLS
+from phase3_sdk.schema.tables import ALL_TABLES, TOOLS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from postgrest_emulator import BASE_URL, PostgrestEmulator
@@ -123,6 +123,8 @@ def main() -> None:
             timeout=30,
             connect_timeout=10,
             http_client=httpx.Client(transport=httpx.MockTransport(replay)),
+            # As Phase3Client passes them: rows come back typed (the fast path users get).
+            row_types={table.name: table.row_factory for table in ALL_TABLES},
         )
         sdk_rest = Phase3Client._make(
             _Shared(sdk_backend, "rest", SECRET),

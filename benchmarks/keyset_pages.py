@@ -34,8 +34,8 @@ from phase3_sdk import Identity, Phase3Client, RetryPolicy
 from phase3_sdk.backends import sql as q
 from phase3_sdk.backends.base import Query
 from phase3_sdk.db.embedded import EmbeddedDatabase, create_auth_user
-from phase3_sdk.resources.query import decode_cursor, encode_cursor, page_query, parse_order
-from phase3_sdk.resources.tables import CONVERSATIONS
+from phase3_sdk.schema.query import decode_cursor, encode_cursor, page_query, parse_order
+from phase3_sdk.schema.tables import CONVERSATIONS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from postgrest_emulator import BASE_URL, PostgrestEmulator
@@ -145,9 +145,11 @@ def main() -> None:
                     (
                         name,
                         positions[name],
-                        median_ms(lambda c=cursor: me_pg.conversations.page(limit=size, cursor=c), args.runs),
                         median_ms(
-                            lambda c=cursor: me_rest.conversations.page(limit=size, cursor=c), args.runs
+                            lambda c=cursor: me_pg.conversations.page(page_size=size, cursor=c), args.runs
+                        ),
+                        median_ms(
+                            lambda c=cursor: me_rest.conversations.page(page_size=size, cursor=c), args.runs
                         ),
                         median_ms(lambda c=cursor: raw_page(c, bound=True), args.runs),
                         median_ms(lambda c=cursor: raw_page(c, bound=False), args.runs),

@@ -24,7 +24,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from phase3_sdk import NotFound, Phase3Client
+from phase3_sdk import NotFoundError, Phase3Client
 from phase3_sdk.db import EmbeddedDatabase
 from phase3_sdk.embeddings import Embedder, HashingEmbedder
 from phase3_sdk.testing.seed import generate_history
@@ -201,8 +201,8 @@ def show_isolation(alice: Phase3Client, bob: Phase3Client) -> None:
     console.print(f"Bob:   {bob.conversations.count()} memories, {bob.tools.count()} tools")
     try:
         bob.tools.get(tool.id)
-    except NotFound as exc:
-        console.print(f"Bob asking for Alice's tool: NotFound ({exc.message})")
+    except NotFoundError as exc:
+        console.print(f"Bob asking for Alice's tool: NotFoundError ({exc.message})")
     hits = bob.search.semantic("anxious about the monday meeting", match_count=5)
     console.print(f"Bob searching Alice's words finds {len(hits)} memories")
 

@@ -19,7 +19,7 @@ from phase3_sdk.embeddings import (
     cosine_similarity,
     vector_text,
 )
-from phase3_sdk.errors import ConfigurationError, InvalidInput
+from phase3_sdk.errors import ConfigurationError, InvalidInputError
 
 
 def test_vectors_are_deterministic_across_instances_and_unit_length() -> None:
@@ -67,7 +67,7 @@ def test_hashing_embedder_satisfies_the_protocol() -> None:
 
 
 def test_check_dimension_names_field_and_sizes() -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(InvalidInputError) as info:
         check_dimension([0.1] * 767, field="query_embedding")
     assert info.value.field == "query_embedding"
     assert "768" in str(info.value)
@@ -78,15 +78,15 @@ def test_check_dimension_names_field_and_sizes() -> None:
 def test_check_dimension_rejects_non_finite(bad: float) -> None:
     vector = [0.0] * 768
     vector[5] = bad
-    with pytest.raises(InvalidInput, match=r"non-finite.*index 5") as info:
+    with pytest.raises(InvalidInputError, match=r"non-finite.*index 5") as info:
         check_dimension(vector)
     assert info.value.field == "embedding"
 
 
 def test_check_dimension_rejects_nested_and_non_numeric() -> None:
-    with pytest.raises(InvalidInput, match="shape"):
+    with pytest.raises(InvalidInputError, match="shape"):
         check_dimension(np.zeros((1, 768)))
-    with pytest.raises(InvalidInput, match="numbers"):
+    with pytest.raises(InvalidInputError, match="numbers"):
         check_dimension(["a"] * 768)  # type: ignore[list-item]
 
 
@@ -181,9 +181,9 @@ def test_wordllama_widening_keeps_the_models_cosine_similarity(wordllama: WordLl
 def test_wordllama_rejects_bad_arguments_and_explains_a_missing_package(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with pytest.raises(InvalidInput, match="dimension"):
+    with pytest.raises(InvalidInputError, match="dimension"):
         WordLlamaEmbedder(dimension=128)
-    with pytest.raises(InvalidInput, match="one string"):
+    with pytest.raises(InvalidInputError, match="one string"):
         WordLlamaEmbedder().embed_array("not a list")
     monkeypatch.setitem(sys.modules, "wordllama", None)
     with pytest.raises(ConfigurationError, match="wordllama") as info:

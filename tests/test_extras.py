@@ -116,9 +116,9 @@ CASES = [
 def test_a_feature_without_its_extra_says_in_one_line_which_extra_to_install(
     code: str, blocked: list[str], extra: str
 ) -> None:
-    script = "from phase3_sdk import Phase3Client\nfrom phase3_sdk.errors import MissingExtra\ntry:\n"
+    script = "from phase3_sdk import Phase3Client\nfrom phase3_sdk.errors import MissingExtraError\ntry:\n"
     script += textwrap.indent(code, "    ") + "\n"
-    script += "except MissingExtra as exc:\n    assert isinstance(exc, ImportError)\n"
+    script += "except MissingExtraError as exc:\n    assert isinstance(exc, ImportError)\n"
     script += '    print("MISSING", exc.extra, "|", str(exc))\n'
     done = run(script, blocked)
     assert done.returncode == 0, done.stderr

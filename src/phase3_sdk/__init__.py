@@ -14,20 +14,25 @@ from ._sync.client import Phase3Client
 from .errors import (
     AuthError,
     ConfigurationError,
-    Conflict,
+    ConflictError,
     ExecutionError,
-    InvalidInput,
-    LeaseLost,
+    InvalidInputError,
+    LeaseLostError,
     MigrationError,
-    MissingExtra,
-    NotFound,
-    PermissionDenied,
+    MissingExtraError,
+    NotFoundError,
+    PermissionDeniedError,
+    Phase3ConnectionError,
     Phase3Error,
-    RateLimited,
-    RequestFailed,
+    Phase3TimeoutError,
+    RateLimitError,
+    RequestError,
     ServerError,
-    SynthesisTimeout,
+    SynthesisTimeoutError,
+    ToolTimeoutError,
     TransientError,
+    UserNotFoundError,
+    deprecated_error,
 )
 from .identity import Identity
 from .retry import RetryPolicy
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
     from ._rows_display import AsyncRows, Rows
     from .engine.runs import ToolRun
     from .engine.steps import SkillStep, StepProblem
-    from .resources.query import Page
+    from .schema.query import Page
 
 #: Public names loaded on first use (PEP 562): they bring the models and the JSONPath engine, which
 #: `import phase3_sdk` should not pay for (it stays well under 0.3 s on the base install).
@@ -46,7 +51,7 @@ _LAZY = {
     "ToolRun": ".engine.runs",
     "SkillStep": ".engine.steps",
     "StepProblem": ".engine.steps",
-    "Page": ".resources.query",
+    "Page": ".schema.query",
 }
 
 __version__ = "0.1.0"
@@ -56,28 +61,32 @@ __all__ = [
     "AsyncRows",
     "AuthError",
     "ConfigurationError",
-    "Conflict",
+    "ConflictError",
     "ExecutionError",
     "Identity",
-    "InvalidInput",
-    "LeaseLost",
+    "InvalidInputError",
+    "LeaseLostError",
     "MigrationError",
-    "MissingExtra",
-    "NotFound",
+    "MissingExtraError",
+    "NotFoundError",
     "Page",
-    "PermissionDenied",
+    "PermissionDeniedError",
     "Phase3Client",
+    "Phase3ConnectionError",
     "Phase3Error",
-    "RateLimited",
-    "RequestFailed",
+    "Phase3TimeoutError",
+    "RateLimitError",
+    "RequestError",
     "RetryPolicy",
     "Rows",
     "ServerError",
     "SkillStep",
     "StepProblem",
-    "SynthesisTimeout",
+    "SynthesisTimeoutError",
     "ToolRun",
+    "ToolTimeoutError",
     "TransientError",
+    "UserNotFoundError",
     "__version__",
 ]
 
@@ -85,7 +94,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        # The 0.1 error names (NotFound, InvalidInput, ...) warn and give the renamed class.
+        return deprecated_error(name, __name__)
     value = getattr(importlib.import_module(module, __name__), name)
     globals()[name] = value
     return value

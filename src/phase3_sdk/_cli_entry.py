@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sys
 
-from .errors import MissingExtra
+from .errors import MissingExtraError
 
 
 def main() -> int:
     """Run ``phase3`` (see :func:`phase3_sdk.cli.main`)."""
     try:
         from .cli import main as cli_main
-    except MissingExtra as exc:
+    except MissingExtraError as exc:
         print(f"phase3: error: {exc}", file=sys.stderr)
         return 1
     return cli_main()

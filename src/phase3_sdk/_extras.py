@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .errors import MissingExtra
+from .errors import MissingExtraError
 
 #: The top-level modules each extra installs (what a ``ModuleNotFoundError`` may name).
 PROVIDES: dict[str, frozenset[str]] = {
@@ -26,14 +26,14 @@ PROVIDES: dict[str, frozenset[str]] = {
 
 
 def missing_extra(exc: ImportError, feature: str, extra: str) -> ImportError:
-    """``MissingExtra`` when ``exc`` is about a module ``extra`` installs, else ``exc`` itself.
+    """``MissingExtraError`` when ``exc`` is about a module ``extra`` installs, else ``exc`` itself.
 
     A module that *is* installed but fails to import (a broken build, a missing system library) keeps its
     own error: telling the user to install what they have would send them the wrong way.
     """
     top = (exc.name or "").partition(".")[0]
-    if isinstance(exc, MissingExtra) or top in PROVIDES[extra]:
-        return exc if isinstance(exc, MissingExtra) else MissingExtra(feature, extra)
+    if isinstance(exc, MissingExtraError) or top in PROVIDES[extra]:
+        return exc if isinstance(exc, MissingExtraError) else MissingExtraError(feature, extra)
     return exc
 
 

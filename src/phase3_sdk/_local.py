@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from uuid import UUID
 
-from .errors import InvalidInput
+from .errors import InvalidInputError
 
 #: Where ``phase3 dev up`` keeps its database, relative to the working directory: the same folder, so a
 #: notebook's ``Phase3Client.local()`` and the command line share one database.
@@ -35,7 +35,7 @@ def local_user_id(url: str, email: str) -> UUID:
     """The id of the ``auth.users`` row with ``email``, created if there is none (so re-running a notebook
     cell gives the same user)."""
     if not isinstance(email, str) or not _EMAIL.match(email):
-        raise InvalidInput(f"email must look like name@example.com, got {email!r}", field="email")
+        raise InvalidInputError(f"email must look like name@example.com, got {email!r}", field="email")
     import psycopg
 
     from .db.embedded import create_auth_user

@@ -155,7 +155,7 @@ class Rows(Sequence[T], Generic[T]):
             return f"<Rows of {self._what}: {len(self._held)} read so far>"
         return f"<Rows of {self._what}: {len(self._held)} rows>"
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # noqa: FBT001 (IPython passes it positionally)
         """IPython's plain-text display: the first rows as aligned text (fetches, like the HTML table)."""
         printer.text(self.to_text())
 

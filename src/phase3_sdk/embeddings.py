@@ -24,7 +24,7 @@ try:
 except ImportError as exc:
     raise missing_extra(exc, "embeddings (semantic search)", "search") from None
 
-from phase3_sdk.errors import ConfigurationError, InvalidInput
+from phase3_sdk.errors import ConfigurationError, InvalidInputError
 
 #: Width of the ``embedding`` column in the schema.
 EMBEDDING_DIMENSION = 768
@@ -78,7 +78,7 @@ class HashingEmbedder:
 
     def __init__(self, dimension: int = EMBEDDING_DIMENSION, *, bigram_weight: float = 0.5) -> None:
         if dimension <= 0:
-            raise InvalidInput(f"dimension must be positive, got {dimension}", field="dimension")
+            raise InvalidInputError(f"dimension must be positive, got {dimension}", field="dimension")
         self.dimension = dimension
         self.bigram_weight = bigram_weight
         self._cache: dict[str, int] = {}
@@ -197,7 +197,7 @@ class WordLlamaEmbedder:
 
     def __init__(self, dimension: int = EMBEDDING_DIMENSION, *, seed: int = WORDLLAMA_ROTATION_SEED) -> None:
         if isinstance(dimension, bool) or not isinstance(dimension, int) or dimension < self.MODEL_DIMENSION:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"dimension must be an integer >= {self.MODEL_DIMENSION} (the model's width), "
                 f"got {dimension!r}",
                 field="dimension",
@@ -232,7 +232,7 @@ class WordLlamaEmbedder:
     def embed_array(self, texts: Sequence[str], *, batch_size: int = 256) -> npt.NDArray[np.float32]:
         """Return an ``(len(texts), dimension)`` float32 matrix of unit rows; the fast path for bulk work."""
         if isinstance(texts, str):
-            raise InvalidInput("texts must be a sequence of strings, not one string", field="texts")
+            raise InvalidInputError("texts must be a sequence of strings, not one string", field="texts")
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
         # WordLlama embeds an empty text as 0/0 (NaN), which pgvector would refuse; a blank text gets the
@@ -250,21 +250,21 @@ def check_dimension(
 ) -> npt.NDArray[np.float32]:
     """Validate one embedding before it is stored and return it as a float32 array.
 
-    Raises :class:`~phase3_sdk.errors.InvalidInput` (with ``field`` set) when the vector is not a flat
+    Raises :class:`~phase3_sdk.errors.InvalidInputError` (with ``field`` set) when the vector is not a flat
     list of ``expected`` numbers or contains NaN or infinity, which pgvector would reject or, worse,
     store and then return NaN distances for.
     """
     try:
         array = np.asarray(vector, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{field} must be a list of numbers: {exc}", field=field) from exc
+        raise InvalidInputError(f"{field} must be a list of numbers: {exc}", field=field) from exc
     if array.ndim != 1:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"{field} must be a flat vector of {expected} floats, got an array of shape {array.shape}",
             field=field,
         )
     if array.shape[0] != expected:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"{field} must have {expected} dimensions, got {array.shape[0]}",
             field=field,
             hint="embed with a model of the schema's width (768), e.g. HashingEmbedder()",
@@ -272,7 +272,7 @@ def check_dimension(
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
         first = int(bad[0])
-        raise InvalidInput(
+        raise InvalidInputError(
             f"{field} contains {bad.size} non-finite value(s) (NaN or infinity), first at index {first}: "
             f"{array[first]}",
             field=field,

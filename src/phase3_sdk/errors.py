@@ -2,12 +2,18 @@
 
 PostgREST error codes and PostgreSQL SQLSTATEs map to the same classes, so code written against the
 REST backend catches the same things on a direct connection. Every error carries ``code``,
-``message``, ``details`` and ``hint``; ``str(err)`` is one readable line that says what to do.
+``message``, ``details`` and ``hint``; ``str(err)`` is one readable line that says what to do. Errors from
+the REST backend also keep the server's ``request_id`` and the raw response ``body``.
+
+Every class name ends in ``Error`` (PEP 8). The 0.1 names without it (``NotFound``, ``InvalidInput``,
+``RateLimited``, ...) still import, with a :class:`DeprecationWarning`, until 0.3 (see CHANGELOG.md).
 """
 
 from __future__ import annotations
 
+import builtins
 import re
+import warnings
 from typing import Any
 
 
@@ -25,12 +31,19 @@ class Phase3Error(Exception):
         details: str | None = None,
         hint: str | None = None,
         status: int | None = None,
+        request_id: str | None = None,
+        body: str | None = None,
     ) -> None:
         self.message = message
         self.code = code
         self.details = details
         self.hint = hint if hint is not None else self.default_hint
         self.status = status
+        #: The server's id for the request (Supabase's ``sb-request-id``, ``x-request-id`` or Cloudflare's
+        #: ``cf-ray``), to quote to the project's support; None on the Postgres backend.
+        self.request_id = request_id
+        #: The raw response body as text (keys blanked out), for what the one-line message leaves out.
+        self.body = body
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -41,6 +54,8 @@ class Phase3Error(Exception):
             parts.append(f"details: {self.details}")
         if self.hint:
             parts.append(f"hint: {self.hint}")
+        if self.request_id:
+            parts.append(f"request id: {self.request_id}")
         return "; ".join(parts)
 
     def __repr__(self) -> str:
@@ -51,7 +66,7 @@ class ConfigurationError(Phase3Error):
     """The client was set up wrongly (missing URL or key, conflicting options)."""
 
 
-class MissingExtra(ConfigurationError, ImportError):
+class MissingExtraError(ConfigurationError, ImportError):
     """A feature was used whose optional dependencies (a ``pip install 'phase3-sdk[extra]'``) are missing.
 
     Also an :class:`ImportError`, so code that probes a feature with ``try: import ...`` keeps working.
@@ -63,7 +78,7 @@ class MissingExtra(ConfigurationError, ImportError):
         super().__init__(f"{feature} needs the '{extra}' extra: pip install 'phase3-sdk[{extra}]'")
 
 
-class InvalidInput(Phase3Error):
+class InvalidInputError(Phase3Error):
     """The input was rejected: by model validation before any request, or by a database constraint."""
 
     def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
@@ -71,7 +86,7 @@ class InvalidInput(Phase3Error):
         super().__init__(message, **kwargs)
 
 
-class UserNotFound(InvalidInput):
+class UserNotFoundError(InvalidInputError):
     """A write names a user with no ``auth.users`` row (the ``user_id`` foreign key, SQLSTATE 23503).
 
     Typically ``as_user(user_id=...)`` with an id that was never created (``as_user`` trusts the id and
@@ -88,9 +103,9 @@ class UserNotFound(InvalidInput):
         kwargs.setdefault("field", "user_id")
         super().__init__(message, **kwargs)
 
-    def for_user(self, user_id: object) -> UserNotFound:
+    def for_user(self, user_id: object) -> UserNotFoundError:
         """The same error naming ``user_id`` (which the database does not report under RLS)."""
-        return UserNotFound(
+        return UserNotFoundError(
             f"user {user_id} does not exist (no row in auth.users)",
             user_id=str(user_id),
             code=self.code,
@@ -104,8 +119,8 @@ _USER_FK = re.compile(r'foreign key constraint "\w*_user_id_fkey"')
 _USER_FK_KEY = re.compile(r"Key \(user_id\)=\(([0-9a-fA-F-]{36})\)")
 
 
-def missing_user_error(code: str | None, message: str, details: str | None) -> UserNotFound | None:
-    """:class:`UserNotFound` when an error is the ``user_id -> auth.users`` foreign key failing, else None.
+def missing_user_error(code: str | None, message: str, details: str | None) -> UserNotFoundError | None:
+    """:class:`UserNotFoundError` when an error is the ``user_id -> auth.users`` foreign key failing.
 
     Postgres names the key's value only to a role that may read ``auth.users``; otherwise the detail is
     "Key is not present in table "users"" and the caller's transport fills the id in (``for_user``).
@@ -115,22 +130,22 @@ def missing_user_error(code: str | None, message: str, details: str | None) -> U
     found = _USER_FK_KEY.search(details or "")
     user = found.group(1) if found else None
     what = f"user {user}" if user else "the user this write is for"
-    return UserNotFound(
+    return UserNotFoundError(
         f"{what} does not exist (no row in auth.users)", user_id=user, code=code, details=details
     )
 
 
-class NotFound(Phase3Error):
+class NotFoundError(Phase3Error):
     """No row matched, or the row exists but is not visible to the caller (RLS hides it)."""
 
 
-class PermissionDenied(Phase3Error):
+class PermissionDeniedError(Phase3Error):
     """The database refused the operation for this identity (SQLSTATE 42501, an RLS policy)."""
 
     default_hint = "act as the row's owner, or use client.service() in trusted server code"
 
 
-class Conflict(Phase3Error):
+class ConflictError(Phase3Error):
     """A unique constraint was violated (SQLSTATE 23505)."""
 
 
@@ -140,19 +155,9 @@ class AuthError(Phase3Error):
     default_hint = "sign in again or refresh the access token"
 
 
-class RateLimited(Phase3Error):
-    """The server answered 429 Too Many Requests (it did not act on the request, so any call may be
-    retried; ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one)."""
-
-    unprocessed = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kwargs)
-
-
 class TransientError(Phase3Error):
-    """A failure that may pass on its own: connection errors, timeouts, 5xx, PGRST000-003.
+    """A failure that may pass on its own: 5xx, PGRST000-003, deadlocks, serialization failures; and the
+    subclasses :class:`RateLimitError`, :class:`Phase3ConnectionError` and :class:`Phase3TimeoutError`.
 
     ``unprocessed`` is True when the server provably did not act on the request (the connection was never
     made, PostgREST never reached the database, the transaction was rolled back, an HTTP/2 stream was
@@ -173,7 +178,27 @@ class TransientError(Phase3Error):
         self.unprocessed = unprocessed if unprocessed is not None else self.code in UNPROCESSED_CODES
 
 
-class RequestFailed(Phase3Error):
+class RateLimitError(TransientError):
+    """The server answered 429 Too Many Requests (it did not act on the request, so any call may be
+    retried; ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        kwargs.pop("unprocessed", None)  # a 429 is never processed, whatever the caller says
+        super().__init__(message, retry_after=retry_after, unprocessed=True, **kwargs)
+
+
+class Phase3ConnectionError(TransientError, builtins.ConnectionError):
+    """The connection to the server failed (refused, reset, closed, an HTTP/2 stream refused), on either
+    backend. Also a builtin :class:`ConnectionError`, so ``except ConnectionError`` catches it; named with
+    the prefix so that it never shadows the builtin in a user's ``from phase3_sdk.errors import *``."""
+
+
+class Phase3TimeoutError(TransientError, builtins.TimeoutError):
+    """The client gave up waiting: connecting, reading or writing timed out over HTTP, or no pooled
+    database connection came free in time. Also a builtin :class:`TimeoutError`."""
+
+
+class RequestError(Phase3Error):
     """The HTTP client could not send the request or read its answer, for a reason a retry will not fix
     (an invalid URL, a protocol violation on the client's side, an answer that cannot be decoded)."""
 
@@ -186,11 +211,11 @@ class ExecutionError(Phase3Error):
     """A skill execution could not be started, resumed or cancelled."""
 
 
-class LeaseLost(ExecutionError):
+class LeaseLostError(ExecutionError):
     """Another process holds the lease on this execution or job."""
 
 
-class ToolTimeout(ExecutionError, TimeoutError):
+class ToolTimeoutError(ExecutionError, TimeoutError):
     """A tool call ran past its time limit and was stopped; the skill step fails (or is retried).
 
     Tool faults never raise out of ``tools.run`` or a skill run: they are recorded. A step record's
@@ -223,14 +248,14 @@ class ToolTimeout(ExecutionError, TimeoutError):
         return self.RECORD_PREFIX + self.message
 
     @classmethod
-    def from_record(cls, text: str | None) -> ToolTimeout | None:
+    def from_record(cls, text: str | None) -> ToolTimeoutError | None:
         """The error a step record or usage row describes, or ``None`` if it is not a timeout."""
         if text is None or not text.startswith(cls.RECORD_PREFIX):
             return None
         return cls(text[len(cls.RECORD_PREFIX) :])
 
 
-class SynthesisTimeout(Phase3Error, TimeoutError):
+class SynthesisTimeoutError(Phase3Error, TimeoutError):
     """``synthesis.wait`` gave up before the job finished (the job itself goes on)."""
 
     default_hint = "wait longer, check that a worker is running (phase3 synthesis worker), or poll later"
@@ -262,15 +287,15 @@ class MissingEmbeddingsWarning(UserWarning):
 
 #: SQLSTATE (exact, or its two-character class) -> error class. Exact codes win over classes.
 SQLSTATE_ERRORS: dict[str, type[Phase3Error]] = {
-    "42501": PermissionDenied,
-    "23505": Conflict,
-    "23503": InvalidInput,  # foreign key: the referenced row does not exist (or is not visible)
-    "23502": InvalidInput,
-    "23514": InvalidInput,
-    "22P02": InvalidInput,
-    "22023": InvalidInput,
-    "22000": InvalidInput,  # pgvector: "expected 768 dimensions, not 767"
-    "P0002": NotFound,
+    "42501": PermissionDeniedError,
+    "23505": ConflictError,
+    "23503": InvalidInputError,  # foreign key: the referenced row does not exist (or is not visible)
+    "23502": InvalidInputError,
+    "23514": InvalidInputError,
+    "22P02": InvalidInputError,
+    "22023": InvalidInputError,
+    "22000": InvalidInputError,  # pgvector: "expected 768 dimensions, not 767"
+    "P0002": NotFoundError,
     "28000": AuthError,
     "28P01": AuthError,
     "40001": TransientError,  # serialization failure: safe to retry the transaction
@@ -282,7 +307,7 @@ SQLSTATE_ERRORS: dict[str, type[Phase3Error]] = {
     "57014": TransientError,  # statement timeout / query cancelled
     "53400": ServerError,  # configuration limit exceeded: the same request exceeds it again
     "42P17": ServerError,  # infinite recursion detected in a policy: a schema bug, never passes
-    "08": TransientError,  # connection exceptions
+    "08": Phase3ConnectionError,  # connection exceptions
     "53": TransientError,  # insufficient resources
     # Deterministic classes: the same statement fails the same way every time, so never retried.
     "42": ServerError,  # syntax error or access rule violation (undefined column, function, ...)
@@ -290,9 +315,9 @@ SQLSTATE_ERRORS: dict[str, type[Phase3Error]] = {
     "54": ServerError,  # program limit exceeded (statement too complex, ...)
     "2F": ServerError,  # SQL routine exception (function ended without RETURN, ...)
     "P0": ServerError,  # PL/pgSQL errors (P0001 raise_exception: see the exact code below)
-    "P0001": InvalidInput,  # RAISE EXCEPTION in a function: the SDK's functions raise it for bad input
-    "22": InvalidInput,  # data exceptions
-    "23": InvalidInput,  # integrity constraint violations
+    "P0001": InvalidInputError,  # RAISE EXCEPTION in a function: the SDK's functions raise it for bad input
+    "22": InvalidInputError,  # data exceptions
+    "23": InvalidInputError,  # integrity constraint violations
 }
 
 #: PostgREST's own error codes -> error class (see PostgREST's error documentation).
@@ -306,13 +331,13 @@ POSTGREST_ERRORS: dict[str, type[Phase3Error]] = {
     "PGRST201": ServerError,  # HTTP 300: ambiguous embedding
     "PGRST111": ServerError,  # invalid response.headers GUC set by a function
     "PGRST112": ServerError,  # invalid response.status GUC set by a function
-    "PGRST116": NotFound,
-    "PGRST202": NotFound,  # function not found in the schema cache
-    "PGRST205": NotFound,  # table not found in the schema cache
-    "PGRST204": InvalidInput,  # column not found
-    "PGRST100": InvalidInput,
-    "PGRST102": InvalidInput,
-    "PGRST103": InvalidInput,
+    "PGRST116": NotFoundError,
+    "PGRST202": NotFoundError,  # function not found in the schema cache
+    "PGRST205": NotFoundError,  # table not found in the schema cache
+    "PGRST204": InvalidInputError,  # column not found
+    "PGRST100": InvalidInputError,
+    "PGRST102": InvalidInputError,
+    "PGRST103": InvalidInputError,
     "PGRST300": AuthError,
     "PGRST301": AuthError,
     "PGRST302": AuthError,
@@ -350,9 +375,9 @@ def classify(status: int | None, code: str | None) -> type[Phase3Error]:
     """The error class for an answer's HTTP status and code: the one retry classification of the SDK.
 
     Whether a failure is retried follows from the class alone (:class:`TransientError` and
-    :class:`RateLimited` are, for idempotent calls; for the others only when ``unprocessed``). In order:
+    :class:`RateLimitError` are, for idempotent calls; for the others only when ``unprocessed``). In order:
 
-    1. 429 is :class:`RateLimited`, whatever the body says.
+    1. 429 is :class:`RateLimitError`, whatever the body says.
     2. A code the tables know (PostgREST code, exact SQLSTATE, then its two-character class) decides.
     3. 502/503/504/520 with no known code: :class:`TransientError` (a gateway or a restarting server).
     4. Any other SQLSTATE or PostgREST code on a 5xx is :class:`ServerError`: the database or PostgREST
@@ -362,7 +387,7 @@ def classify(status: int | None, code: str | None) -> type[Phase3Error]:
        :class:`ServerError`.
     """
     if status == 429:
-        return RateLimited
+        return RateLimitError
     if status == 401 and code == "22023":
         return AuthError  # "role ... does not exist": the JWT names a role the database lacks (Error.hs)
     if code:
@@ -377,13 +402,13 @@ def classify(status: int | None, code: str | None) -> type[Phase3Error]:
         if status == 401:
             return AuthError
         if status == 403:
-            return PermissionDenied
+            return PermissionDeniedError
         if status == 404:
-            return NotFound
+            return NotFoundError
         if status == 409:
-            return Conflict
+            return ConflictError
         if status in (400, 422):
-            return InvalidInput
+            return InvalidInputError
         if status >= 500:
             return TransientError
     return ServerError
@@ -393,3 +418,38 @@ def error_class_for(code: str | None, status: int | None = None) -> type[Phase3E
     """Return the error class for a PostgREST code or SQLSTATE, falling back on the HTTP status
     (see :func:`classify`; with no status, an unknown code is a :class:`ServerError`)."""
     return classify(status, code)
+
+
+#: The 0.1 names, kept for one release: importing one warns and gives the new class.
+_DEPRECATED_NAMES: dict[str, str] = {
+    "InvalidInput": "InvalidInputError",
+    "NotFound": "NotFoundError",
+    "PermissionDenied": "PermissionDeniedError",
+    "Conflict": "ConflictError",
+    "RateLimited": "RateLimitError",
+    "RequestFailed": "RequestError",
+    "LeaseLost": "LeaseLostError",
+    "ToolTimeout": "ToolTimeoutError",
+    "SynthesisTimeout": "SynthesisTimeoutError",
+    "UserNotFound": "UserNotFoundError",
+    "MissingExtra": "MissingExtraError",
+}
+
+
+def deprecated_error(name: str, module: str) -> type[Phase3Error]:
+    """The class a deprecated 0.1 error name stands for, with a :class:`DeprecationWarning` naming the new
+    one (``module`` is where it was looked up); :class:`AttributeError` for any other name."""
+    new = _DEPRECATED_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{module}.{name} is deprecated and will be removed in 0.3; use {new}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    cls: type[Phase3Error] = globals()[new]
+    return cls
+
+
+def __getattr__(name: str) -> type[Phase3Error]:
+    return deprecated_error(name, __name__)

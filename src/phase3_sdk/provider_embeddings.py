@@ -9,8 +9,8 @@ Each implements the :class:`~phase3_sdk.embeddings.Embedder` protocol (``embed(t
 protocol is; the async client runs it off the event loop). Texts are sent in batches of at most the
 provider's limit, every request goes through the SDK's :class:`~phase3_sdk.retry.RetryPolicy` (429 with
 ``Retry-After``, 5xx and connection failures are retried; embedding is idempotent), and failures are the
-SDK's typed errors: ``AuthError`` for a refused key, ``RateLimited`` when the retries run out on 429,
-``InvalidInput`` for a request the provider rejects, ``ConfigurationError`` for an answer of the wrong
+SDK's typed errors: ``AuthError`` for a refused key, ``RateLimitError`` when the retries run out on 429,
+``InvalidInputError`` for a request the provider rejects, ``ConfigurationError`` for an answer of the wrong
 shape or width. The API key is sent in a header only: it never appears in a ``repr``, a log line or an
 error message (anything echoed from the provider is scrubbed of it).
 """
@@ -29,12 +29,14 @@ from .embeddings import EMBEDDING_DIMENSION
 from .errors import (
     AuthError,
     ConfigurationError,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    Phase3ConnectionError,
     Phase3Error,
-    RateLimited,
-    RequestFailed,
+    Phase3TimeoutError,
+    RateLimitError,
+    RequestError,
     TransientError,
 )
 from .retry import RetryPolicy
@@ -72,7 +74,7 @@ class ProviderEmbedder:
         limit = self.max_batch
         size = limit if batch_size is None else batch_size
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= limit:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"batch_size must be an integer from 1 to {limit} for {self.provider}, got {batch_size!r}",
                 field="batch_size",
             )
@@ -120,11 +122,11 @@ class ProviderEmbedder:
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """One ``dimension``-float vector per text, in order; ``batch_size`` texts per request."""
         if isinstance(texts, str):
-            raise InvalidInput("texts must be a sequence of strings, not one string", field="texts")
+            raise InvalidInputError("texts must be a sequence of strings, not one string", field="texts")
         items = list(texts)
         for i, text in enumerate(items):
             if not isinstance(text, str):
-                raise InvalidInput(
+                raise InvalidInputError(
                     f"texts[{i}] must be a string, got {type(text).__name__}", field=f"texts[{i}]"
                 )
         out: list[list[float]] = []
@@ -156,20 +158,29 @@ class ProviderEmbedder:
         try:
             response = self._client.post(url, headers=dict(headers), json=payload)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransientError(
+            # As on the REST backend: a timeout is a Phase3TimeoutError, another broken connection a
+            # Phase3ConnectionError (both transient); the code says whether anything was sent.
+            never_sent = (
+                Phase3TimeoutError if isinstance(exc, httpx.TimeoutException) else Phase3ConnectionError
+            )
+            raise never_sent(
                 f"could not reach {self.provider} at {self.base_url}: {type(exc).__name__}",
                 code="connection",
                 unprocessed=True,
             ) from None
+        except httpx.TimeoutException as exc:
+            raise Phase3TimeoutError(
+                f"{self.provider} request timed out: {type(exc).__name__}", code="timeout"
+            ) from None
         except httpx.TransportError as exc:
-            raise TransientError(
+            raise Phase3ConnectionError(
                 f"{self.provider} request failed: {type(exc).__name__}", code="connection"
             ) from None
         if response.is_success:
             try:
                 return response.json()
             except ValueError:
-                raise RequestFailed(
+                raise RequestError(
                     f"{self.provider} answered HTTP {response.status_code} with non-JSON"
                 ) from None
         raise self._error(response)
@@ -182,22 +193,22 @@ class ProviderEmbedder:
             self._key,
         )
         if status == 429:
-            return RateLimited(
+            return RateLimitError(
                 message, retry_after=parse_retry_after(response.headers.get("retry-after")), status=status
             )
         if status == 401 or self._is_bad_key(status, response):
             return AuthError(message, status=status, hint=f"check the {self.provider} API key")
         if status == 403:
-            return PermissionDenied(
+            return PermissionDeniedError(
                 message, status=status, hint=f"the {self.provider} key may not use {self.model!r}"
             )
         if status == 404:
-            return NotFound(message, status=status, hint=self._not_found_hint())
+            return NotFoundError(message, status=status, hint=self._not_found_hint())
         if status >= 500 or status == 408:
             return TransientError(
                 message, retry_after=parse_retry_after(response.headers.get("retry-after")), status=status
             )
-        return InvalidInput(message, status=status)
+        return InvalidInputError(message, status=status)
 
     def _error_text(self, response: httpx.Response) -> str:
         try:

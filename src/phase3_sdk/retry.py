@@ -9,7 +9,7 @@ rolled back, the HTTP/2 stream was refused, 429).
 ``Retry-After`` is honoured when it is positive and within ``max_delay``. Zero or negative (PostgREST sends
 ``Retry-After: 0`` on every 503 while its schema cache reloads: ``App.hs`` ``addRetryHint``) falls back
 to the exponential backoff, as openai-python does. Beyond ``max_delay`` the call is not retried: the error
-(``RateLimited`` or ``TransientError``, ``retry_after`` set) reaches the caller at once, who may schedule
+(``RateLimitError`` or ``TransientError``, ``retry_after`` set) reaches the caller at once, who may schedule
 the call later, instead of the SDK sleeping longer than the policy allows or retrying too early.
 """
 
@@ -30,13 +30,13 @@ from tenacity import (
     stop_after_delay,
 )
 
-from .errors import RateLimited, TransientError
+from .errors import RateLimitError, TransientError
 
 logger = logging.getLogger("phase3_sdk.retry")
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, TransientError | RateLimited)
+    return isinstance(exc, TransientError | RateLimitError)
 
 
 def _unprocessed(exc: BaseException) -> bool:
@@ -74,8 +74,9 @@ class RetryPolicy:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None and retry_after > 0:
             return float(min(retry_after, self.max_delay))
-        ceiling = min(self.max_delay, self.initial_delay * (2 ** (attempt - 1)))
-        return random.uniform(0, ceiling) if self.jitter else ceiling
+        return backoff_delay(
+            attempt, base=self.initial_delay, cap=self.max_delay, jitter="full" if self.jitter else "none"
+        )
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -102,7 +103,7 @@ class RetryPolicy:
         # Told to wait longer than the policy allows: give the caller the error (retry_after set) now.
         return not (retry_after is not None and retry_after > self.max_delay)
 
-    def _kwargs(self, idempotent: bool) -> dict[str, object]:
+    def _kwargs(self, *, idempotent: bool) -> dict[str, object]:
         return {
             "stop": stop_after_attempt(max(self.max_attempts, 1)) | stop_after_delay(self.max_total),
             "wait": self._wait,
@@ -111,13 +112,13 @@ class RetryPolicy:
             "reraise": True,
         }
 
-    def retrying(self, idempotent: bool = True) -> Retrying:
+    def retrying(self, *, idempotent: bool = True) -> Retrying:
         """A tenacity controller for a blocking call (``for attempt in policy.retrying(): with attempt:``)."""
-        return Retrying(**self._kwargs(idempotent))  # type: ignore[arg-type]
+        return Retrying(**self._kwargs(idempotent=idempotent))  # type: ignore[arg-type]
 
-    def async_retrying(self, idempotent: bool = True) -> AsyncRetrying:
+    def async_retrying(self, *, idempotent: bool = True) -> AsyncRetrying:
         """The same for a coroutine: ``async for attempt in policy.async_retrying(): with attempt: ...``."""
-        return AsyncRetrying(**self._kwargs(idempotent))  # type: ignore[arg-type]
+        return AsyncRetrying(**self._kwargs(idempotent=idempotent))  # type: ignore[arg-type]
 
 
 DEFAULT_RETRY = RetryPolicy()

@@ -9,7 +9,7 @@ from uuid import UUID
 import pytest
 import respx
 
-from phase3_sdk import AsyncPhase3Client, InvalidInput, NotFound, PermissionDenied
+from phase3_sdk import AsyncPhase3Client, InvalidInputError, NotFoundError, PermissionDeniedError
 
 from .conftest import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY
 
@@ -44,27 +44,27 @@ async def test_crud_list_and_isolation(aclient: AsyncPhase3Client, users: tuple[
     updated = await a.patterns.confirm(made[0].id, notes="yes")
     assert updated.user_confirmed
     assert updated.user_notes == "yes"
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         await b.patterns.get(made[0].id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         await b.patterns.update(made[0].id, description="x")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         await b.patterns.delete(made[0].id)
     await a.patterns.delete(made[0].id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         await a.patterns.get(made[0].id)
 
 
 async def test_anon_and_bad_input(aclient: AsyncPhase3Client, users: tuple[UUID, UUID]) -> None:
     from phase3_sdk import Identity
 
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDeniedError):
         await aclient._as_identity(Identity.anon()).conversations.count()
     me = aclient.as_user(user_id=users[0])
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         await me.search.semantic([0.0] * 767)
     assert "768" in str(err.value)
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.tools.list(colour="red")  # type: ignore[call-arg]
     assert err.value.field == "colour"
 

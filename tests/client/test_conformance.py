@@ -14,10 +14,10 @@ from uuid import UUID
 
 import pytest
 
-from phase3_sdk import Conflict, InvalidInput, NotFound, PermissionDenied, Phase3Client
+from phase3_sdk import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError, Phase3Client
 from phase3_sdk.backends.base import Insert
 from phase3_sdk.models import SkillExecution
-from phase3_sdk.resources.tables import SKILL_EXECUTIONS
+from phase3_sdk.schema.tables import SKILL_EXECUTIONS
 
 from .conftest import ANON_KEY, SERVICE_KEY, Env
 
@@ -88,9 +88,7 @@ SPECS = [
     Spec("skill_executions", _execution, {"status": "completed"}, "created_at"),
     Spec(
         "synthesis",
-        lambda c, i: c.synthesis.create(
-            synthesis_type="emotional_patterns" if i % 2 == 0 else "prospective_self"
-        ),
+        lambda c, i: c.synthesis.submit("emotional_patterns" if i % 2 == 0 else "prospective_self"),
         {"synthesis_type": "emotional_patterns"},
         "updated_at",
     ),
@@ -139,9 +137,9 @@ def test_create_get_update_delete(backend: Env, spec: Spec, users: tuple[UUID, U
             assert getattr(updated, key) == value
         assert resource.get(row.id) == updated
     resource.delete(row.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         resource.get(row.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         resource.delete(row.id)
 
 
@@ -199,20 +197,22 @@ def test_user_cannot_touch_another_users_rows(backend: Env, spec: Spec, users: t
     a, b = backend.as_user(users[0]), backend.as_user(users[1])
     row = spec.create(a, 0)
     theirs = getattr(b, spec.name)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         theirs.get(row.id)
     if spec.update:
-        with pytest.raises((NotFound, PermissionDenied)):
+        with pytest.raises((NotFoundError, PermissionDeniedError)):
             theirs.update(row.id, **spec.update)
-    with pytest.raises((NotFound, PermissionDenied)):
+    with pytest.raises((NotFoundError, PermissionDeniedError)):
         theirs.delete(row.id)
     assert row.id not in {r.id for r in theirs.list()}
     assert theirs.count(**_mine(spec, users[1])) == 0
     assert getattr(a, spec.name).get(row.id) == row  # untouched
     # A user-scoped client cannot write rows in someone else's name.
     if spec.name not in ("skill_executions",):
-        with pytest.raises(InvalidInput) as err:
-            getattr(b, spec.name).create(user_id=users[0], **_minimal_fields(spec.name))
+        resource = getattr(b, spec.name)
+        make = resource.submit if spec.name == "synthesis" else resource.create  # the one verb each
+        with pytest.raises(InvalidInputError) as err:
+            make(user_id=users[0], **_minimal_fields(spec.name))
         assert err.value.field == "user_id"
 
 
@@ -241,11 +241,11 @@ def test_public_rows_are_readable_not_writable_by_others(
     visible = {r.id for r in theirs.list(visibility="public")}
     assert row.id in visible
     assert private.id not in visible
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         theirs.get(private.id)
-    with pytest.raises((NotFound, PermissionDenied)):
+    with pytest.raises((NotFoundError, PermissionDeniedError)):
         theirs.update(row.id, description="hijacked")
-    with pytest.raises((NotFound, PermissionDenied)):
+    with pytest.raises((NotFoundError, PermissionDeniedError)):
         theirs.delete(row.id)
     assert getattr(a, name).get(row.id).description == row.description
 
@@ -254,10 +254,10 @@ def test_public_rows_are_readable_not_writable_by_others(
 def test_anon_sees_nothing(backend: Env, spec: Spec, users: tuple[UUID, UUID]) -> None:
     spec.create(backend.as_user(users[0]), 0)
     anon = getattr(backend.anon(), spec.name)
-    with pytest.raises(PermissionDenied) as err:
+    with pytest.raises(PermissionDeniedError) as err:
         list(anon.list())
     assert err.value.code == "42501"
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDeniedError):
         anon.count()
 
 
@@ -268,7 +268,7 @@ def test_service_role_sees_everyone_and_must_name_the_owner(backend: Env, users:
     assert {ta.id, tb.id} <= {t.id for t in admin.tools.list(user_id=users[0])} | {
         t.id for t in admin.tools.list(user_id=users[1])
     }
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         admin.tools.create(name="nobody", code="x")
     assert err.value.field == "user_id"
     made = admin.tools.create(name="for-b", code="x", user_id=users[1])
@@ -295,12 +295,12 @@ def test_semantic_search_finds_only_my_nearest_memories(backend: Env, users: tup
 def test_database_errors_map_to_the_same_classes(backend: Env, users: tuple[UUID, UUID]) -> None:
     me = backend.as_user(users[0])
     me.tools.create(name="unique-name", code="x")
-    with pytest.raises(Conflict) as conflict:
+    with pytest.raises(ConflictError) as conflict:
         me.tools.create(name="unique-name", code="x")
     assert conflict.value.code == "23505"
     # PostgreSQL leaves out the "Key (...) already exists" detail on a table with RLS, behind PostgREST too.
     assert "custom_tools_user_name_key" in conflict.value.message
-    with pytest.raises(InvalidInput) as fk:
+    with pytest.raises(InvalidInputError) as fk:
         me.tool_usage.create(status="success", custom_tool_id=uuid.uuid4())
     assert fk.value.code == "23503"
 
@@ -316,12 +316,12 @@ BAD_INPUT: list[tuple[str, Callable[[Phase3Client], Any], str]] = [
     ("unknown filter", lambda c: c.tools.list(colour="red"), "colour"),
     ("unknown status filter", lambda c: c.recommendations.count(status="bogus"), "status"),
     ("unknown status value", lambda c: c.tool_usage.create(status="exploded"), "status"),
-    ("unknown enum", lambda c: c.synthesis.create(synthesis_type="bogus"), "synthesis_type"),
+    ("unknown enum", lambda c: c.synthesis.submit("bogus"), "synthesis_type"),
     ("unknown field", lambda c: c.patterns.update(uuid.uuid4(), colour="red"), "colour"),
     ("bad id", lambda c: c.skills.get("not-a-uuid"), "id"),
     ("bad order", lambda c: c.tools.list(order="code"), "order"),
     ("bad cursor", lambda c: c.tools.page(10, "garbage"), "cursor"),
-    ("bad page size", lambda c: c.tools.page(0), "limit"),
+    ("bad page size", lambda c: c.tools.page(0), "page_size"),
 ]
 
 
@@ -331,7 +331,7 @@ def test_bad_input_fails_before_any_request(
 ) -> None:
     me = backend.as_user(users[0])
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         call(me)
     assert field_name in (err.value.field or "") or field_name in str(err.value)
     assert backend.sent() == before, "bad input reached the server"

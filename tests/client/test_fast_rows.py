@@ -29,7 +29,7 @@ from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.db.embedded import create_auth_user
 from phase3_sdk.models import RowModel
 from phase3_sdk.models._rows import RowFactory, row_factory
-from phase3_sdk.resources.tables import ALL_TABLES, TOOLS, Table
+from phase3_sdk.schema.tables import ALL_TABLES, TOOLS, Table
 
 from .conftest import Env
 
@@ -408,7 +408,7 @@ def test_rest_bodies_decode_into_typed_rows_that_build_what_validation_builds(
     table = TABLES[table_name]
     _, ids = seeded
     body = to_json(fetch(conn, table, ids[table_name], COLUMN_CHOICES[choice](table), typed=False))
-    rows = pt.parse_table_rows(body, table.name)
+    rows = pt.parse_table_rows(body, table.row_factory)
     assert len(rows) == 2
     assert {type(row["id"]) for row in rows} == {uuid.UUID}  # decoded, not left as JSON strings
     slow = table.rows_adapter.validate_python(from_json(body))
@@ -420,18 +420,18 @@ def test_a_rest_body_msgspec_refuses_is_typed_by_validation(conn, seeded) -> Non
     by pydantic: the rows are typed either way, and a bad value raises the model's validation error."""
     _, ids = seeded
     rows = fetch(conn, TOOLS, ids["custom_tools"], TOOLS.light_columns, typed=False)
-    one = pt.parse_table_rows(to_json(rows[1]), TOOLS.name)
+    one = pt.parse_table_rows(to_json(rows[1]), TOOLS.row_factory)
     assert one == TOOLS.row_factory.typed_dicts([rows[1]])
     assert isinstance(one[0]["id"], uuid.UUID)
-    assert pt.parse_table_rows(b"[]", TOOLS.name) == []
+    assert pt.parse_table_rows(b"[]", TOOLS.row_factory) == []
     # msgspec wants the exact type; pydantic's lax mode takes a number in a string for an integer column.
     rows[0]["usage_count"] = "7"
-    lax = pt.parse_table_rows(to_json(rows), TOOLS.name)
+    lax = pt.parse_table_rows(to_json(rows), TOOLS.row_factory)
     assert lax[0]["usage_count"] == 7
     assert TOOLS.models(lax, typed=True) == TOOLS.rows_adapter.validate_python(rows)
     rows[0]["id"] = "not-a-uuid"
     with pytest.raises(ValidationError) as caught:
-        pt.parse_table_rows(to_json(rows), TOOLS.name)
+        pt.parse_table_rows(to_json(rows), TOOLS.row_factory)
     assert caught.value.title == "list[Tool]"
     assert caught.value.errors()[0]["loc"] == (0, "id")
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from phase3_sdk import Phase3Client
-from phase3_sdk.errors import AuthError, ConfigurationError, NotFound
+from phase3_sdk.errors import AuthError, ConfigurationError, NotFoundError
 
 MakeUser = Callable[..., uuid.UUID]
 PROJECT = "https://abcdefgh.supabase.co"
@@ -81,7 +81,7 @@ def test_an_asymmetric_token_is_verified_and_acts_for_its_user(
     assert as_alice.user_id == alice
     tool = as_alice.tools.create(name=f"mine-{alg}", code="return 1;")
     assert tool.user_id == alice
-    with pytest.raises(NotFound):  # RLS: bob's verified token does not reach alice's row
+    with pytest.raises(NotFoundError):  # RLS: bob's verified token does not reach alice's row
         root.as_user(token(bob, key, kid, alg)).tools.get(tool.id)
     assert jwks.call_count == 1  # the keys were fetched once, then served from the cache
 

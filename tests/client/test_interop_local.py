@@ -13,7 +13,7 @@ import pytest
 
 from phase3_sdk import AsyncPhase3Client, Phase3Client
 from phase3_sdk.db.embedded import EmbeddedDatabase
-from phase3_sdk.errors import ConfigurationError, InvalidInput, NotFound
+from phase3_sdk.errors import ConfigurationError, InvalidInputError, NotFoundError
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_local_starts_migrates_and_gives_users_their_own_rows(dev_path: Path) ->
         assert client.local_user("ADA@example.test").user_id == ada.user_id
         bob = client.local_user("bob@example.test")
         assert bob.user_id != ada.user_id
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFoundError):
             bob.tools.get(tool.id)
     # The server outlives the client, like `phase3 dev up`: a second call attaches and sees the data.
     assert EmbeddedDatabase.running_url(dev_path) is not None
@@ -60,7 +60,7 @@ def test_local_user_needs_a_local_client_and_an_email(db_url: str) -> None:
 
 
 def test_local_user_rejects_what_is_not_an_email(dev_path: Path) -> None:
-    with Phase3Client.local(dev_path) as client, pytest.raises(InvalidInput, match="email"):
+    with Phase3Client.local(dev_path) as client, pytest.raises(InvalidInputError, match="email"):
         client.local_user("not an email")
 
 

@@ -20,7 +20,13 @@ import respx
 
 from phase3_sdk import AsyncPhase3Client, Phase3Client, RetryPolicy
 from phase3_sdk.config import Settings
-from phase3_sdk.errors import ConfigurationError, InvalidInput, NotFound, PermissionDenied, TransientError
+from phase3_sdk.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransientError,
+)
 
 from .conftest import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY, Env, PostgrestEmulator
 
@@ -115,7 +121,7 @@ def test_a_sync_supabase_client_hands_over_its_session_and_its_refreshes(
 
         auth.emit("SIGNED_OUT", None)
         assert client.identity.role == "anon"
-        with pytest.raises(PermissionDenied):  # anon may not read tools at all
+        with pytest.raises(PermissionDeniedError):  # anon may not read tools at all
             client.tools.count()
         assert bearer(router) == f"Bearer {ANON_KEY}"
 
@@ -130,7 +136,7 @@ async def test_an_async_supabase_client_is_awaited_for_its_session(
         await client.tools.create(name="async-one", code="return 1;")
         assert await client.tools.count() == 1
         auth.emit("SIGNED_OUT", None)
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDeniedError):
             await client.tools.count()
 
 
@@ -215,19 +221,19 @@ def test_rpc_calls_the_apps_functions_as_the_caller(rpc_env: Env, make_user: Mak
 
 def test_rpc_errors_are_typed(rpc_env: Env, make_user: MakeUser) -> None:
     me = rpc_env.as_user(make_user())
-    with pytest.raises(InvalidInput, match="not today"):
+    with pytest.raises(InvalidInputError, match="not today"):
         me.rpc("refuse", {"reason": "not today"}, returns="none")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         me.rpc("no_such_function", {"a": 1})
 
 
 def test_rpc_names_are_checked_before_any_request(rpc_env: Env) -> None:
     sent = rpc_env.sent()
-    with pytest.raises(InvalidInput, match="plain function name"):
+    with pytest.raises(InvalidInputError, match="plain function name"):
         rpc_env.client.rpc("add_numbers; drop table x", {})
-    with pytest.raises(InvalidInput, match="argument names"):
+    with pytest.raises(InvalidInputError, match="argument names"):
         rpc_env.client.rpc("add_numbers", {"a b": 1})
-    with pytest.raises(InvalidInput, match="returns must be"):
+    with pytest.raises(InvalidInputError, match="returns must be"):
         rpc_env.client.rpc("add_numbers", {"a": 1, "b": 2}, returns="table")  # type: ignore[arg-type]
     assert rpc_env.sent() == sent
 

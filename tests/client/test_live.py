@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from phase3_sdk import NotFound, Phase3Client
+from phase3_sdk import NotFoundError, Phase3Client
 
 NEEDED = (
     "SUPABASE_URL",
@@ -48,7 +48,7 @@ def test_live_tool_round_trip(live: Phase3Client) -> None:
         assert tool.id in {t.id for t in me.tools.list(name=tool.name)}
     finally:
         me.tools.delete(tool.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         me.tools.get(tool.id)
 
 
@@ -57,7 +57,7 @@ def test_live_other_user_sees_nothing(live: Phase3Client) -> None:
     stranger = live.as_user(user_id=uuid.uuid4())
     tool = me.tools.create(name=f"live-{uuid.uuid4().hex[:8]}", code="return 1;")
     try:
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFoundError):
             stranger.tools.get(tool.id)
     finally:
         me.tools.delete(tool.id)

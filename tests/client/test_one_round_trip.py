@@ -12,7 +12,7 @@ import pytest
 from psycopg.pq import TransactionStatus
 
 from phase3_sdk import Phase3Client
-from phase3_sdk.errors import Conflict, NotFound
+from phase3_sdk.errors import ConflictError, NotFoundError
 
 MakeUser = Callable[..., uuid.UUID]
 
@@ -32,7 +32,7 @@ def test_a_failed_statement_leaves_its_connection_clean(
         # matter of packet timing (about one call in three here): repeating the failure makes the test meet
         # both orders every run rather than by chance.
         for _ in range(FAILURES):
-            with caplog.at_level(logging.WARNING), pytest.raises(Conflict):
+            with caplog.at_level(logging.WARNING), pytest.raises(ConflictError):
                 me.tools.update(first.id, name="second")  # unique (user_id, name): fails in the database
             # The one connection serves the next calls: the aborted transaction was rolled back, not left
             # open for the pool to find (which it would log), and nothing of the failed update was kept.
@@ -58,6 +58,6 @@ def test_the_identity_of_one_call_does_not_outlive_it(db_url: str, make_user: Ma
             assert row["current_user"] == "postgres"
             assert row["claims"] in (None, "")
         bob = root.as_user(user_id=make_user())
-        with pytest.raises(NotFound):  # RLS hides alice's row from bob: nothing of hers to delete
+        with pytest.raises(NotFoundError):  # RLS hides alice's row from bob: nothing of hers to delete
             bob.tools.delete(tool.id)
         assert alice.tools.get(tool.id).id == tool.id

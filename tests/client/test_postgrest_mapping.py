@@ -11,12 +11,12 @@ import pytest
 from phase3_sdk import (
     AuthError,
     ConfigurationError,
-    Conflict,
+    ConflictError,
     Identity,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
     ServerError,
     TransientError,
 )
@@ -130,28 +130,28 @@ def _err(status: int, body: bytes, headers: dict[str, str] | None = None) -> Exc
 @pytest.mark.parametrize(
     ("status", "body", "cls"),
     [
-        (409, b'{"code":"23505","message":"dup","details":"Key (id)","hint":null}', Conflict),
-        (400, b'{"code":"22P02","message":"bad uuid","details":null,"hint":null}', InvalidInput),
+        (409, b'{"code":"23505","message":"dup","details":"Key (id)","hint":null}', ConflictError),
+        (400, b'{"code":"22P02","message":"bad uuid","details":null,"hint":null}', InvalidInputError),
         (
             401,
             b'{"code":"42501","message":"permission denied for table x","details":null,"hint":null}',
-            PermissionDenied,
+            PermissionDeniedError,
         ),
         (
             403,
             b'{"code":"42501","message":"new row violates row-level security policy","details":null}',
-            PermissionDenied,
+            PermissionDeniedError,
         ),
         (401, b'{"code":"PGRST303","message":"JWT expired","details":null,"hint":null}', AuthError),
         (
             404,
             b'{"code":"PGRST205","message":"Could not find the table","details":null,"hint":null}',
-            NotFound,
+            NotFoundError,
         ),
         (
             406,
             b'{"code":"PGRST116","message":"JSON object requested","details":"0 rows","hint":null}',
-            NotFound,
+            NotFoundError,
         ),
         (
             503,
@@ -159,7 +159,7 @@ def _err(status: int, body: bytes, headers: dict[str, str] | None = None) -> Exc
             TransientError,
         ),
         (520, b"<html>cloudflare</html>", TransientError),
-        (429, b"", RateLimited),
+        (429, b"", RateLimitError),
         (401, b'{"message":"Invalid API key"}', AuthError),
     ],
 )

@@ -1,6 +1,6 @@
 """A late keyset page costs what an early one costs: its plan starts at the cursor.
 
-The page query (``phase3_sdk.resources.query.page_query``) carries the redundant bound ``created_at <= x``
+The page query (``phase3_sdk.schema.query.page_query``) carries the redundant bound ``created_at <= x``
 beside the keyset ``or``, and ``20260202001400_keyset_indexes.sql`` indexes (user_id, created_at desc,
 id desc). ``explain analyze`` of a page at position 5,000, run as the user exactly as both backends run
 it (PostgREST and the Postgres backend both turn the filters into one ``where``), must not read and discard
@@ -22,8 +22,8 @@ from psycopg.rows import dict_row
 from phase3_sdk import Phase3Client
 from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.backends.sql import compile_select
-from phase3_sdk.resources.query import encode_cursor, page_query, parse_order
-from phase3_sdk.resources.tables import CONVERSATIONS
+from phase3_sdk.schema.query import encode_cursor, page_query, parse_order
+from phase3_sdk.schema.tables import CONVERSATIONS
 
 TOTAL = 6000
 POSITION = 5000
@@ -53,7 +53,7 @@ def late_cursor(db_url: str) -> tuple[uuid.UUID, str, list[Any]]:
         order = parse_order(CONVERSATIONS, None)
         ids = [m for _, m in zip(range(POSITION), mine.conversations.list(page_size=1000), strict=False)]
         cursor = encode_cursor(order, {"created_at": ids[-1].created_at, "id": ids[-1].id})
-        expected = [m.id for m in mine.conversations.page(limit=PAGE, cursor=cursor).items]
+        expected = [m.id for m in mine.conversations.page(page_size=PAGE, cursor=cursor).items]
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("analyze public.conversations")
     return me, cursor, expected

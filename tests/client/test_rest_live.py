@@ -67,7 +67,7 @@ def test_live_list_and_page_read_every_row_behind_max_rows(live: Phase3Client, t
     assert live.service().conversations.bulk_create(_memories(2500, tagged), user_id=uid) == 2500
     me = live.as_user(user_id=uid)
     assert sum(1 for _ in me.conversations.list(page_size=1000, instance_key=tagged)) == 2500
-    page = me.conversations.page(limit=1000, instance_key=tagged)
+    page = me.conversations.page(page_size=1000, instance_key=tagged)
     assert page.next_cursor is not None
 
 
@@ -88,7 +88,7 @@ def test_live_pages_by_names_starting_with_a_brace(live: Phase3Client) -> None:
         seen: list[str] = []
         cursor = None
         for _ in range(500):
-            page = me.tools.page(limit=1, cursor=cursor, order="name")
+            page = me.tools.page(page_size=1, cursor=cursor, order="name")
             seen += [t.name for t in page.items if t.name.endswith(tag)]
             cursor = page.next_cursor
             if cursor is None or len(seen) == len(names):

@@ -242,11 +242,11 @@ def test_page_of_1000_has_a_next_cursor_when_more_rows_exist(strict, many) -> No
     uid, _ = many
     strict(1000)
     me = _client().as_user(user_id=uid)
-    first = me.conversations.page(limit=1000, instance_key="many")
+    first = me.conversations.page(page_size=1000, instance_key="many")
     assert len(first.items) == 1000
     assert first.next_cursor is not None
-    second = me.conversations.page(limit=1000, cursor=first.next_cursor, instance_key="many")
-    third = me.conversations.page(limit=1000, cursor=second.next_cursor, instance_key="many")
+    second = me.conversations.page(page_size=1000, cursor=first.next_cursor, instance_key="many")
+    third = me.conversations.page(page_size=1000, cursor=second.next_cursor, instance_key="many")
     assert (len(second.items), len(third.items), third.next_cursor) == (1000, 500, None)
     assert len({m.id for m in first.items + second.items + third.items}) == 2500
 
@@ -258,7 +258,7 @@ def test_a_project_with_a_lower_max_rows_still_lists_everything(strict, many) ->
     me = _client(max_rows=300).as_user(user_id=uid)
     assert sum(1 for _ in me.conversations.list(instance_key="many")) == 2500
     assert server.capped == 0
-    page = me.conversations.page(limit=500, instance_key="many")
+    page = me.conversations.page(page_size=500, instance_key="many")
     assert len(page.items) == 300
     assert page.next_cursor is not None
 
@@ -330,7 +330,7 @@ def test_pages_ordered_by_names_with_reserved_characters_all_arrive(strict, make
     got: list[str] = []
     cursor = None
     while True:
-        page = me.tools.page(limit=1, cursor=cursor, order="name")
+        page = me.tools.page(page_size=1, cursor=cursor, order="name")
         got += [t.name for t in page.items]
         cursor = page.next_cursor
         if cursor is None:
@@ -342,11 +342,11 @@ def test_pages_ordered_by_names_with_reserved_characters_all_arrive(strict, make
 
 
 def test_a_nul_in_a_filter_value_is_refused_before_the_network(strict, make_user) -> None:
-    from phase3_sdk import InvalidInput
+    from phase3_sdk import InvalidInputError
 
     server = strict(1000)
     me = _client().as_user(user_id=make_user())
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.conversations.page(instance_key="a\x00b")
     assert err.value.field == "instance_key"
     assert server.requests == []

@@ -23,17 +23,17 @@ import respx
 
 from phase3_sdk import (
     AuthError,
-    InvalidInput,
+    InvalidInputError,
     Phase3Client,
     Phase3Error,
-    RateLimited,
+    RateLimitError,
     RetryPolicy,
     ServerError,
     TransientError,
 )
 from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.backends.base import Rpc
-from phase3_sdk.errors import RequestFailed
+from phase3_sdk.errors import RequestError
 
 from .conftest import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
 
@@ -90,7 +90,7 @@ def test_503_with_retry_after_0_backs_off_instead_of_retrying_at_once(mock: resp
     assert route.call_count == 3
 
 
-@pytest.mark.parametrize(("status", "cls"), [(503, TransientError), (429, RateLimited)])
+@pytest.mark.parametrize(("status", "cls"), [(503, TransientError), (429, RateLimitError)])
 def test_a_retry_after_beyond_the_cap_raises_with_it_instead_of_sleeping(
     mock: respx.MockRouter, status: int, cls: type[Phase3Error]
 ) -> None:
@@ -280,7 +280,7 @@ def test_other_http_stack_errors_are_typed_and_not_retried(
     mock: respx.MockRouter, make: Callable[[], BaseException]
 ) -> None:
     route = _script(mock, "HEAD", make())
-    with pytest.raises(RequestFailed) as err:
+    with pytest.raises(RequestError) as err:
         _client().tools.count()
     assert SERVICE_KEY not in str(err.value)
     assert route.call_count == 1
@@ -288,7 +288,7 @@ def test_other_http_stack_errors_are_typed_and_not_retried(
 
 def test_a_url_over_8_kb_is_refused_before_it_is_sent(mock: respx.MockRouter) -> None:
     route = mock.route().mock(return_value=httpx.Response(200, json=[]))
-    with pytest.raises(RequestFailed) as err:
+    with pytest.raises(RequestError) as err:
         _client().conversations.page(instance_key="k" * 9000)
     assert err.value.code == "url_too_long"
     assert route.call_count == 0
@@ -331,5 +331,5 @@ def test_the_table_rows_match_the_errors_really_raised() -> None:
     assert rows[("503", "PGRST002")].not_idempotent == "retried"
     assert rows[("503", "PGRST001")].not_idempotent == "raised"
     assert rows[("300", "PGRST203")].error == "ServerError"
-    assert rows[("(no answer)", "InvalidURL")].error == "RequestFailed"
-    assert InvalidInput.__name__ == rows[("400", "PGRST100")].error
+    assert rows[("(no answer)", "InvalidURL")].error == "RequestError"
+    assert InvalidInputError.__name__ == rows[("400", "PGRST100")].error

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import respx
 
-from phase3_sdk import InvalidInput, Phase3Client, RateLimited, RetryPolicy, TransientError
+from phase3_sdk import InvalidInputError, Phase3Client, RateLimitError, RetryPolicy, TransientError
 from phase3_sdk.backends.base import Rpc
 
 from .conftest import ANON_KEY, FAST_RETRY, JWT_SECRET, SERVICE_KEY, rest_client
@@ -55,7 +55,7 @@ def test_429_with_retry_after_waits_about_that_long(
 
 def test_429_gives_rate_limited_with_retry_after_when_attempts_run_out(me: Phase3Client, emulator) -> None:
     emulator.rate_limit_next(retry_after="7", n=1)
-    with pytest.raises(RateLimited) as err:
+    with pytest.raises(RateLimitError) as err:
         me.with_retry(RetryPolicy.none()).tools.count()
     assert err.value.retry_after == 7
     assert err.value.status == 429
@@ -87,7 +87,7 @@ def test_a_400_is_never_retried(me: Phase3Client, emulator, router: respx.MockRo
         status=400,
         body=b'{"code":"22P02","details":null,"hint":null,"message":"invalid input syntax for type uuid"}',
     )
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.tools.count()
     assert err.value.code == "22P02"
     assert _calls(router) == 1

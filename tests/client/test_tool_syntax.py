@@ -6,7 +6,7 @@ from uuid import UUID
 
 import pytest
 
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 from .conftest import Env
 
@@ -16,7 +16,7 @@ def test_create_refuses_invalid_javascript_naming_line_and_column(
 ) -> None:
     client = backend.as_user(users[0])
     before = backend.sent()
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(InvalidInputError) as info:
         client.tools.create(name="broken", code="const total = 1;\nreturn { total: ;")
     err = info.value
     assert err.field == "code"
@@ -31,7 +31,7 @@ def test_update_refuses_invalid_javascript_and_keeps_the_old_code(
 ) -> None:
     client = backend.as_user(users[0])
     tool = client.tools.create(name="adder", code="return params.a + params.b;")
-    with pytest.raises(InvalidInput, match=r"not valid JavaScript: SyntaxError.*\(line 1, column"):
+    with pytest.raises(InvalidInputError, match=r"not valid JavaScript: SyntaxError.*\(line 1, column"):
         client.tools.update(tool.id, code="return params.a +;")
     assert client.tools.get(tool.id).code == "return params.a + params.b;"
     updated = client.tools.update(tool.id, code="return params.a * params.b;")

@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from phase3_sdk import InvalidInput
+from phase3_sdk import InvalidInputError
 
 from .conftest import Env
 
@@ -40,7 +40,7 @@ def test_a_nul_in_row_517_of_1000_is_refused_whole_naming_row_and_field(
     ]
     rows[517] = {"messages": [{"role": "user", "content": f"bad {NUL} text"}]}
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.conversations.bulk_create(rows, batch_size=500)
     message = str(err.value)
     assert "rows[517]" in message
@@ -52,6 +52,7 @@ def test_a_nul_in_row_517_of_1000_is_refused_whole_naming_row_and_field(
 
 
 @pytest.mark.parametrize("bad", [NUL, SURROGATE], ids=["nul", "lone-surrogate"])
+@pytest.mark.filterwarnings("ignore:conversations.create_many:DeprecationWarning")  # bulk_create: above
 def test_create_many_refuses_the_batch_naming_the_item(
     backend: Env, make_user: Callable[..., UUID], bad: str
 ) -> None:
@@ -60,7 +61,7 @@ def test_create_many_refuses_the_batch_naming_the_item(
     rows: list[dict[str, Any]] = [{"messages": [{"role": "user", "content": f"m{i}"}]} for i in range(5)]
     rows[3]["primary_emotion"] = f"joy{bad}"
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.conversations.create_many(rows)
     assert "conversations[3]" in str(err.value)
     assert err.value.field == "primary_emotion"
@@ -74,7 +75,7 @@ def test_tool_usage_create_many_refuses_nul_inside_json(backend: Env, make_user:
     entries = [{"tool_name": "t", "status": "success", "input_params": {"q": "fine"}} for _ in range(3)]
     entries[1]["input_params"] = {"q": ["ok", f"x{NUL}"]}
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.tool_usage.create_many(entries)
     assert "tool_usage[1]" in str(err.value)
     assert "input_params.q[1]" in str(err.value)
@@ -125,7 +126,7 @@ def test_create_refuses_unstorable_values(
 ) -> None:
     me = backend.as_user(make_user())
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         getattr(me, resource).create(**{**valid, field: bad})
     # The field is named with its problem (a skill without steps is also told so, in the same message).
     problems = {p.split(":")[0].strip(): p for p in str(err.value).split(": ", 1)[1].split("; ")}
@@ -144,10 +145,10 @@ def test_update_refuses_unstorable_values_and_changes_nothing(
     tool = me.tools.create(name="named", code="return 1", description="before")
     memory = me.conversations.create(messages=[{"role": "user", "content": "before"}])
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.tools.update(tool.id, description=f"after{NUL}")
     assert err.value.field == "description"
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.conversations.update(memory.id, messages=[{"role": "user", "content": "ok", "note": NUL}])
     assert "messages.0" in (err.value.field or "")
     assert backend.sent() == before
@@ -162,10 +163,10 @@ def test_filters_refuse_unstorable_values_before_any_request(
     """PostgREST cuts an in-list value at NUL (SqlFragment.hs trimNullChars): the query would change."""
     me = backend.as_user(make_user())
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         list(me.tools.list(name=f"a{bad}"))
     assert err.value.field == "name"
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInputError):
         me.tools.count(tag=f"{bad}")
     assert backend.sent() == before
 
@@ -177,7 +178,7 @@ def test_an_indexed_key_too_long_for_its_btree_index_is_refused(
     me = backend.as_user(make_user())
     valid = {"pattern_type": "p", "layer": 1, "description": "d", "confidence": 0.5}
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.patterns.create(**valid, pattern_key="é" * 1500)  # 1,500 characters, 3,000 bytes
     assert err.value.field == "pattern_key"
     assert "bytes" in str(err.value)
@@ -203,7 +204,7 @@ def test_update_of_every_model_refuses_unstorable_values(
     me = backend.as_user(make_user())
     row = getattr(me, resource).create(**valid)
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         getattr(me, resource).update(row.id, **{field: bad})
     assert (err.value.field or "").startswith(field)
     assert "NUL" in str(err.value)
@@ -218,7 +219,7 @@ def test_skill_inputs_with_nul_are_refused_before_the_run(
     me.tools.create(name="echo", code="return input")
     skill = me.skills.create(name="echo-skill", steps=[{"stepId": "step1", "toolName": "echo"}])
     before = backend.sent()
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.skills.execute(skill, {"text": f"a{NUL}b"})
     assert err.value.field == "inputs.text"
     assert backend.sent() == before

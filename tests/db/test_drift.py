@@ -11,7 +11,7 @@ import pytest
 from phase3_sdk.cli import main
 from phase3_sdk.db.drift import drift, expected_types
 from phase3_sdk.db.embedded import EmbeddedDatabase
-from phase3_sdk.resources.tables import ALL_TABLES, TOOL_USAGE, TOOLS
+from phase3_sdk.schema.tables import ALL_TABLES, TOOL_USAGE, TOOLS
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from phase3_sdk.resources.tables import ALL_TABLES
+from phase3_sdk.schema.tables import ALL_TABLES
 
 TABLES = tuple(table.name for table in ALL_TABLES)
 VECTOR = "[" + ",".join(["0.5"] * 768) + "]"

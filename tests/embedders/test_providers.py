@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from phase3_sdk.embeddings import Embedder
-from phase3_sdk.errors import AuthError, ConfigurationError, InvalidInput, NotFound, RateLimited
+from phase3_sdk.errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, RateLimitError
 from phase3_sdk.provider_embeddings import GeminiEmbedder, OllamaEmbedder, OpenAIEmbedder
 from phase3_sdk.retry import RetryPolicy
 
@@ -77,7 +77,7 @@ def test_openai_429_with_retry_after_is_waited_out_then_succeeds(caplog: pytest.
     with caplog.at_level(logging.INFO, logger="phase3_sdk.retry"):
         assert embedder.embed(["hello"]) == [vec(0)]
     assert route.call_count == 2
-    assert "RateLimited" in caplog.text
+    assert "RateLimitError" in caplog.text
     assert KEY not in caplog.text
 
 
@@ -88,7 +88,7 @@ def test_openai_429_past_the_policy_reaches_the_caller_with_retry_after() -> Non
             429, headers={"retry-after": "120"}, json={"error": {"message": "slow down"}}
         )
     )
-    with pytest.raises(RateLimited) as info:
+    with pytest.raises(RateLimitError) as info:
         OpenAIEmbedder(api_key=KEY, retry=FAST).embed(["x"])
     assert info.value.retry_after == 120.0
     assert "slow down" in str(info.value)
@@ -148,9 +148,9 @@ def test_missing_key_says_where_to_put_it(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_bad_batch_size_and_texts_are_invalid_input() -> None:
-    with pytest.raises(InvalidInput, match="batch_size"):
+    with pytest.raises(InvalidInputError, match="batch_size"):
         GeminiEmbedder(api_key=KEY, batch_size=101)
-    with pytest.raises(InvalidInput, match="texts"):
+    with pytest.raises(InvalidInputError, match="texts"):
         OllamaEmbedder().embed("one string")  # type: ignore[arg-type]
 
 
@@ -279,7 +279,7 @@ def test_ollama_unknown_model_names_the_pull_command_and_429_401() -> None:
         ]
     )
     embedder = OllamaEmbedder(api_key=KEY, retry=FAST)
-    with pytest.raises(NotFound) as info:
+    with pytest.raises(NotFoundError) as info:
         embedder.embed(["x"])
     assert "ollama pull nomic-embed-text" in str(info.value)
     assert embedder.embed(["x"]) == [vec(1)]

@@ -66,7 +66,7 @@ def test_list_with_page_size_1000_returns_every_row_behind_max_rows(me: Phase3Cl
 
 def test_a_page_of_1000_capped_by_max_rows_still_has_a_next_cursor(me: Phase3Client, db_url: str) -> None:
     _memories(db_url, _user(me), 1500)
-    page = me.conversations.page(limit=1000)
+    page = me.conversations.page(page_size=1000)
     assert len(page.items) == 1000
     assert page.next_cursor is not None
 
@@ -75,9 +75,9 @@ def test_the_page_after_a_skill_named_with_a_brace_loads(me: Phase3Client) -> No
     steps = [{"stepId": "step1", "toolName": "t", "inputMapping": {"x": "$.input.x"}}]
     me.skills.create(name="{x}y", steps=steps)
     me.skills.create(name="{x}z", steps=steps)
-    first = me.skills.page(limit=1, order="name")
+    first = me.skills.page(page_size=1, order="name")
     assert [s.name for s in first.items] == ["{x}y"]
-    second = me.skills.page(limit=1, order="name", cursor=first.next_cursor)
+    second = me.skills.page(page_size=1, order="name", cursor=first.next_cursor)
     assert [s.name for s in second.items] == ["{x}z"]
 
 

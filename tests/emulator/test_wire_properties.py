@@ -5,7 +5,7 @@ For arbitrary text (all of Unicode, PostgREST's reserved characters ``,.:()"\\{}
 decodes the query string as http-types does and parses it with PostgREST's grammar (QueryParams.hs). The
 value that comes out must be exactly the one meant: a filter value, each element of an ``in`` list, each
 element of a ``cs`` array (read back by PostgreSQL itself), and each value of a keyset cursor. Text that
-cannot be sent (NUL, lone surrogates) is refused with :class:`InvalidInput` before any request.
+cannot be sent (NUL, lone surrogates) is refused with :class:`InvalidInputError` before any request.
 
 Examples per property: ``PHASE3_HYPOTHESIS_EXAMPLES`` (default 60, to keep the suite fast on 2 cores).
 """
@@ -25,11 +25,11 @@ import respx
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from phase3_sdk import InvalidInput, Phase3Client, RetryPolicy
+from phase3_sdk import InvalidInputError, Phase3Client, RetryPolicy
 from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.backends.base import Filter, Keyset, Order, Query
 from phase3_sdk.db.embedded import create_auth_user
-from phase3_sdk.resources.query import encode_cursor
+from phase3_sdk.schema.query import encode_cursor
 from postgrest_emulator import BASE_URL, Cond, PostgrestEmulator, Tree, parse_query, parse_query_string
 
 EXAMPLES = int(os.environ.get("PHASE3_HYPOTHESIS_EXAMPLES", "60"))
@@ -150,10 +150,10 @@ def offline() -> Any:
 @given(text=UNSENDABLE)
 def test_nul_and_lone_surrogates_in_a_filter_are_refused_before_any_request(offline: Any, text: str) -> None:
     client, route = offline
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         client.tools.count(name=text)
     assert err.value.field == "name"
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         client.skills.count(tag=text)
     assert err.value.field == "tag"
     assert not route.called
@@ -165,7 +165,7 @@ def test_a_forged_cursor_with_nul_is_refused_before_any_request(offline: Any, te
     client, route = offline
     order = (Order("created_at", True), Order("id", True))
     cursor = encode_cursor(order, {"created_at": text, "id": U})
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         client.tools.page(cursor=cursor)
     assert (err.value.field or "").startswith("cursor")
     assert not route.called

@@ -14,7 +14,7 @@ from phase3_sdk.engine import (
     referenced_identifiers,
     validate_steps,
 )
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 CONTEXT: dict[str, Any] = {
     "input": {"mode": "fast", "count": 0, "tags": ["a", "b"], "empty": ""},
@@ -66,7 +66,7 @@ def test_chain_of_conditions_over_a_growing_context() -> None:
     for step_id, condition, output in steps:
         try:
             should_run = evaluate_condition(condition, context)
-        except InvalidInput:
+        except InvalidInputError:
             should_run = False
         if should_run:
             ran.append(step_id)
@@ -77,24 +77,24 @@ def test_chain_of_conditions_over_a_growing_context() -> None:
 
 
 def test_runtime_error_names_expression_and_error() -> None:
-    with pytest.raises(InvalidInput) as excinfo:
+    with pytest.raises(InvalidInputError) as excinfo:
         evaluate_condition("step1.nested.value > 1", CONTEXT)
     assert excinfo.value.field == "condition"
     assert "step1.nested.value > 1" in excinfo.value.message
     assert "TypeError" in excinfo.value.message
-    with pytest.raises(InvalidInput, match="ReferenceError: step9 is not defined"):
+    with pytest.raises(InvalidInputError, match="ReferenceError: step9 is not defined"):
         evaluate_condition("step9.ok", CONTEXT)
 
 
 def test_conditions_are_expressions_only_and_bounded() -> None:
-    with pytest.raises(InvalidInput, match="not a valid JavaScript expression"):
+    with pytest.raises(InvalidInputError, match="not a valid JavaScript expression"):
         evaluate_condition("1); globalThis.x = 1; (1", CONTEXT)
-    with pytest.raises(InvalidInput, match="time limit"):
+    with pytest.raises(InvalidInputError, match="time limit"):
         evaluate_condition("(() => { for (;;) {} })()", CONTEXT)
 
 
 def test_condition_bindings_are_const() -> None:
-    with pytest.raises(InvalidInput, match="TypeError"):
+    with pytest.raises(InvalidInputError, match="TypeError"):
         evaluate_condition("(step1 = 5) > 1", CONTEXT)
 
 
@@ -157,7 +157,7 @@ def test_jsonpath_root_key(expression: str, root: str | None) -> None:
 def test_jsonpath_is_cached_and_rejects_bad_syntax() -> None:
     assert compile_path("$.cached.path") is compile_path("$.cached.path")
     for bad in ["$.", "input.x", "$[", "$.a[?foo()]"]:
-        with pytest.raises(InvalidInput) as excinfo:
+        with pytest.raises(InvalidInputError) as excinfo:
             compile_path(bad)
         assert bad in excinfo.value.message
 
@@ -256,7 +256,7 @@ def test_validate_steps_rejects_non_lists(steps: Any) -> None:
 
 
 def test_parse_steps_raises_one_error_listing_everything() -> None:
-    with pytest.raises(InvalidInput) as excinfo:
+    with pytest.raises(InvalidInputError) as excinfo:
         parse_steps(
             [{"stepId": "input", "toolName": ""}, {"stepId": "x", "toolName": "t", "retryAttempts": -1}]
         )

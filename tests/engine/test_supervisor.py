@@ -22,7 +22,7 @@ import pytest
 from phase3_sdk.engine.conditions import evaluate_condition
 from phase3_sdk.engine.sandbox import PROFILES, SandboxLimits, ToolOutcome
 from phase3_sdk.engine.supervisor import SandboxPool, default_pool, hard_deadline_seconds, run_js_tool
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 SLACK_S = 0.5
 STRICT = PROFILES["strict"]
@@ -205,7 +205,7 @@ def test_condition_with_a_native_overrun_is_stopped() -> None:
     expression = '"a".repeat(1 << 21).indexOf("a".repeat(1 << 12) + "b") > 0 || input.x > 1'
     evaluate_condition("input.x > 1", {"input": {"x": 2}})  # warm
     started = time.monotonic()
-    with pytest.raises(InvalidInput, match="time limit of 250 ms exceeded"):
+    with pytest.raises(InvalidInputError, match="time limit of 250 ms exceeded"):
         evaluate_condition(expression, {"input": {"x": 2}})
     assert time.monotonic() - started < 2 * STRICT.time_limit_ms / 1000 + SLACK_S
     assert evaluate_condition("input.x > 1", {"input": {"x": 2}}) is True

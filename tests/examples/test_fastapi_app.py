@@ -92,7 +92,7 @@ def test_sdk_errors_in_an_endpoint_become_http_answers(api: TestClient, make_use
         json={"messages": [{"role": "user", "content": "x"}], "valence": 7},
         headers=bearer(alice),
     )
-    assert bad.status_code == 422  # the SDK's InvalidInput (valence out of range) before any write
+    assert bad.status_code == 422  # the SDK's InvalidInputError (valence out of range) before any write
     assert "valence" in bad.text
     ghost = api.post("/memories", json=MEMORY, headers=bearer(UUID(int=7)))
     assert ghost.status_code == 422
@@ -116,7 +116,7 @@ def test_sync_root_client_and_error_statuses(db_url: str, make_user: Any) -> Non
     from fastapi import Depends, FastAPI
 
     from phase3_sdk import Phase3Client
-    from phase3_sdk.errors import RateLimited, ServerError
+    from phase3_sdk.errors import RateLimitError, ServerError
     from phase3_sdk.integrations.fastapi import CurrentUser, install_error_handlers
 
     alice = make_user()
@@ -131,7 +131,7 @@ def test_sync_root_client_and_error_statuses(db_url: str, make_user: Any) -> Non
 
         @app.get("/slow")
         def slow() -> None:
-            raise RateLimited("HTTP 429: too many requests", retry_after=2.6)
+            raise RateLimitError("HTTP 429: too many requests", retry_after=2.6)
 
         @app.get("/broken")
         def broken() -> None:

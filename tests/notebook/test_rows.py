@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from client.conftest import Env
-from phase3_sdk import InvalidInput, Rows
+from phase3_sdk import InvalidInputError, Rows
 from phase3_sdk.models import Pattern
 
 
@@ -96,10 +96,10 @@ def test_columns_reads_only_the_named_columns_as_dicts(backend: Env) -> None:
 def test_an_unknown_column_is_refused_before_any_request(backend: Env) -> None:
     me = backend.as_user(env_user(backend))
     before = backend.sent()
-    with pytest.raises(InvalidInput, match="custom_tools has no column 'nmae'") as err:
+    with pytest.raises(InvalidInputError, match="custom_tools has no column 'nmae'") as err:
         me.tools.list(columns=["nmae"])
     assert err.value.field == "columns"
-    with pytest.raises(InvalidInput, match="non-empty list"):
+    with pytest.raises(InvalidInputError, match="non-empty list"):
         me.tools.list(columns="name")
     assert backend.sent() == before
 

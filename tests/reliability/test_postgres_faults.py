@@ -68,7 +68,7 @@ def workload(me: Phase3Client, rng: random.Random) -> tuple[dict[uuid.UUID, str 
                 me.tools.delete(target)
                 expected[target] = None
             else:
-                me.tools.page(limit=20)
+                me.tools.page(page_size=20)
         except TransientError:
             errors[f"{kind}: {TransientError.__name__}"] += 1
             if target is not None:

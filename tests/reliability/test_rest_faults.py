@@ -38,7 +38,7 @@ import psycopg
 import pytest
 import respx
 
-from phase3_sdk import Conflict, NotFound, Phase3Client, Phase3Error, RetryPolicy, TransientError
+from phase3_sdk import ConflictError, NotFoundError, Phase3Client, Phase3Error, RetryPolicy, TransientError
 
 from ._results import percentiles, record
 from .conftest import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
@@ -187,13 +187,13 @@ def workload(
                     try:
                         me.tools.update(uuid.uuid4(), description="x")
                         wrong.append("update of a missing tool did not raise")
-                    except NotFound:
+                    except NotFoundError:
                         surfaced["NotFound"] += 1
                 else:
                     try:
                         me.tools.create(name=names[rng.choice(live)], code="return 1;")
                         wrong.append("a duplicate name did not raise")
-                    except Conflict:
+                    except ConflictError:
                         surfaced["Conflict"] += 1
         except TransientError:
             # Allowed: a non-idempotent RPC whose answer was lost after the server acted is not re-sent;

@@ -27,7 +27,15 @@ import pytest
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from phase3_sdk import AuthError, Identity, NotFound, PermissionDenied, Phase3Client, Phase3Error, ServerError
+from phase3_sdk import (
+    AuthError,
+    Identity,
+    NotFoundError,
+    PermissionDeniedError,
+    Phase3Client,
+    Phase3Error,
+    ServerError,
+)
 from phase3_sdk.backends.base import Delete, Filter, Insert, Query, Rpc, Update
 
 from ._results import record
@@ -162,7 +170,7 @@ def table_cell(env: Env, world: World, who: Phase3Client, actor: uuid.UUID, tabl
         finally:
             gone = world.fetch(table, key) is None
         return "ok" if gone else "none"
-    except (PermissionDenied, AuthError):
+    except (PermissionDeniedError, AuthError):
         # Denied must mean untouched: re-read (the finally blocks above already did for writes).
         if op.startswith("update") and world.fetch(table, key) != before:
             return "LEAK: denied but changed"
@@ -414,9 +422,9 @@ def rpc_cell(world: World, who: Phase3Client, actor: uuid.UUID, name: str) -> st
             result = who._transport.rpc(
                 Rpc(name, args, returns=case.returns, casts=case.casts), idempotent=True
             )  # type: ignore[arg-type]
-    except (PermissionDenied, AuthError):
+    except (PermissionDeniedError, AuthError):
         outcome = "denied"
-    except NotFound as exc:
+    except NotFoundError as exc:
         absent = (
             exc.code in ("42883", "PGRST202") or "no function" in str(exc) or "Could not find" in str(exc)
         )

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from phase3_sdk import AsyncPhase3Client, Phase3Client
 from phase3_sdk.embeddings import HashingEmbedder
-from phase3_sdk.errors import InvalidInput, Phase3Error
+from phase3_sdk.errors import InvalidInputError, Phase3Error
 from phase3_sdk.models import Message
 from phase3_sdk.models.memory import MessageDict
 
@@ -74,7 +74,7 @@ def test_a_bad_row_is_named_and_nothing_is_written(
     rows = [memory(f"fine {i}") for i in range(5)]
     rows[2] = {**rows[2], **bad}
     rows[4] = {**rows[4], "valence": 9}  # a later bad row in another batch is not the one reported
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.conversations.bulk_create(rows, batch_size=2)
     assert err.value.field == field
     assert field.split(".")[0] in str(err.value)
@@ -83,7 +83,7 @@ def test_a_bad_row_is_named_and_nothing_is_written(
 
 def test_a_row_must_be_a_mapping(root: Phase3Client, make_user: MakeUser) -> None:
     me = root.as_user(user_id=make_user())
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.conversations.bulk_create([memory("fine"), ["not", "a", "row"]])  # type: ignore[list-item]
     assert err.value.field == "rows[1]"
 
@@ -91,7 +91,7 @@ def test_a_row_must_be_a_mapping(root: Phase3Client, make_user: MakeUser) -> Non
 def test_rows_go_in_as_the_caller(root: Phase3Client, make_user: MakeUser) -> None:
     mine, other = make_user(), make_user()
     me = root.as_user(user_id=mine)
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.conversations.bulk_create([memory("mine", user_id=str(mine)), memory("theirs", user_id=other)])
     assert err.value.field == "rows[1].user_id"
     assert me.conversations.count() == 0
@@ -156,7 +156,7 @@ async def test_async_bulk_create(db_url: str, make_user: MakeUser) -> None:
         assert await me.conversations.bulk_create(rows, batch_size=3) == 7
         assert await me.conversations.bulk_create(rows, batch_size=5) == 7  # a re-run stores nothing twice
         assert await me.conversations.count() == 7
-        with pytest.raises(InvalidInput) as err:
+        with pytest.raises(InvalidInputError) as err:
             await me.conversations.bulk_create([memory("x", embedding=[1.0])])
         assert err.value.field == "rows[0].embedding"
 

@@ -13,7 +13,7 @@ import pytest
 
 from phase3_sdk import Phase3Client
 from phase3_sdk.embeddings import HashingEmbedder
-from phase3_sdk.errors import ConfigurationError, InvalidInput
+from phase3_sdk.errors import ConfigurationError, InvalidInputError
 
 MakeUser = Callable[..., uuid.UUID]
 EMBED = HashingEmbedder()
@@ -158,20 +158,20 @@ def test_bad_queries_fail_before_any_request(people: dict[str, Any], monkeypatch
         raise AssertionError("a request was made")
 
     monkeypatch.setattr(type(alice._transport.backend), "rpc", no_request)
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         alice.search.semantic([0.1] * 767)
     assert err.value.field == "query"
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInputError):
         alice.search.semantic([float("nan")] * 768)
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         alice.search.semantic("x", match_count=0)
     assert err.value.field == "match_count"
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         alice.search.text("  ")
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         alice.search.semantic("x", salience_tier="urgent")  # type: ignore[arg-type]
     assert err.value.field == "salience_tier"
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         alice.search.hybrid("x", embedding=[0.0] * 767)
     assert err.value.field == "embedding"
 
@@ -233,9 +233,9 @@ def test_bulk_create_round_trips_rows_exactly_and_retries_do_not_duplicate(
 def test_bulk_create_validates_every_row_first(root: Phase3Client, make_user: MakeUser, db_url: str) -> None:
     me = root.as_user(user_id=make_user())
     good = {"messages": [{"role": "user", "content": "fine"}]}
-    with pytest.raises(InvalidInput, match=r"rows\[1\]\.embedding"):
+    with pytest.raises(InvalidInputError, match=r"rows\[1\]\.embedding"):
         me.conversations.bulk_create([good, {**good, "embedding": [0.0] * 767}])
-    with pytest.raises(InvalidInput, match=r"rows\[0\]"):
+    with pytest.raises(InvalidInputError, match=r"rows\[0\]"):
         me.conversations.bulk_create([{**good, "colour": "red"}])
     assert me.conversations.count() == 0
 

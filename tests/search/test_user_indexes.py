@@ -22,7 +22,7 @@ from phase3_sdk import Phase3Client
 from phase3_sdk.cli import main
 from phase3_sdk.db.tune import EF_LADDER, index_name, tune_search
 from phase3_sdk.embeddings import WordLlamaEmbedder
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 N, CLUSTERS = 3000, 40
 
@@ -226,11 +226,11 @@ def test_the_stored_sketch_is_what_the_search_computes_for_a_query(
 
 
 def test_bad_settings_are_refused_before_any_work(db_url: str) -> None:
-    with pytest.raises(InvalidInput, match="ef_search"):
+    with pytest.raises(InvalidInputError, match="ef_search"):
         tune_search(db_url, ef_search=5)
-    with pytest.raises(InvalidInput, match="min_memories"):
+    with pytest.raises(InvalidInputError, match="min_memories"):
         tune_search(db_url, min_memories=0)
-    with pytest.raises(InvalidInput, match="growth"):
+    with pytest.raises(InvalidInputError, match="growth"):
         tune_search(db_url, growth=1)
 
 

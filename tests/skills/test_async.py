@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from phase3_sdk import AsyncPhase3Client
-from phase3_sdk.errors import LeaseLost
+from phase3_sdk.errors import LeaseLostError
 
 from .conftest import MakeUser
 
@@ -79,7 +79,7 @@ async def test_async_execute_run_and_resume(db_url: str, make_user: MakeUser) ->
         try:
             await me.skills.resume(execution.id)
             raise AssertionError("resumed while the lease was still held")
-        except LeaseLost:
+        except LeaseLostError:
             pass
         await asyncio.sleep(1.1)
         done = await me.skills.resume(execution.id)

@@ -8,7 +8,7 @@ import pytest
 import respx
 
 from phase3_sdk import Phase3Client
-from phase3_sdk.errors import InvalidInput, NotFound
+from phase3_sdk.errors import InvalidInputError, NotFoundError
 
 from .conftest import MakeUser, chain
 
@@ -130,9 +130,9 @@ def test_tools_run_logs_every_call(client: Phase3Client, make_user: MakeUser) ->
     assert rows[failed.usage_id].error_message == "RuntimeError: kaput"  # type: ignore[index]
     assert me.tools.get(tool.id).usage_count == 2
 
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         me.tools.run("no-such-tool", {})
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInputError):
         me.tools.run("double", {"x": object()})
 
 

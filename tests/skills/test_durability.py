@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from phase3_sdk import Phase3Client
-from phase3_sdk.errors import ExecutionError, LeaseLost, NotFound
+from phase3_sdk.errors import ExecutionError, LeaseLostError, NotFoundError
 
 from .conftest import LEASE, Crash, MakeUser, interrupted, wait_for_lease_expiry
 
@@ -36,7 +36,7 @@ def resume_when_free(me: Phase3Client, execution_id: uuid.UUID) -> Any:
     while True:
         try:
             return me.skills.resume(execution_id, lease_seconds=LEASE)
-        except LeaseLost:
+        except LeaseLostError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
@@ -131,7 +131,7 @@ def test_resume_after_a_crash(client: Phase3Client, make_user: MakeUser) -> None
     execution_id = interrupted(me, calls)
     assert calls == ["first"]
 
-    with pytest.raises(LeaseLost):  # the dead process's lease has not expired yet
+    with pytest.raises(LeaseLostError):  # the dead process's lease has not expired yet
         me.skills.resume(execution_id, lease_seconds=LEASE)
     wait_for_lease_expiry()
     done = me.skills.resume(execution_id, lease_seconds=LEASE)
@@ -188,7 +188,7 @@ def test_two_concurrent_resumes_run_it_once(client: Phase3Client, make_user: Mak
         barrier.wait()
         try:
             outcomes.append(me.skills.resume(execution_id, lease_seconds=LEASE).status)
-        except LeaseLost as exc:
+        except LeaseLostError as exc:
             outcomes.append(exc)
 
     threads = [threading.Thread(target=resume) for _ in range(2)]
@@ -197,7 +197,7 @@ def test_two_concurrent_resumes_run_it_once(client: Phase3Client, make_user: Mak
     for t in threads:
         t.join(20)
     assert calls == ["first", "slow", "last"]  # the crashed attempt of "slow" never got to count itself
-    assert sorted(map(type, outcomes), key=str) == sorted([str, LeaseLost], key=str)
+    assert sorted(map(type, outcomes), key=str) == sorted([str, LeaseLostError], key=str)
     assert "completed" in outcomes
 
 
@@ -229,7 +229,7 @@ def test_cancel(client: Phase3Client, make_user: MakeUser) -> None:
     finished = me.skills.execute("quick")
     with pytest.raises(ExecutionError):
         me.skills.cancel(finished.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         me.skills.cancel(uuid.uuid4())
 
     # Nobody holds it any more (the process died): cancelled at once.

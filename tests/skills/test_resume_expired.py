@@ -20,8 +20,8 @@ from phase3_sdk import AsyncPhase3Client, Identity, Phase3Client
 from phase3_sdk._sync.engine.store import ExecutionStore
 from phase3_sdk._sync.transport import Transport
 from phase3_sdk.backends.base import Filter, Update
-from phase3_sdk.errors import InvalidInput, PermissionDenied
-from phase3_sdk.resources.tables import SKILL_EXECUTIONS
+from phase3_sdk.errors import InvalidInputError, PermissionDeniedError
+from phase3_sdk.schema.tables import SKILL_EXECUTIONS
 
 from .conftest import LEASE, Env, interrupted, wait_for_lease_expiry
 
@@ -142,10 +142,10 @@ def test_resume_expired_checks_its_arguments_and_who_asks(backend: Env, make_use
     me = backend.as_user(make_user())
     sent = backend.sent()
     for bad in ({"limit": 0}, {"limit": True}, {"lease_seconds": 0}, {"timeout": -1}):
-        with pytest.raises(InvalidInput):
+        with pytest.raises(InvalidInputError):
             me.skills.resume_expired(**bad)
     assert backend.sent() == sent  # refused before any request
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(PermissionDeniedError):
         backend.anon().skills.resume_expired()  # the function is not granted to anon
 
 

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from phase3_sdk import Phase3Client
-from phase3_sdk.errors import NotFound
+from phase3_sdk.errors import NotFoundError
 
 from .conftest import MakeUser
 
@@ -28,19 +28,19 @@ def test_private_skill_is_invisible_and_public_skill_runs_as_the_caller(
     a_run = a.skills.execute(private.id, {"x": 1})
 
     for ref in (private.id, str(private.id), f"a-private-{tag}"):
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFoundError):
             b.skills.execute(ref, {"x": 1})
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         b.skills.execute(private, {"x": 1})  # even handed the model: the database refuses to start it
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         b.skills.get(private.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         b.skills.validate(private.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         b.skill_executions.get(a_run.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         b.skills.resume(a_run.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         b.skills.cancel(a_run.id)
     assert b.skill_executions.count() == 0
 
@@ -48,7 +48,7 @@ def test_private_skill_is_invisible_and_public_skill_runs_as_the_caller(
     assert (run.status, run.final_output, run.user_id) == ("completed", {"result": 8}, b.user_id)
     (usage,) = b.tool_usage.list(skill_execution_id=run.id)
     assert (usage.user_id, usage.custom_tool_id) == (b.user_id, tool.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         a.skill_executions.get(run.id)  # B's run is B's
     assert a.tools.get(tool.id).usage_count == 2  # counted although B cannot update A's row
     assert a.skills.get(public.id).execution_count == 1
@@ -63,5 +63,5 @@ def test_own_tool_wins_over_a_public_one(client: Phase3Client, make_user: MakeUs
     assert b.tools.run("greet").output == "from a"
     b.tools.create(name="greet", code="return 'from b';")
     assert b.tools.run("greet").output == "from b"
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         b.tools.run("secret")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from phase3_sdk import Phase3Client
-from phase3_sdk.errors import ExecutionError, InvalidInput
+from phase3_sdk.errors import ExecutionError, InvalidInputError
 
 from .conftest import MakeUser, chain
 
@@ -156,7 +156,7 @@ def test_missing_required_input_is_rejected_before_anything_runs(me: Phase3Clien
             {"toolName": "add10", "inputMapping": {"x": "$.input.y"}, "condition": "input.y !== undefined"},
         ),
     )
-    with pytest.raises(InvalidInput) as err:
+    with pytest.raises(InvalidInputError) as err:
         me.skills.execute(skill.id, {"y": 1})
     assert err.value.field == "inputs"
     assert "step 'step1' inputMapping.x: $.input.x selects nothing" in err.value.message
@@ -164,7 +164,7 @@ def test_missing_required_input_is_rejected_before_anything_runs(me: Phase3Clien
 
     ok = me.skills.execute(skill.id, {"x": None})  # present-but-null is present
     assert ok.status == "failed"  # None * 2 raised in the handler: a step failure, not an input error
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInputError):
         me.skills.execute(skill.id, ["not", "an", "object"])  # type: ignore[arg-type]
 
 
@@ -193,7 +193,7 @@ def test_validate_reports_every_problem_including_unknown_tools(me: Phase3Client
     assert me.skills.validate("valid") == []
     me.tools.unregister("double")
     assert [p.field for p in me.skills.validate(skill.id)] == ["toolName"]
-    with pytest.raises(InvalidInput, match="do not exist"):
+    with pytest.raises(InvalidInputError, match="do not exist"):
         me.skills.execute(skill.id)
 
 

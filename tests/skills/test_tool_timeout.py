@@ -1,4 +1,4 @@
-"""A tool stuck in a native call inside a skill: the worker is killed, the step fails with ToolTimeout.
+"""A tool stuck in a native call inside a skill: the worker is killed, the step fails with ToolTimeoutError.
 
 The code below is one call of quadratic C code (``indexOf``) that QuickJS cannot interrupt; before the
 worker pool it held the engine for 12-16 s under the strict profile's 250 ms limit.
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from phase3_sdk import AsyncPhase3Client, Phase3Client
-from phase3_sdk.errors import ExecutionError, ToolTimeout
+from phase3_sdk.errors import ExecutionError, ToolTimeoutError
 
 from .conftest import MakeUser
 
@@ -49,8 +49,8 @@ def test_stop_fails_the_execution_with_tool_timeout(me: Phase3Client) -> None:
     record = run.steps_executed[0]
     assert (record.success, record.attempts) == (False, 1)
     assert record.error == "ToolTimeout: time limit of 250 ms exceeded"
-    error = ToolTimeout.from_record(record.error)
-    assert isinstance(error, ToolTimeout)
+    error = ToolTimeoutError.from_record(record.error)
+    assert isinstance(error, ToolTimeoutError)
     assert isinstance(error, ExecutionError)
     assert isinstance(error, TimeoutError)
     assert run.error_message == "step 'stuck' (stop-stuck) failed: ToolTimeout: time limit of 250 ms exceeded"
@@ -122,4 +122,4 @@ def test_a_thrown_error_named_tool_timeout_is_not_a_timeout(me: Phase3Client) ->
     )
     run = me.tools.run("liar")
     assert (run.status, run.error) == ("failure", "Uncaught ToolTimeout: time limit of 250 ms exceeded")
-    assert ToolTimeout.from_record(run.error) is None
+    assert ToolTimeoutError.from_record(run.error) is None

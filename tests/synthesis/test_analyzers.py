@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 from phase3_sdk.synthesis import (
     EmotionalPatternsAnalyzer,
     IntegrationAnalyzer,
@@ -156,7 +156,7 @@ def test_analyzers_for_each_type_writes_only_its_layers(planted: History) -> Non
         for pattern in analyzers[0].analyze(planted.memories):
             assert pattern.layer in LAYERS_BY_TYPE[synthesis_type]
     assert len(analyzers_for("full_synthesis")) == 5
-    with pytest.raises(InvalidInput, match="unknown synthesis type"):
+    with pytest.raises(InvalidInputError, match="unknown synthesis type"):
         analyzers_for("everything")  # type: ignore[arg-type]
 
 

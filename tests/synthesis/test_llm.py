@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 from phase3_sdk.synthesis import LLMAnalyzer, MemoryRecord
 
 from .conftest import History
@@ -80,7 +80,7 @@ def test_fenced_json_is_accepted(memories: list[MemoryRecord]) -> None:
 )
 def test_invalid_answers_are_rejected(memories: list[MemoryRecord], make: Any, reason: str) -> None:
     analyzer = LLMAnalyzer(lambda p: make(cited(analyzer, memories)), "emotional_patterns", max_memories=40)
-    with pytest.raises(InvalidInput, match=reason):
+    with pytest.raises(InvalidInputError, match=reason):
         analyzer.analyze(memories)
 
 
@@ -88,7 +88,7 @@ def test_ids_outside_the_digest_are_rejected(memories: list[MemoryRecord]) -> No
     analyzer = LLMAnalyzer(lambda p: answer([hidden]), "emotional_patterns", max_memories=10)
     shown = {str(m.id) for m in analyzer.select(memories)}
     hidden = next(str(m.id) for m in memories if str(m.id) not in shown)
-    with pytest.raises(InvalidInput, match="not in the input"):
+    with pytest.raises(InvalidInputError, match="not in the input"):
         analyzer.analyze(memories)
 
 

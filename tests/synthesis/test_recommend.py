@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from phase3_sdk.synthesis import DetectedPattern, recommend, run_analyzers
 
 from .conftest import History
@@ -44,3 +47,15 @@ def test_unknown_or_incomplete_patterns_get_none() -> None:
     )
     assert recommend(unknown) is None
     assert recommend(incomplete) is None
+
+
+def test_recommend_stays_the_function_after_its_submodule_is_imported() -> None:
+    # The job runner imports the function's module directly; the package's lazy export must stay the
+    # function (a submodule named like it would be bound on the package by the import system).
+    code = (
+        "import phase3_sdk._sync.synthesis.runner\n"
+        "from phase3_sdk.synthesis import recommend\n"
+        "assert callable(recommend) and recommend.__module__ == 'phase3_sdk.synthesis.recommendations'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -7,7 +7,7 @@ from uuid import uuid4
 import numpy as np
 import pytest
 
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 from phase3_sdk.synthesis import DetectedPattern, MemoryRecord
 from phase3_sdk.testing.seed import PLANTED_KINDS, generate_history, generate_history_with_truth
 
@@ -61,7 +61,7 @@ def test_from_row_parses_text_columns_and_defaults() -> None:
      ({"valence": float("nan")}, "valence")],
 )  # fmt: skip
 def test_from_row_rejects_bad_rows(overrides: dict[str, object], field: str) -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(InvalidInputError) as info:
         MemoryRecord.from_row(row(**overrides))
     assert info.value.field == field
 
@@ -74,13 +74,13 @@ def test_records_compare_by_id() -> None:
 def test_detected_pattern_validates() -> None:
     good = {"memory_ids": ["a"], "n": 1}
     DetectedPattern("x", 1, "d", good, 0.5, "x:y")
-    with pytest.raises(InvalidInput, match="memory_ids"):
+    with pytest.raises(InvalidInputError, match="memory_ids"):
         DetectedPattern("x", 1, "d", {"n": 1}, 0.5, "x:y")
-    with pytest.raises(InvalidInput, match="confidence"):
+    with pytest.raises(InvalidInputError, match="confidence"):
         DetectedPattern("x", 1, "d", good, 1.5, "x:y")
-    with pytest.raises(InvalidInput, match="layer"):
+    with pytest.raises(InvalidInputError, match="layer"):
         DetectedPattern("x", 8, "d", good, 0.5, "x:y")
-    with pytest.raises(InvalidInput, match="JSON"):
+    with pytest.raises(InvalidInputError, match="JSON"):
         DetectedPattern("x", 1, "d", {"memory_ids": ["a"], "when": datetime.now()}, 0.5, "x:y")
 
 
@@ -124,7 +124,7 @@ def test_noise_history_has_no_truth_and_no_planted_subjects() -> None:
 
 
 def test_too_small_n_for_planting_is_rejected() -> None:
-    with pytest.raises(InvalidInput, match="too small") as info:
+    with pytest.raises(InvalidInputError, match="too small") as info:
         generate_history(n=20, seed=1, start=START)
     assert info.value.field == "n"
 

@@ -45,9 +45,12 @@ async def seed(
     stored: list[dict[str, Any]] = []
     for i in range(0, len(rows), 500):
         chunk = rows[i : i + 500]
-        written = await admin.conversations.create_many([_payload(r) for r in chunk], user_id=user_id)
-        # The SDK gives every row a fresh id; map the generator's ids to the stored ones by position.
-        stored.extend({**r, "id": str(w.id)} for r, w in zip(chunk, written, strict=True))
+        # Fresh ids (the generator's repeat across users); map them to the stored ones by position.
+        ids = [uuid.uuid4() for _ in chunk]
+        await admin.conversations.bulk_create(
+            [{**_payload(r), "id": i} for r, i in zip(chunk, ids, strict=True)], user_id=user_id
+        )
+        stored.extend({**r, "id": str(i)} for r, i in zip(chunk, ids, strict=True))
     new_id = {r["id"]: s["id"] for r, s in zip(rows, stored, strict=True)}
     return stored, {kind: {new_id[i] for i in ids} for kind, ids in truth.items()}
 

@@ -15,7 +15,7 @@ from phase3_sdk._async.client import AsyncPhase3Client
 from phase3_sdk._async.synthesis import AsyncJobQueue
 from phase3_sdk._async.synthesis.runner import AnalyzerFactory
 from phase3_sdk._sync.client import Phase3Client
-from phase3_sdk.errors import InvalidInput, SynthesisTimeout, TransientError
+from phase3_sdk.errors import InvalidInputError, SynthesisTimeoutError, TransientError
 from phase3_sdk.synthesis import analyzers_for
 from phase3_sdk.synthesis import jobs as jobqueue
 from phase3_sdk.synthesis.analyzers.base import Analyzer
@@ -105,7 +105,7 @@ async def _make_due(db_url: str, job_id: uuid.UUID) -> None:
 async def test_a_recurring_job_is_requeued_with_its_next_cron_run(
     db_url: str, admin: AsyncPhase3Client, user: AsyncPhase3Client
 ) -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(InvalidInputError) as info:
         await user.synthesis.submit("emotional_patterns", cron="every day at 3")
     assert info.value.field == "cron"
 
@@ -140,7 +140,7 @@ async def test_wait_returns_the_finished_job_and_times_out_without_a_worker(
     admin: AsyncPhase3Client, user: AsyncPhase3Client
 ) -> None:
     job = await user.synthesis.submit("relational_memory")
-    with pytest.raises(SynthesisTimeout) as info:
+    with pytest.raises(SynthesisTimeoutError) as info:
         await user.synthesis.wait(job.id, timeout=0.3, progress=False)
     assert isinstance(info.value, TimeoutError)
     assert "pending" in str(info.value)

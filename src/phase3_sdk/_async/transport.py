@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ..backends.base import AsyncBackend, Delete, Insert, Query, Rpc, Update
-from ..errors import UserNotFound
+from ..errors import UserNotFoundError
 from ..identity import Identity
 from ..retry import RetryPolicy
 from ._io import Outcome
@@ -28,13 +28,12 @@ class AsyncTransport:
     def typed_rows(self) -> bool:
         """Whether the backend's rows hold values its database driver already decoded into Python types
         (UUID, datetime, ...) rather than JSON values; a backend that does not say is taken as JSON."""
-        return bool(getattr(self.backend, "typed_rows", False))
+        return self.backend.typed_rows
 
     @property
     def max_rows(self) -> int | None:
         """The most rows one read may return (PostgREST's ``db-max-rows``); None where nothing caps reads."""
-        value = getattr(self.backend, "max_rows", None)
-        return value if isinstance(value, int) else None
+        return self.backend.max_rows
 
     def with_identity(self, identity: Identity) -> AsyncTransport:
         """The same backend and policy acting for someone else."""
@@ -42,10 +41,10 @@ class AsyncTransport:
 
     async def _call(self, fn: Callable[[], Outcome[T]], *, idempotent: bool, op: object = None) -> T:
         try:
-            async for attempt in self.retry.async_retrying(idempotent):
+            async for attempt in self.retry.async_retrying(idempotent=idempotent):
                 with attempt:
                     return await fn()
-        except UserNotFound as exc:
+        except UserNotFoundError as exc:
             # Under RLS the database does not say which user id failed the foreign key; we know it.
             user = exc.user_id or self.identity.user_id or _row_owner(op)
             if user is not None and exc.user_id is None:

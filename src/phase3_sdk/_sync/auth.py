@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from ..backends import postgrest as pt
 from ..backends.base import SyncBackend, Delete, Insert, Query, Rpc, Update
-from ..errors import AuthError, ConfigurationError, RateLimited, TransientError
+from ..errors import AuthError, ConfigurationError, RateLimitError, TransientError
 from ..identity import Identity
 from ..models.auth import AuthSession
 from ._io import Lock
@@ -120,7 +120,7 @@ def token_grant(backend: RestBackend, grant_type: str, body: dict[str, Any]) -> 
             reason=response.reason_phrase,
             secrets=secrets,
         )
-        if isinstance(error, RateLimited | TransientError):
+        if isinstance(error, RateLimitError | TransientError):
             raise error
         # GoTrue answers 400 {"code": 400, "error_code": "invalid_credentials", "msg": ...} for bad
         # credentials and an invalid or reused refresh token: an auth failure, whatever the status says.
@@ -149,13 +149,22 @@ class _SessionBackend:
     @property
     def typed_rows(self) -> bool:
         """What the wrapped backend says: its rows are the ones that come back (see ``AsyncBackend``)."""
-        return bool(getattr(self._inner, "typed_rows", False))
+        return self._inner.typed_rows
 
     @property
     def max_rows(self) -> int | None:
         """The wrapped backend's cap on the rows of one read (PostgREST's max-rows), if any."""
-        value = getattr(self._inner, "max_rows", None)
-        return value if isinstance(value, int) else None
+        return self._inner.max_rows
+
+    @property
+    def bulk_copy(self) -> bool:
+        """Whether the wrapped backend sends bulk inserts with binary COPY."""
+        return self._inner.bulk_copy
+
+    @property
+    def has_service_key(self) -> bool:
+        """Never: a session acts for its signed-in user only."""
+        return False
 
     def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
         return self._inner.select(query, self._session.identity())

@@ -28,7 +28,7 @@ from ..backends.base import (
 )
 from ..config import Settings, check_db_url
 from ..engine.registry import ToolRegistry
-from ..errors import AuthError, ConfigurationError, InvalidInput, NotFound, ServerError
+from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
 from ._io import run_blocking
@@ -121,6 +121,8 @@ class Phase3Client:
             )
         service_key = key if role == "service_role" else None
         public_key = anon_key or (key if role == "anon" else None)
+        # Imported here: the table list brings the models, which `import phase3_sdk` must not load.
+        from ..schema.tables import ALL_TABLES
         from .backends.rest import RestBackend
 
         backend = RestBackend(
@@ -131,6 +133,7 @@ class Phase3Client:
             connect_timeout=connect_timeout,
             http2=http2,
             max_rows=max_rows,
+            row_types={table.name: table.row_factory for table in ALL_TABLES},
         )
         identity = Identity.service() if role == "service_role" else Identity.anon()
         shared = _Shared(backend, "rest", jwt_secret, embedder)
@@ -343,15 +346,17 @@ class Phase3Client:
         call is retried on transient errors only if you say it is ``idempotent`` (a function may write).
         """
         if not isinstance(name, str) or not _IDENTIFIER.match(name):
-            raise InvalidInput(f"rpc() needs a plain function name, got {name!r}", field="name")
+            raise InvalidInputError(f"rpc() needs a plain function name, got {name!r}", field="name")
         if returns not in _RPC_RETURNS:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"returns must be one of {', '.join(_RPC_RETURNS)}, got {returns!r}", field="returns"
             )
         values = dict(args or {})
         for arg in values:
             if not isinstance(arg, str) or not _IDENTIFIER.match(arg):
-                raise InvalidInput(f"rpc() argument names must be plain names, got {arg!r}", field="args")
+                raise InvalidInputError(
+                    f"rpc() argument names must be plain names, got {arg!r}", field="args"
+                )
         # Objects (and lists of them) are JSON to the function; a direct connection must say so, where
         # PostgREST reads the whole body as JSON anyway.
         casts = {
@@ -366,9 +371,9 @@ class Phase3Client:
         except ServerError as exc:
             if exc.code != "42883":
                 raise
-            # What PostgREST answers with 404 (PGRST202): the same NotFound on a direct connection, without
-            # Postgres' hint about casts, which misleads for a call by argument names.
-            raise NotFound(
+            # What PostgREST answers with 404 (PGRST202): the same NotFoundError on a direct connection,
+            # without Postgres' hint about casts, which misleads for a call by argument names.
+            raise NotFoundError(
                 f"no function public.{name}({', '.join(values)})",
                 code=exc.code,
                 hint="create it in a migration, or check its argument names (rpc() passes arguments by name)",
@@ -452,7 +457,7 @@ class Phase3Client:
 
         Over REST this needs the client to have been made with the service-role key.
         """
-        if self._shared.kind == "rest" and not getattr(self._shared.backend, "has_service_key", False):
+        if self._shared.kind == "rest" and not self._shared.backend.has_service_key:
             raise ConfigurationError(
                 "service() over REST needs the service-role key (SUPABASE_SERVICE_ROLE_KEY)"
             )

@@ -120,11 +120,31 @@ class Rpc:
 class AsyncBackend(Protocol):
     """What the async client needs from a backend. Each call is one request or one transaction.
 
-    Optionally, ``typed_rows = True`` says the table rows it returns (select, insert, update, delete) hold
-    values typed as psycopg types them (UUID, aware datetime, decoded JSON), so resources skip re-validating
-    those; without it rows are fully validated. Both backends say so (REST decodes with msgspec); RPC
-    results are not covered and are always validated.
+    Its capabilities are declared as attributes (below), read directly, never guessed with ``getattr``.
     """
+
+    @property
+    def typed_rows(self) -> bool:
+        """The table rows it returns (select, insert, update, delete) hold values typed as psycopg types
+        them (UUID, aware datetime, decoded JSON), so resources skip re-validating those; False: rows are
+        fully validated. Both backends say True (REST decodes with msgspec); RPC results always are."""
+        ...
+
+    @property
+    def bulk_copy(self) -> bool:
+        """``Insert(bulk=True)`` goes through binary COPY, so vectors may stay numpy arrays (else they are
+        sent as pgvector's text form)."""
+        ...
+
+    @property
+    def has_service_key(self) -> bool:
+        """It holds a key that may act as the service role (``client.service()`` checks it)."""
+        ...
+
+    @property
+    def max_rows(self) -> int | None:
+        """The most rows one read may return (PostgREST's ``db-max-rows``); None where nothing caps reads."""
+        ...
 
     async def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
         """Rows of ``query``."""
@@ -157,6 +177,29 @@ class AsyncBackend(Protocol):
 
 class SyncBackend(Protocol):
     """The blocking twin of :class:`AsyncBackend`."""
+
+    @property
+    def typed_rows(self) -> bool:
+        """The table rows it returns (select, insert, update, delete) hold values typed as psycopg types
+        them (UUID, aware datetime, decoded JSON), so resources skip re-validating those; False: rows are
+        fully validated. Both backends say True (REST decodes with msgspec); RPC results always are."""
+        ...
+
+    @property
+    def bulk_copy(self) -> bool:
+        """``Insert(bulk=True)`` goes through binary COPY, so vectors may stay numpy arrays (else they are
+        sent as pgvector's text form)."""
+        ...
+
+    @property
+    def has_service_key(self) -> bool:
+        """It holds a key that may act as the service role (``client.service()`` checks it)."""
+        ...
+
+    @property
+    def max_rows(self) -> int | None:
+        """The most rows one read may return (PostgREST's ``db-max-rows``); None where nothing caps reads."""
+        ...
 
     def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
         """Rows of ``query``."""

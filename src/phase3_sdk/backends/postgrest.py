@@ -13,7 +13,6 @@ SDK's table definitions; values are only ever put in the value position of a fil
 from __future__ import annotations
 
 import email.utils
-import functools
 import json
 import re
 import time
@@ -21,7 +20,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import msgspec
@@ -29,17 +28,17 @@ from pydantic_core import from_json, to_json
 
 from ..errors import (
     ConfigurationError,
-    InvalidInput,
+    InvalidInputError,
+    Phase3ConnectionError,
     Phase3Error,
-    RateLimited,
-    RequestFailed,
+    Phase3TimeoutError,
+    RequestError,
     ServerError,
     TransientError,
     classify,
     missing_user_error,
 )
 from ..identity import Identity
-from ..models._rows import RowFactory
 from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
 
 REST_PREFIX = "/rest/v1"
@@ -127,7 +126,7 @@ def _checked(text: str, column: str | None) -> str:
     # NUL cannot be stored in Postgres text, and in a URL it ends the string in some servers: refuse it
     # here, naming the filter, instead of sending a request that cannot mean what was asked.
     if "\x00" in text:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"a filter value{f' for {column}' if column else ''} contains the NUL character (\\u0000), "
             "which PostgreSQL text cannot hold",
             field=column,
@@ -333,32 +332,39 @@ def parse_rows(content: bytes) -> list[dict[str, Any]]:
     return data
 
 
-@functools.cache
-def _row_factories() -> dict[str, RowFactory[Any]]:
-    # Imported here: the table list is the resources' (and the models'), which do not need the backends.
-    from ..resources.tables import ALL_TABLES
+class RowTypes(Protocol):
+    """How one table's rows are typed: what :func:`parse_table_rows` needs of the table's row factory
+    (:class:`phase3_sdk.models._rows.RowFactory` has both). Passed in from above, so that this module
+    needs neither the models nor the table list."""
 
-    return {table.name: table.row_factory for table in ALL_TABLES}
+    @property
+    def json_decoder(self) -> msgspec.json.Decoder[list[dict[str, Any]]]:
+        """Decodes a JSON array of rows into dicts of typed values (msgspec)."""
+        ...
+
+    def typed_dicts(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """JSON rows validated into dicts of typed values; raises the row model's ``ValidationError``."""
+        ...
 
 
-def parse_table_rows(content: bytes, table: str) -> list[dict[str, Any]]:
+def parse_table_rows(content: bytes, types: RowTypes | None) -> list[dict[str, Any]]:
     """Rows of ``table`` with their values typed as psycopg types them (UUID, aware datetime, ...).
 
-    So a REST answer takes the same fast way into models as a Postgres one, and JSON is parsed once
-    (msgspec, :attr:`~phase3_sdk.models._rows.RowFactory.json_decoder`). What msgspec will not take (a single
-    object, a value not of its column's type) is parsed as plain JSON and typed by pydantic instead, which
-    raises the row model's own ``ValidationError`` if a value is wrong: the rows returned are always typed.
-    A table the SDK does not know has no types to apply: its rows are plain JSON (:func:`parse_rows`).
+    ``types`` is the table's :class:`RowTypes` (its row factory). So a REST answer takes the same fast way
+    into models as a Postgres one, and JSON is parsed once (msgspec, ``types.json_decoder``). What msgspec
+    will not take (a single object, a value not of its column's type) is parsed as plain JSON and typed by
+    pydantic instead, which raises the row model's own ``ValidationError`` if a value is wrong: the rows
+    returned are always typed.
+    Without ``types`` (a table the SDK does not know) the rows are plain JSON (:func:`parse_rows`).
     """
-    factory = _row_factories().get(table)
-    if factory is None:
+    if types is None:
         return parse_rows(content)
     if not content.strip():
         return []
     try:
-        return factory.json_decoder.decode(content)
+        return types.json_decoder.decode(content)
     except msgspec.DecodeError:  # msgspec.ValidationError is one
-        return factory.typed_dicts(parse_rows(content))
+        return types.typed_dicts(parse_rows(content))
 
 
 def parse_rpc(content: bytes, returns: str) -> Any:
@@ -427,9 +433,10 @@ def error_from_response(
 
     PostgREST's error JSON ``{code, message, details, hint}`` is mapped with
     :func:`~phase3_sdk.errors.classify` (the one retry classification, which the README renders as a
-    table); :class:`RateLimited` and :class:`TransientError` carry ``retry_after`` from the header. A
+    table); :class:`RateLimitError` and :class:`TransientError` carry ``retry_after`` from the header. A
     body that is not PostgREST's JSON (a gateway's HTML page) still gives one readable line with the
-    status. ``secrets`` are blanked out of anything taken from the body.
+    status. ``secrets`` are blanked out of anything taken from the body. The error keeps the request id
+    (:func:`request_id`) and the whole body as text (``body``).
     """
     secrets = list(secrets)
     retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
@@ -462,17 +469,39 @@ def error_from_response(
     hint = _redact(hint, secrets) if hint else hint
     if code is not None and not re.fullmatch(r"[0-9A-Z]{5}|PGRST[0-9A-Z]{3}", code):
         code = None  # a gateway's numeric or free-form code is not a SQLSTATE or PostgREST code
-    kwargs: dict[str, Any] = {"code": code, "details": details, "hint": hint, "status": status}
+    kwargs: dict[str, Any] = {
+        "code": code,
+        "details": details,
+        "hint": hint,
+        "status": status,
+        "request_id": request_id(headers),
+        "body": _redact(content.decode("utf-8", "replace"), secrets) if content else None,
+    }
     missing = missing_user_error(code, message, details)
     if missing is not None:
         missing.status = status
+        missing.request_id = kwargs["request_id"]
+        missing.body = kwargs["body"]
         return missing
     cls = classify(status, code)
-    if cls is RateLimited:
-        return RateLimited(message, retry_after=retry_after, **kwargs)
-    if cls is TransientError:
-        return TransientError(message, retry_after=retry_after, **kwargs)
+    if issubclass(cls, TransientError):
+        return cls(message, retry_after=retry_after, **kwargs)
     return cls(message, **kwargs)
+
+
+#: Response headers naming the request, most specific first: Supabase's gateway, PostgREST or another
+#: proxy, Cloudflare's ray id (Supabase's edge).
+REQUEST_ID_HEADERS = ("sb-request-id", "x-request-id", "cf-ray")
+
+
+def request_id(headers: Mapping[str, str]) -> str | None:
+    """The server's id for a request, from the first of :data:`REQUEST_ID_HEADERS` it sent."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    for name in REQUEST_ID_HEADERS:
+        value = lowered.get(name)
+        if value:
+            return value
+    return None
 
 
 #: httpx errors after which the request provably never reached the server: no connection was made, or
@@ -599,16 +628,19 @@ def error_from_transport(
 ) -> Phase3Error:
     """An exception of the HTTP stack (httpx, httpcore, h2, h11) as a typed SDK error.
 
-    * never sent (connect refused or timed out, no pool connection): :class:`TransientError` with
+    Timeouts are :class:`Phase3TimeoutError`, other broken connections :class:`Phase3ConnectionError`
+    (both :class:`TransientError`):
+
+    * never sent (connect refused or timed out, no pool connection): a transient error with
       ``unprocessed=True``, so any call may be repeated;
     * an HTTP/2 stream the server refused (REFUSED_STREAM): the same;
     * the connection failed after the request may have been sent (read/write errors and timeouts, the
       server closing or resetting the connection, h2's "connection closed" states):
-      :class:`TransientError`, repeated only for idempotent calls, unless ``progress`` shows that the
+      a transient error, repeated only for idempotent calls, unless ``progress`` shows that the
       request was never completely written, or that its HTTP/2 stream is above the GOAWAY's last
       stream id: then ``unprocessed`` and repeated for any call;
     * anything else (an invalid or over-long URL, a protocol violation on our side, an undecodable
-      answer, too many redirects): :class:`RequestFailed`, never retried. An exception of another kind
+      answer, too many redirects): :class:`RequestError`, never retried. An exception of another kind
       raised from inside the HTTP client (``inside_client``) counts as a broken connection.
 
     The message names the exception class and its text, never the request (which holds the keys).
@@ -623,14 +655,17 @@ def error_from_transport(
     timed_out = "Timeout" in kind
     what = "timed out" if timed_out else "failed"
     text = f"the request {what}: {kind}" + (f": {detail}" if detail else "")
+    # Timeouts are Phase3TimeoutError and other broken connections Phase3ConnectionError; the code and
+    # ``unprocessed`` (whether any call may be sent again) do not depend on the class.
+    broken: type[TransientError] = Phase3TimeoutError if timed_out else Phase3ConnectionError
     if names & set(_NEVER_SENT):
-        return TransientError(text, code="connection", unprocessed=True)
+        return broken(text, code="connection", unprocessed=True)
     if _refused_stream(exc):
-        return TransientError(text, code="refused_stream", unprocessed=True)
+        return Phase3ConnectionError(text, code="refused_stream", unprocessed=True)
     if names & set(_TRANSPORT_FAILED) or (names and _connection_closed(f"{kind}: {detail}")):
         unprocessed = progress is not None and progress.unprocessed(exc)
-        return TransientError(text, code="timeout" if timed_out else "connection", unprocessed=unprocessed)
-    return RequestFailed(text, code="http_client")
+        return broken(text, code="timeout" if timed_out else "connection", unprocessed=unprocessed)
+    return RequestError(text, code="http_client")
 
 
 # -- the retry table (rendered into the README; tests/client/test_rest_retry_rules.py keeps them equal) --

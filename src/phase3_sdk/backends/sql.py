@@ -26,7 +26,13 @@ except ImportError as exc:
     raise missing_extra(exc, "the Postgres backend (connect(), local())", "postgres") from None
 from pydantic_core import to_json
 
-from ..errors import Phase3Error, TransientError, error_class_for, missing_user_error
+from ..errors import (
+    Phase3ConnectionError,
+    Phase3Error,
+    Phase3TimeoutError,
+    error_class_for,
+    missing_user_error,
+)
 from ..identity import Identity
 from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
 
@@ -403,7 +409,7 @@ def map_error(exc: BaseException) -> Phase3Error:
     if isinstance(exc, PoolTimeout):
         # The pool hides why: either every connection is busy, or none could be opened at all (a wrong
         # URL, a server down), which the pool only logs. Say both, since the caller cannot tell them apart.
-        return TransientError(
+        return Phase3TimeoutError(
             f"could not get a database connection in time: {exc}",
             code="pool_timeout",
             hint="check that the database is reachable at that URL (psycopg_pool logs each failed connect); "
@@ -415,13 +421,13 @@ def map_error(exc: BaseException) -> Phase3Error:
         message = diag.message_primary or str(exc).strip() or type(exc).__name__
         if code is None:
             # No SQLSTATE: the connection itself failed (refused, reset, closed by the server).
-            return TransientError(f"database connection failed: {message}", code="connection")
+            return Phase3ConnectionError(f"database connection failed: {message}", code="connection")
         missing = missing_user_error(code, message, diag.message_detail)
         if missing is not None:
             return missing
         cls = error_class_for(code)
         return cls(message, code=code, details=diag.message_detail, hint=diag.message_hint)
-    return TransientError(f"{type(exc).__name__}: {exc}", code="connection")
+    return Phase3ConnectionError(f"{type(exc).__name__}: {exc}", code="connection")
 
 
 def rows_by_id(rows: Iterable[Mapping[str, Any]]) -> dict[Any, dict[str, Any]]:

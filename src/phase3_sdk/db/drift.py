@@ -26,7 +26,7 @@ from uuid import UUID
 import psycopg
 from pydantic import BaseModel
 
-from phase3_sdk.resources.tables import ALL_TABLES, Table
+from phase3_sdk.schema.tables import ALL_TABLES, Table
 
 __all__ = ["Mismatch", "drift", "expected_types"]
 

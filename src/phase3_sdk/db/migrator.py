@@ -496,7 +496,7 @@ def verify(url: str, tables: Iterable[str] = EXPECTED_TABLES) -> list[Check]:
                 (table,),
             ).fetchone()
             if row is None:
-                checks.append(Check(f"table public.{table}", False, "missing"))
+                checks.append(Check(f"table public.{table}", ok=False, detail="missing"))
                 continue
             rls, policies = bool(row[0]), int(str(row[1]))
             checks.append(
@@ -513,7 +513,7 @@ def verify(url: str, tables: Iterable[str] = EXPECTED_TABLES) -> list[Check]:
             """
         ).fetchone()
         if ext is None:
-            checks.append(Check("extension vector", False, "not installed"))
+            checks.append(Check("extension vector", ok=False, detail="not installed"))
         else:
             checks.append(
                 Check(
@@ -564,13 +564,13 @@ def _check_semantic_search(conn: psycopg.Connection[tuple[object, ...]]) -> Chec
         """
     ).fetchall()
     if not rows:
-        return Check("function public.semantic_search", False, "missing")
+        return Check("function public.semantic_search", ok=False, detail="missing")
     with_vector = [str(sig) for sig, takes_vector in rows if takes_vector]
     if not with_vector:
         return Check(
             "function public.semantic_search",
-            False,
-            "no overload takes extensions.vector: " + str(rows[0][0]),
+            ok=False,
+            detail="no overload takes extensions.vector: " + str(rows[0][0]),
         )
     signature = with_vector[0]
     found = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (signature,)).fetchone()

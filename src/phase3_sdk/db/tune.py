@@ -35,7 +35,7 @@ from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
 from ..embeddings import vector_text
-from ..errors import ConfigurationError, InvalidInput
+from ..errors import ConfigurationError, InvalidInputError
 
 __all__ = [
     "DEFAULT_EF_SEARCH",
@@ -405,9 +405,10 @@ def tune_search(
         checks.append(("ef_search", ef_search, 10, 1000))
     for name, value, low, high in checks:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidInput(f"{name} must be an integer from {low} to {high}, got {value!r}", field=name)
+            message = f"{name} must be an integer from {low} to {high}, got {value!r}"
+            raise InvalidInputError(message, field=name)
     if isinstance(growth, bool) or not isinstance(growth, int | float) or not growth > 1:
-        raise InvalidInput(f"growth must be a number > 1, got {growth!r}", field="growth")
+        raise InvalidInputError(f"growth must be a number > 1, got {growth!r}", field="growth")
     started = time.perf_counter()
     tuned: list[TunedUser] = []
     with psycopg.connect(url, autocommit=True) as conn:

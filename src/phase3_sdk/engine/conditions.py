@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 __all__ = ["check_condition_syntax", "evaluate_condition", "referenced_identifiers"]
 
@@ -208,7 +208,7 @@ def check_condition_syntax(expression: str | None) -> str | None:
 def evaluate_condition(expression: str | None, context: Mapping[str, Any]) -> bool:
     """Evaluate ``expression`` with JavaScript semantics over ``context``; empty/None means True.
 
-    Raises ``InvalidInput`` (``field="condition"``) naming the expression and the JS error when the
+    Raises ``InvalidInputError`` (``field="condition"``) naming the expression and the JS error when the
     expression does not compile, throws (e.g. reads a property of ``undefined``), or exceeds the
     strict sandbox limits; a context key the expression uses but the context lacks is a
     ``ReferenceError``.
@@ -221,7 +221,7 @@ def evaluate_condition(expression: str | None, context: Mapping[str, Any]) -> bo
     try:
         values_json = json.dumps({name: context[name] for name in names}, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"condition {expression!r} cannot be evaluated: the context is not JSON ({exc})",
             field="condition",
         ) from None
@@ -233,4 +233,4 @@ def evaluate_condition(expression: str | None, context: Mapping[str, Any]) -> bo
     if result["ok"]:
         return bool(result["value"])
     verb = "is not a valid JavaScript expression" if result["phase"] == "syntax" else "failed"
-    raise InvalidInput(f"condition {expression!r} {verb}: {result['message']}", field="condition")
+    raise InvalidInputError(f"condition {expression!r} {verb}: {result['message']}", field="condition")

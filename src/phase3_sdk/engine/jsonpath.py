@@ -9,7 +9,7 @@ import jsonpath_rfc9535
 from jsonpath_rfc9535.segments import JSONPathChildSegment
 from jsonpath_rfc9535.selectors import NameSelector
 
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 __all__ = ["CompiledPath", "compile_path"]
 
@@ -35,7 +35,7 @@ class CompiledPath:
         try:
             node = self._query.find_one(data)
         except jsonpath_rfc9535.JSONPathError as exc:  # e.g. recursion too deep in `..`
-            raise InvalidInput(f"JSONPath {self.expression!r} failed: {exc}", field="jsonpath") from None
+            raise InvalidInputError(f"JSONPath {self.expression!r} failed: {exc}", field="jsonpath") from None
         return None if node is None else node.value
 
     def root_key(self) -> str | None:
@@ -57,11 +57,13 @@ class CompiledPath:
 
 @lru_cache(maxsize=1024)
 def compile_path(expression: str) -> CompiledPath:
-    """Compile a JSONPath expression (cached); raises ``InvalidInput`` with the syntax error."""
+    """Compile a JSONPath expression (cached); raises ``InvalidInputError`` with the syntax error."""
     if not isinstance(expression, str):
-        raise InvalidInput(f"JSONPath must be a string, got {type(expression).__name__}", field="jsonpath")
+        raise InvalidInputError(
+            f"JSONPath must be a string, got {type(expression).__name__}", field="jsonpath"
+        )
     try:
         query = jsonpath_rfc9535.compile(expression)
     except jsonpath_rfc9535.JSONPathError as exc:
-        raise InvalidInput(f"invalid JSONPath {expression!r}: {exc}", field="jsonpath") from None
+        raise InvalidInputError(f"invalid JSONPath {expression!r}: {exc}", field="jsonpath") from None
     return CompiledPath(expression, query)

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
-from ..errors import InvalidInput
+from ..errors import InvalidInputError
 
 #: A Python tool: takes the mapped inputs, returns a JSON-able value; may be ``async def``.
 Handler: TypeAlias = Callable[[dict[str, Any]], Any | Awaitable[Any]]
@@ -22,12 +22,12 @@ class ToolRegistry:
     def register(self, name: str, handler: Handler, *, replace: bool = False) -> None:
         """Register ``handler`` under ``name``; registering a taken name needs ``replace=True``."""
         if not name or not isinstance(name, str):
-            raise InvalidInput("a tool handler needs a non-empty name", field="name")
+            raise InvalidInputError("a tool handler needs a non-empty name", field="name")
         if not callable(handler):
-            raise InvalidInput(f"the handler for {name!r} is not callable", field="handler")
+            raise InvalidInputError(f"the handler for {name!r} is not callable", field="handler")
         with self._lock:
             if name in self._handlers and not replace and self._handlers[name] is not handler:
-                raise InvalidInput(
+                raise InvalidInputError(
                     f"a handler named {name!r} is already registered (pass replace=True)", field="name"
                 )
             self._handlers[name] = handler

@@ -10,7 +10,7 @@ stated, and testable, in one place:
 * **Required inputs.** A step *requires* every ``inputMapping`` path that starts at ``$.input`` (for
   example ``$.input.x``) unless the step has a ``condition`` -- a conditional step may be exactly the one
   that handles an absent input. A required path that selects nothing in the inputs is an
-  ``InvalidInput`` raised before anything is written or run. A present JSON ``null`` counts as present.
+  ``InvalidInputError`` raised before anything is written or run. A present JSON ``null`` counts as present.
   Paths into earlier steps are not checked up front (their outputs do not exist yet): they map to ``None``.
 * **Final output.** The output of the last step that ran and succeeded (skipped and failed steps have no
   output), or ``None`` if there is none.
@@ -31,7 +31,7 @@ from uuid import UUID
 
 import jsonpath_rfc9535
 
-from ..errors import InvalidInput
+from ..errors import InvalidInputError
 from ..models import StepRecord, Tool, ToolStatus
 from ..retry import backoff_delay as retry_backoff_delay
 from .jsonpath import compile_path
@@ -157,17 +157,17 @@ def json_value(value: Any, *, what: str) -> Any:
 
 
 def check_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The skill's inputs as a JSON object, or ``InvalidInput`` (field ``inputs``)."""
+    """The skill's inputs as a JSON object, or ``InvalidInputError`` (field ``inputs``)."""
     if inputs is None:
         return {}
     if not isinstance(inputs, Mapping):
-        raise InvalidInput(
+        raise InvalidInputError(
             f"inputs must be a JSON object (a dict), got {type(inputs).__name__}", field="inputs"
         )
     try:
         value = json_value(dict(inputs), what="inputs")
     except ValueError as exc:
-        raise InvalidInput(str(exc), field="inputs") from None
+        raise InvalidInputError(str(exc), field="inputs") from None
     return dict(value)
 
 

@@ -69,9 +69,9 @@ except ModuleNotFoundError as exc:
     if exc.name != "_quickjs":
         raise
     # Imported here, on failure only: the sandbox worker loads this file by path and never needs it.
-    from phase3_sdk.errors import MissingExtra
+    from phase3_sdk.errors import MissingExtraError
 
-    raise MissingExtra("the JavaScript sandbox (JS tools, skill conditions)", "skills") from None
+    raise MissingExtraError("the JavaScript sandbox (JS tools, skill conditions)", "skills") from None
 
 __all__ = [
     "PROFILES",

@@ -3,7 +3,7 @@
 ``composite_skills.steps`` is a JSON array of objects with camelCase keys (``stepId``,
 ``toolName``, ``inputMapping``, ...). :class:`SkillStep` reads and writes exactly that shape;
 :func:`validate_steps` reports every problem of a whole skill at once so an author can fix them in
-one pass, and :func:`parse_steps` turns them into one ``InvalidInput``.
+one pass, and :func:`parse_steps` turns them into one ``InvalidInputError``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from phase3_sdk.engine.conditions import check_condition_syntax, referenced_identifiers
 from phase3_sdk.engine.jsonpath import compile_path
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 __all__ = ["RESERVED_STEP_IDS", "SkillStep", "StepProblem", "parse_steps", "validate_steps"]
 
@@ -175,7 +175,7 @@ def _check_step(
                 continue  # already reported by the model
             try:
                 root = compile_path(path).root_key()
-            except InvalidInput as exc:
+            except InvalidInputError as exc:
                 problem(field, exc.message)
                 continue
             if root is not None:
@@ -185,7 +185,7 @@ def _check_step(
     if isinstance(output_mapping, str):
         try:
             compile_path(output_mapping)
-        except InvalidInput as exc:
+        except InvalidInputError as exc:
             problem("outputMapping", exc.message)
 
     condition = data.get("condition")
@@ -206,13 +206,13 @@ def _check_step(
 def parse_steps(steps: Sequence[Mapping[str, Any] | SkillStep]) -> list[SkillStep]:
     """Validate a skill's steps and return them as models.
 
-    Raises one ``InvalidInput`` (``field="steps"``) whose message lists every problem, one
+    Raises one ``InvalidInputError`` (``field="steps"``) whose message lists every problem, one
     ``step N ('id') field: message`` entry each. Tool existence is not checked here (no database).
     """
     problems = validate_steps(steps)
     if problems:
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
-        raise InvalidInput(
+        raise InvalidInputError(
             f"invalid skill steps ({count}): " + "; ".join(str(p) for p in problems),
             field="steps",
         )

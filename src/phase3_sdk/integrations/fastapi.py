@@ -17,8 +17,8 @@
 :class:`CurrentUser` reads ``Authorization: Bearer <access token>`` and returns ``root.as_user(token)``; a
 missing or refused token is a 401 with ``WWW-Authenticate: Bearer``. :func:`install_error_handlers` maps
 what an endpoint lets through: :class:`~phase3_sdk.errors.AuthError` (say, a token PostgREST refused as
-expired) 401, ``PermissionDenied`` 403, ``NotFound`` 404, ``InvalidInput`` 422, ``Conflict`` 409,
-``RateLimited`` 429 (with ``Retry-After``), ``TransientError`` 503.
+expired) 401, ``PermissionDeniedError`` 403, ``NotFoundError`` 404, ``InvalidInputError`` 422,
+``ConflictError`` 409, ``RateLimitError`` 429 (with ``Retry-After``), ``TransientError`` 503.
 
 Needs ``pip install 'phase3-sdk[fastapi]'``.
 """
@@ -42,12 +42,12 @@ from .._async.client import AsyncPhase3Client
 from .._sync.client import Phase3Client
 from ..errors import (
     AuthError,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
     Phase3Error,
-    RateLimited,
+    RateLimitError,
     TransientError,
 )
 
@@ -92,11 +92,11 @@ class CurrentUser(Generic[C]):
 #: SDK error class -> HTTP status, most specific first.
 _STATUSES: tuple[tuple[type[Phase3Error], int], ...] = (
     (AuthError, 401),
-    (PermissionDenied, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (InvalidInput, 422),
-    (RateLimited, 429),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (InvalidInputError, 422),
+    (RateLimitError, 429),
     (TransientError, 503),
 )
 

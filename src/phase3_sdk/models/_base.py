@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .._extras import import_extra
-from ..errors import InvalidInput
+from ..errors import InvalidInputError
 
 EMBEDDING_DIMENSION = 768
 
@@ -174,14 +174,14 @@ def _join(field: str, inner: str) -> str:
 
 
 def check_storable(value: Any, *, field: str, what: str) -> None:
-    """Raise :class:`InvalidInput` naming ``field`` if ``value`` holds anything PostgreSQL cannot store."""
+    """Raise :class:`InvalidInputError` naming ``field`` if ``value`` holds what PostgreSQL cannot store."""
     if not _has_unstorable(value):
         return
     found = unstorable(value)
     if found:
         inner, problem = found
         where = _join(field, inner)
-        raise InvalidInput(f"invalid {what}: {where}: {problem}", field=where, code="validation")
+        raise InvalidInputError(f"invalid {what}: {where}: {problem}", field=where, code="validation")
 
 
 #: Bytes of UTF-8 a text column under a btree index may hold: PostgreSQL refuses an index row over 2704
@@ -295,8 +295,8 @@ Embedding = Annotated[
 ]
 
 
-def invalid_input_from(exc: ValidationError, *, what: str) -> InvalidInput:
-    """One readable :class:`InvalidInput` naming every field pydantic rejected."""
+def invalid_input_from(exc: ValidationError, *, what: str) -> InvalidInputError:
+    """One readable :class:`InvalidInputError` naming every field pydantic rejected."""
     problems = []
     first_field: str | None = None
     for err in exc.errors(include_url=False):
@@ -306,4 +306,4 @@ def invalid_input_from(exc: ValidationError, *, what: str) -> InvalidInput:
             problems.append(f"{loc}: unknown field")
         else:
             problems.append(f"{loc}: {err['msg']}")
-    return InvalidInput(f"invalid {what}: " + "; ".join(problems), field=first_field, code="validation")
+    return InvalidInputError(f"invalid {what}: " + "; ".join(problems), field=first_field, code="validation")

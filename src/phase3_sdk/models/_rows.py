@@ -313,15 +313,15 @@ class RowFactory(Generic[M]):
             return self.adapter.validate_python(rows)
         return self._from_typed(rows) if typed else self._from_untyped(rows)
 
-    def _plan(self, keys: tuple[str, ...], is_dict: bool) -> _Plan | None:
+    def _plan(self, keys: tuple[str, ...], *, is_dict: bool) -> _Plan | None:
         key = (keys, is_dict)
         if key not in self._plans:
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
-            self._plans[key] = self._make_plan(keys, is_dict)
+            self._plans[key] = self._make_plan(keys, is_dict=is_dict)
         return self._plans[key]
 
-    def _make_plan(self, keys: tuple[str, ...], is_dict: bool) -> _Plan | None:
+    def _make_plan(self, keys: tuple[str, ...], *, is_dict: bool) -> _Plan | None:
         given = frozenset(keys)
         if not self._required <= given:
             return None  # validation names the missing column
@@ -338,7 +338,7 @@ class RowFactory(Generic[M]):
 
     def _from_typed(self, rows: Sequence[Mapping[str, Any]]) -> list[M]:
         first = rows[0]
-        plan = self._plan(tuple(first), type(first) is dict)
+        plan = self._plan(tuple(first), is_dict=type(first) is dict)
         # The plan is the first row's; rows of one statement share its columns. Rows that do not (mixed by
         # hand) would most likely differ in length, which costs ~20 us per 1,000 rows to see.
         if plan is None or set(map(len, rows)) != {len(first)}:

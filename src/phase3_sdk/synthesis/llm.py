@@ -3,7 +3,7 @@
 The model sees a bounded digest of the memories (each line carries the memory id) and must answer
 with JSON matching :class:`LLMAnswer`. Anything else (prose, a wrong shape, a cited id that was not
 in the digest, a confidence outside 0..1, a layer the synthesis type may not write) raises
-:class:`~phase3_sdk.errors.InvalidInput` saying why, so a bad answer is never stored.
+:class:`~phase3_sdk.errors.InvalidInputError` saying why, so a bad answer is never stored.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 from phase3_sdk.synthesis.types import (
     LAYER_NAMES,
     LAYERS_BY_TYPE,
@@ -106,7 +106,7 @@ class LLMAnalyzer:
         max_chars: int = 200,
     ) -> None:
         if synthesis_type not in _FOCUS:
-            raise InvalidInput(f"unknown synthesis type {synthesis_type!r}", field="synthesis_type")
+            raise InvalidInputError(f"unknown synthesis type {synthesis_type!r}", field="synthesis_type")
         self.complete = complete
         self.synthesis_type = synthesis_type
         self.max_memories = max_memories
@@ -154,7 +154,7 @@ class LLMAnalyzer:
         )
 
     def analyze(self, memories: Sequence[MemoryRecord]) -> list[DetectedPattern]:
-        """Prompt the model and return its validated patterns (raises ``InvalidInput`` on a bad answer)."""
+        """Prompt the model and return its validated patterns (``InvalidInputError`` on a bad answer)."""
         if not memories:
             return []
         answer = self.complete(self.prompt(memories))
@@ -172,7 +172,9 @@ class LLMAnalyzer:
     def parse(self, answer: str, shown: Sequence[MemoryRecord]) -> list[DetectedPattern]:
         """Validate a raw model answer against the schema and the memories that were shown."""
         if not isinstance(answer, str):
-            raise InvalidInput(f"the LLM answer must be text, got {type(answer).__name__}", field="answer")
+            raise InvalidInputError(
+                f"the LLM answer must be text, got {type(answer).__name__}", field="answer"
+            )
         text = answer.strip()
         fenced = _FENCE.match(text)
         if fenced:
@@ -182,7 +184,7 @@ class LLMAnalyzer:
         try:
             raw: Any = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"the LLM answer is not JSON ({exc.msg} at position {exc.pos}): {text[:80]!r}", field="answer"
             ) from exc
         try:
@@ -192,7 +194,7 @@ class LLMAnalyzer:
                 f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}"
                 for err in exc.errors()[:5]
             )
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"the LLM answer does not match the schema: {problems}", field="answer"
             ) from exc
         known = {str(m.id) for m in shown}
@@ -201,13 +203,13 @@ class LLMAnalyzer:
         for i, item in enumerate(parsed.patterns):
             unknown = [mid for mid in item.evidence.memory_ids if mid not in known]
             if unknown:
-                raise InvalidInput(
+                raise InvalidInputError(
                     f"pattern {i} ({item.pattern_type}) cites memory ids that were not in the input: "
                     f"{', '.join(unknown[:3])}",
                     field=f"patterns.{i}.evidence.memory_ids",
                 )
             if item.layer not in allowed:
-                raise InvalidInput(
+                raise InvalidInputError(
                     f"pattern {i} ({item.pattern_type}) is on layer {item.layer}, but a "
                     f"{self.synthesis_type} "
                     f"job may only write layers {sorted(allowed)}",

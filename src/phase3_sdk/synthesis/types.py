@@ -12,7 +12,7 @@ from typing import Any, Final, Literal, get_args
 from uuid import UUID
 
 from phase3_sdk._extras import missing_extra
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 try:
     import numpy as np
@@ -67,14 +67,16 @@ def parse_embedding(value: Any) -> npt.NDArray[np.float32] | None:
     if isinstance(value, str):
         text = value.strip()
         if not (text.startswith("[") and text.endswith("]")):
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"embedding text must look like '[0.1,0.2,...]', got {text[:40]!r}", field="embedding"
             )
         body = text[1:-1].strip()
         try:
             return np.array([float(x) for x in body.split(",")] if body else [], dtype=np.float32)
         except ValueError as exc:
-            raise InvalidInput(f"embedding text is not a list of numbers: {exc}", field="embedding") from exc
+            raise InvalidInputError(
+                f"embedding text is not a list of numbers: {exc}", field="embedding"
+            ) from exc
     if hasattr(value, "to_numpy"):  # pgvector.Vector
         value = value.to_numpy()
     return np.asarray(value, dtype=np.float32).reshape(-1)
@@ -86,7 +88,7 @@ def _float(row: Mapping[str, Any], name: str, default: float) -> float:
         return default
     result = float(value)
     if not math.isfinite(result):
-        raise InvalidInput(f"{name} must be a finite number, got {value!r}", field=name)
+        raise InvalidInputError(f"{name} must be a finite number, got {value!r}", field=name)
     return result
 
 
@@ -126,20 +128,22 @@ class MemoryRecord:
         """
         for required in ("id", "created_at"):
             if row.get(required) is None:
-                raise InvalidInput(f"conversation row is missing {required!r}", field=required)
+                raise InvalidInputError(f"conversation row is missing {required!r}", field=required)
         raw_id = row["id"]
         try:
             memory_id = raw_id if isinstance(raw_id, UUID) else UUID(str(raw_id))
         except ValueError as exc:
-            raise InvalidInput(f"id is not a UUID: {raw_id!r}", field="id") from exc
+            raise InvalidInputError(f"id is not a UUID: {raw_id!r}", field="id") from exc
         created = row["created_at"]
         if isinstance(created, str):
             try:
                 created = datetime.fromisoformat(created.replace("Z", "+00:00"))
             except ValueError as exc:
-                raise InvalidInput(f"created_at is not ISO-8601: {created!r}", field="created_at") from exc
+                raise InvalidInputError(
+                    f"created_at is not ISO-8601: {created!r}", field="created_at"
+                ) from exc
         if not isinstance(created, datetime):
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"created_at must be a datetime, got {type(created).__name__}", field="created_at"
             )
         messages = row.get("messages") or []
@@ -193,7 +197,7 @@ def _check_json(value: Any, path: str) -> None:
         return
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidInput(f"evidence value at {path} is not finite", field="evidence")
+            raise InvalidInputError(f"evidence value at {path} is not finite", field="evidence")
         return
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
@@ -202,10 +206,12 @@ def _check_json(value: Any, path: str) -> None:
     if isinstance(value, dict):
         for k, item in value.items():
             if not isinstance(k, str):
-                raise InvalidInput(f"evidence key at {path} is not a string: {k!r}", field="evidence")
+                raise InvalidInputError(f"evidence key at {path} is not a string: {k!r}", field="evidence")
             _check_json(item, f"{path}.{k}")
         return
-    raise InvalidInput(f"evidence value at {path} is not JSON-able: {type(value).__name__}", field="evidence")
+    raise InvalidInputError(
+        f"evidence value at {path} is not JSON-able: {type(value).__name__}", field="evidence"
+    )
 
 
 @dataclass(frozen=True)
@@ -227,14 +233,20 @@ class DetectedPattern:
 
     def __post_init__(self) -> None:
         if self.layer not in LAYER_NAMES:
-            raise InvalidInput(f"layer must be 1..7, got {self.layer}", field="layer")
+            raise InvalidInputError(f"layer must be 1..7, got {self.layer}", field="layer")
         if not (0.0 <= self.confidence <= 1.0) or math.isnan(self.confidence):
-            raise InvalidInput(f"confidence must be within 0..1, got {self.confidence}", field="confidence")
+            raise InvalidInputError(
+                f"confidence must be within 0..1, got {self.confidence}", field="confidence"
+            )
         ids = self.evidence.get("memory_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-            raise InvalidInput("evidence.memory_ids must be a non-empty list of id strings", field="evidence")
+            raise InvalidInputError(
+                "evidence.memory_ids must be a non-empty list of id strings", field="evidence"
+            )
         if not self.pattern_type or not self.description.strip() or not self.key:
-            raise InvalidInput("pattern_type, description and key must not be empty", field="pattern_type")
+            raise InvalidInputError(
+                "pattern_type, description and key must not be empty", field="pattern_type"
+            )
         _check_json(self.evidence, "evidence")
 
     @property

@@ -35,7 +35,7 @@ except ImportError as exc:
     raise missing_extra(exc, "seeded histories (phase3_sdk.testing.seed)", "synthesis") from None
 
 from phase3_sdk.embeddings import Embedder, HashingEmbedder
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 
 PLANTED_KINDS = ("monday_anxiety", "weekly_topic", "rising_warmth", "recurring_goal")
 
@@ -356,16 +356,16 @@ def generate_history_with_truth(
     per entry of :data:`PLANTED_KINDS` when ``planted`` is true, and is empty otherwise.
     """
     if n <= 0:
-        raise InvalidInput(f"n must be positive, got {n}", field="n")
+        raise InvalidInputError(f"n must be positive, got {n}", field="n")
     span = days if days is not None else max(56, min(730, math.ceil(n / 4)))
     if span <= 0:
-        raise InvalidInput(f"days must be positive, got {span}", field="days")
+        raise InvalidInputError(f"days must be positive, got {span}", field="days")
     rng = random.Random(seed)
     builder = _Builder(rng, start)
     if planted:
         _plant(builder, weeks=span // 7, days=span)
         if len(builder.rows) * 2 > n:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"n={n} is too small to plant patterns over {span} days ({len(builder.rows)} planted rows); "
                 f"use n >= {len(builder.rows) * 2} or fewer days",
                 field="n",

@@ -107,6 +107,10 @@ class AsyncPostgresBackend:
     #: Rows hold what psycopg decoded (UUID, aware datetime, dict/list for jsonb, list for arrays), so
     #: resources need not validate what it already typed; the rows of one call share one cursor's columns.
     typed_rows = True
+    #: A database URL is a privileged credential: this backend may always act as the service role.
+    has_service_key = True
+    #: PostgreSQL caps no read.
+    max_rows: int | None = None
 
     def __init__(
         self,

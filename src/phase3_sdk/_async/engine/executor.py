@@ -3,7 +3,7 @@
 Life of an execution (see ``phase3_sdk.engine.runs`` for what a step sees and leaves behind):
 
 1. Before anything is written: the steps are validated, required inputs checked and every tool
-   resolved (one query); any problem is an ``InvalidInput``.
+   resolved (one query); any problem is an ``InvalidInputError``.
 2. ``start_skill_execution`` inserts the row as ``running`` with the steps as a snapshot and a lease
    held by this process (a random owner token), timed by the database clock.
 3. Each step runs, then ``checkpoint_skill_step`` appends its record, logs its tool calls, bumps the
@@ -52,9 +52,9 @@ from ...engine.runs import (
     usage_entry,
 )
 from ...engine.steps import SkillStep, parse_steps
-from ...errors import ExecutionError, InvalidInput, LeaseLost, NotFound
+from ...errors import ExecutionError, InvalidInputError, LeaseLostError, NotFoundError
 from ...models import Skill, SkillExecution
-from ...resources.tables import SKILL_EXECUTIONS
+from ...schema.tables import SKILL_EXECUTIONS
 from .. import _io
 from ..transport import AsyncTransport
 from .store import AsyncExecutionStore
@@ -114,9 +114,9 @@ class AsyncSkillExecutor:
         retry_backoff: float = DEFAULT_RETRY_BACKOFF,
     ) -> None:
         if not lease_seconds >= 1:
-            raise InvalidInput("lease_seconds must be at least 1", field="lease_seconds")
+            raise InvalidInputError("lease_seconds must be at least 1", field="lease_seconds")
         if not retry_backoff >= 0:
-            raise InvalidInput("retry_backoff must be >= 0", field="retry_backoff")
+            raise InvalidInputError("retry_backoff must be >= 0", field="retry_backoff")
         self._transport = transport
         self._runner = AsyncToolRunner(transport, registry)
         self._store = AsyncExecutionStore(transport)
@@ -144,7 +144,7 @@ class AsyncSkillExecutor:
         steps = parse_steps(skill.steps)
         missing = missing_required_inputs(steps, values)
         if missing:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"skill {skill.name!r} is missing required inputs: " + "; ".join(missing), field="inputs"
             )
         mine = self._transport.identity.user_id
@@ -152,7 +152,7 @@ class AsyncSkillExecutor:
         tools = await self._runner.resolve((s.tool_name for s in steps), run_user)
         unknown = sorted({s.tool_name for s in steps} - tools.keys())
         if unknown:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"skill {skill.name!r} uses tools that do not exist (no Python handler registered and "
                 f"no enabled custom tool visible): {', '.join(unknown)}",
                 field="steps",
@@ -174,8 +174,8 @@ class AsyncSkillExecutor:
     async def resume(self, execution_id: UUID, *, timeout: float | None = None) -> SkillExecution:  # noqa: ASYNC109 - a run's time budget, recorded in its result
         """Continue an interrupted execution from its checkpoints; see the module docstring.
 
-        A finished execution is returned unchanged. Raises :class:`~phase3_sdk.errors.LeaseLost` while
-        another process holds a live lease on it, :class:`~phase3_sdk.errors.NotFound` if it is not
+        A finished execution is returned unchanged. Raises :class:`~phase3_sdk.errors.LeaseLostError` while
+        another process holds a live lease on it, :class:`~phase3_sdk.errors.NotFoundError` if it is not
         visible to this client.
         """
         resumed = await self.resume_if_free(execution_id, timeout=timeout)
@@ -184,7 +184,7 @@ class AsyncSkillExecutor:
         current = await self.get(execution_id)
         if current.status != "running":
             return current
-        raise LeaseLost(
+        raise LeaseLostError(
             f"execution {execution_id} is held by {current.lease_owner!r} until "
             f"{current.lease_expires_at}; it can be resumed once that lease expires",
             code="lease_held",
@@ -201,7 +201,7 @@ class AsyncSkillExecutor:
         Not claimable: another process holds a live lease, it is no longer running, or it is not visible
         to this client. One request decides (``claim_skill_execution``), so a caller that only wants runs
         nobody else is driving (``skills.resume_expired``) spends no read on the ones it cannot take.
-        Raises :class:`~phase3_sdk.errors.LeaseLost` if the lease is lost to another process mid-run.
+        Raises :class:`~phase3_sdk.errors.LeaseLostError` if the lease is lost to another process mid-run.
         """
         _check_timeout(timeout)
         owner = _owner_token()
@@ -234,7 +234,9 @@ class AsyncSkillExecutor:
         """Cancel a running execution (see ``AsyncSkills.cancel`` for the semantics)."""
         execution = await self._store.cancel(execution_id)
         if execution is None:
-            raise NotFound(f"no skill execution {execution_id} is visible to this client", code="PGRST116")
+            raise NotFoundError(
+                f"no skill execution {execution_id} is visible to this client", code="PGRST116"
+            )
         if execution.status in ("completed", "failed"):
             raise ExecutionError(
                 f"execution {execution_id} already ended as {execution.status!r}; it cannot be cancelled",
@@ -243,7 +245,7 @@ class AsyncSkillExecutor:
         return execution
 
     async def get(self, execution_id: UUID) -> SkillExecution:
-        """The execution row, or NotFound."""
+        """The execution row, or NotFoundError."""
         rows = await self._transport.select(
             Query(
                 SKILL_EXECUTIONS.name,
@@ -253,7 +255,9 @@ class AsyncSkillExecutor:
             )
         )
         if not rows:
-            raise NotFound(f"no skill execution {execution_id} is visible to this client", code="PGRST116")
+            raise NotFoundError(
+                f"no skill execution {execution_id} is visible to this client", code="PGRST116"
+            )
         return SkillExecution.model_validate(rows[0])
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -282,7 +286,7 @@ class AsyncSkillExecutor:
             if step.step_id in done:
                 continue
             if keeper.lost:
-                raise LeaseLost(f"execution {run.execution.id} lost its lease to another process")
+                raise LeaseLostError(f"execution {run.execution.id} lost its lease to another process")
             left = run.remaining()
             if left is not None and left <= 0:
                 return "failed", f"execution timed out after {run.timeout:g} s (before step {step.step_id!r})"
@@ -318,14 +322,14 @@ class AsyncSkillExecutor:
                 # A sandbox worker process evaluates it (killed past ~1.5x the strict 250 ms limit); waiting
                 # for it blocks, so off the event loop in the async client.
                 go = await _io.run_blocking(evaluate_condition, step.condition, run.context)
-            except InvalidInput as exc:
+            except InvalidInputError as exc:
                 return failed(exc.message)
             if not go:
                 record = step_record(step, success=True, skipped=True, execution_time_ms=elapsed())
                 return _StepResult(record, [], None)
         try:
             params = map_inputs(step, run.context)
-        except InvalidInput as exc:
+        except InvalidInputError as exc:
             return failed(exc.message)
         tool = run.tools.get(step.tool_name)
         if tool is None:
@@ -340,7 +344,7 @@ class AsyncSkillExecutor:
             if call.status == "success":
                 try:
                     value = map_output(step, call.output)
-                except InvalidInput as exc:
+                except InvalidInputError as exc:
                     return failed(exc.message, attempt, usage)
                 record = step_record(
                     step, success=True, output=value, attempts=attempt, execution_time_ms=elapsed()
@@ -358,4 +362,6 @@ class AsyncSkillExecutor:
 
 def _check_timeout(timeout: float | None) -> None:
     if timeout is not None and not timeout > 0:
-        raise InvalidInput(f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout")
+        raise InvalidInputError(
+            f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+        )

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from ...backends.base import Rpc
-from ...errors import LeaseLost
+from ...errors import LeaseLostError
 from ...models import SkillExecution
 from ..transport import AsyncTransport
 
@@ -68,7 +68,7 @@ class AsyncExecutionStore:
         )
         row = _one(rows)
         if row is None:  # pragma: no cover - the function raises instead
-            raise LeaseLost(f"execution {execution_id} could not be started")
+            raise LeaseLostError(f"execution {execution_id} could not be started")
         return row
 
     async def checkpoint(
@@ -81,7 +81,7 @@ class AsyncExecutionStore:
     ) -> bool:
         """Log the step's tool calls, append its record, extend the lease; return ``cancel_requested``.
 
-        Raises :class:`~phase3_sdk.errors.LeaseLost` when ``owner`` no longer holds the execution.
+        Raises :class:`~phase3_sdk.errors.LeaseLostError` when ``owner`` no longer holds the execution.
         """
         cancel = await self._transport.rpc(
             Rpc(
@@ -99,7 +99,7 @@ class AsyncExecutionStore:
             idempotent=True,
         )
         if cancel is None:
-            raise LeaseLost(
+            raise LeaseLostError(
                 f"execution {execution_id} is no longer held by this process (its lease expired and another "
                 "process took it over, or it was ended); step not checkpointed"
             )
@@ -133,7 +133,7 @@ class AsyncExecutionStore:
         )
         row = _one(rows)
         if row is None:
-            raise LeaseLost(
+            raise LeaseLostError(
                 f"execution {execution_id} is no longer held by this process; it was not finished"
             )
         return row

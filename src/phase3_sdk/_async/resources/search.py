@@ -24,9 +24,9 @@ except ImportError as exc:
 
 from ...backends.base import Filter, Query, Rpc
 from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension, vector_text
-from ...errors import ConfigurationError, InvalidInput, MissingEmbeddingsWarning
+from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
 from ...models import SalienceTier, SearchHit
-from ...resources.tables import CONVERSATIONS
+from ...schema.tables import CONVERSATIONS
 from .._io import run_blocking
 from ..transport import AsyncTransport
 
@@ -68,38 +68,38 @@ def _check_match_count(match_count: int) -> int:
         or not isinstance(match_count, int)
         or not 1 <= match_count <= MAX_MATCH_COUNT
     ):
-        raise InvalidInput(
+        raise InvalidInputError(
             f"match_count must be an integer from 1 to {MAX_MATCH_COUNT}, got {match_count!r}",
             field="match_count",
         )
     return match_count
 
 
-def _check_filters(salience_tier: str | None, since: datetime | None, include_deleted: bool) -> None:
+def _check_filters(salience_tier: str | None, since: datetime | None, *, include_deleted: bool) -> None:
     if salience_tier is not None and salience_tier not in _TIERS:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"salience_tier must be one of {sorted(_TIERS)} or None, got {salience_tier!r}",
             field="salience_tier",
         )
     if since is not None and not isinstance(since, datetime):
-        raise InvalidInput(f"since must be a datetime, got {type(since).__name__}", field="since")
+        raise InvalidInputError(f"since must be a datetime, got {type(since).__name__}", field="since")
     if not isinstance(include_deleted, bool):
-        raise InvalidInput(
+        raise InvalidInputError(
             f"include_deleted must be a bool, got {include_deleted!r}", field="include_deleted"
         )
 
 
 def _check_number(value: Any, field: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(f"{field} must be a number, got {value!r}", field=field)
+        raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field)
     if not low <= value <= high:
-        raise InvalidInput(f"{field} must be between {low} and {high}, got {value}", field=field)
+        raise InvalidInputError(f"{field} must be between {low} and {high}, got {value}", field=field)
     return float(value)
 
 
 def _check_text(query: Any, field: str = "query") -> str:
     if not isinstance(query, str) or not query.strip():
-        raise InvalidInput(f"{field} must be a non-empty string, got {query!r}", field=field)
+        raise InvalidInputError(f"{field} must be a non-empty string, got {query!r}", field=field)
     return query
 
 
@@ -130,7 +130,7 @@ class AsyncSearch:
             raise ConfigurationError(f"the embedder returned {len(vectors)} vectors for one text")
         try:
             return check_dimension(vectors[0], field="embedder output")
-        except InvalidInput as exc:
+        except InvalidInputError as exc:
             raise ConfigurationError(f"the embedder returned a bad vector: {exc.message}") from None
 
     async def _query_vector(self, query: str | QueryVector) -> npt.NDArray[np.float32]:
@@ -150,6 +150,7 @@ class AsyncSearch:
     async def semantic(
         self,
         query: str | QueryVector,
+        *,
         match_count: int = 10,
         threshold: float | None = 0.0,
         salience_tier: SalienceTier | None = None,
@@ -176,9 +177,9 @@ class AsyncSearch:
         _check_match_count(match_count)
         if threshold is not None:
             threshold = _check_number(threshold, "threshold", -1.0, 1.0)
-        _check_filters(salience_tier, since, include_deleted)
+        _check_filters(salience_tier, since, include_deleted=include_deleted)
         if not isinstance(exact, bool):
-            raise InvalidInput(f"exact must be a bool, got {exact!r}", field="exact")
+            raise InvalidInputError(f"exact must be a bool, got {exact!r}", field="exact")
         vector = await self._query_vector(query)
         rows = await self._rows(
             "semantic_search",
@@ -197,13 +198,13 @@ class AsyncSearch:
         for row in rows:
             method = row.pop("search_method", None)
         if not rows and self._transport.identity.user_id is not None:
-            await self._notice_unembedded(include_deleted)
+            await self._notice_unembedded(include_deleted=include_deleted)
         return SearchResults(
             [SearchHit.model_validate(r) for r in rows],
             cast(SearchMethod, method) if method in _METHODS else None,
         )
 
-    async def _notice_unembedded(self, include_deleted: bool) -> None:
+    async def _notice_unembedded(self, *, include_deleted: bool) -> None:
         """Warn when an empty semantic result may be explained by memories that have no embedding.
 
         One extra count, paid only when a search returns nothing: an empty answer with thousands of
@@ -211,7 +212,7 @@ class AsyncSearch:
         """
         filters = [Filter("embedding", "is", None)]
         if not include_deleted:
-            filters.append(Filter("is_deleted", "eq", False))
+            filters.append(Filter("is_deleted", "eq", value=False))
         count = await self._transport.count(Query(CONVERSATIONS.name, ("id",), tuple(filters)))
         if count:
             warnings.warn(
@@ -225,6 +226,7 @@ class AsyncSearch:
     async def text(
         self,
         query: str,
+        *,
         match_count: int = 10,
         salience_tier: SalienceTier | None = None,
         since: datetime | None = None,
@@ -238,7 +240,7 @@ class AsyncSearch:
         """
         _check_text(query)
         _check_match_count(match_count)
-        _check_filters(salience_tier, since, include_deleted)
+        _check_filters(salience_tier, since, include_deleted=include_deleted)
         return await self._call(
             "text_search",
             {
@@ -254,6 +256,7 @@ class AsyncSearch:
     async def hybrid(
         self,
         query: str,
+        *,
         match_count: int = 10,
         semantic_weight: float = 1.0,
         text_weight: float = 1.0,
@@ -276,10 +279,14 @@ class AsyncSearch:
         w_sem = _check_number(semantic_weight, "semantic_weight", 0.0, 1e6)
         w_text = _check_number(text_weight, "text_weight", 0.0, 1e6)
         if w_sem == 0.0 and w_text == 0.0:
-            raise InvalidInput("semantic_weight and text_weight cannot both be 0", field="semantic_weight")
+            raise InvalidInputError(
+                "semantic_weight and text_weight cannot both be 0", field="semantic_weight"
+            )
         if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or not 1 <= rrf_k <= 100_000:
-            raise InvalidInput(f"rrf_k must be an integer from 1 to 100000, got {rrf_k!r}", field="rrf_k")
-        _check_filters(salience_tier, since, include_deleted)
+            raise InvalidInputError(
+                f"rrf_k must be an integer from 1 to 100000, got {rrf_k!r}", field="rrf_k"
+            )
+        _check_filters(salience_tier, since, include_deleted=include_deleted)
         vector = check_dimension(embedding, field="embedding") if embedding is not None else None
         if vector is None and w_sem > 0.0:
             vector = await self._embed(query)

@@ -4,39 +4,27 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
 
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
 from ..._rows_display import AsyncRows
 from ...backends.base import Filter, Order, Query
 from ...engine.registry import ToolRegistry
-from ...errors import ConfigurationError, InvalidInput, LeaseLost, NotFound
+from ...errors import ConfigurationError, InvalidInputError, LeaseLostError, NotFoundError
+from ...filters import SkillExecutionFilters, SkillFilters
 from ...identity import Identity
-from ...models import ExecutionStatus, Skill, SkillCreate, SkillExecution, SkillUpdate, Visibility
+from ...models import Skill, SkillCreate, SkillExecution, SkillUpdate
 from ...models._base import check_storable
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import SKILL_EXECUTIONS, SKILLS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import SKILL_EXECUTIONS, SKILLS
 from ..transport import AsyncTransport
-from ._base import AsyncTableResource, as_uuid
+from ._base import AsyncTableResource, Impersonate, as_uuid, transport_for
 
 if TYPE_CHECKING:
     from ...engine.steps import SkillStep, StepProblem
     from ..engine.executor import AsyncSkillExecutor
-
-
-class SkillFilters(TypedDict, total=False):
-    """Filters of ``skills.list``/``page``/``count``."""
-
-    name: str
-    enabled: bool
-    visibility: Visibility
-    tag: str
-    user_id: UUID
-    created_after: datetime
-    created_before: datetime
 
 
 class AsyncSkills(AsyncTableResource[Skill]):
@@ -50,8 +38,10 @@ class AsyncSkills(AsyncTableResource[Skill]):
         "visibility": FilterSpec("visibility", "eq"),
         "tag": FilterSpec("tags", "cs"),
         "user_id": FilterSpec("user_id", "eq"),
-        "created_after": FilterSpec("created_at", "gt"),
-        "created_before": FilterSpec("created_at", "lt"),
+        "since": FilterSpec("created_at", "gte"),
+        "until": FilterSpec("created_at", "lt"),
+        "created_after": FilterSpec("created_at", "gt"),  # deprecated: since
+        "created_before": FilterSpec("created_at", "lt"),  # deprecated: until
     }
 
     def __init__(
@@ -122,14 +112,15 @@ class AsyncSkills(AsyncTableResource[Skill]):
 
     async def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[SkillFilters],
     ) -> Page[Skill]:
         """One page of skills."""
-        return await self._page(filters, limit=limit, cursor=cursor, order=order)
+        return await self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     async def count(self, **filters: Unpack[SkillFilters]) -> int:
         """How many visible skills match the filters."""
@@ -154,7 +145,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
         )
 
     async def resolve(self, skill: Skill | UUID | str) -> Skill:
-        """The skill an id or a name means to this client (:class:`NotFound` if none is visible).
+        """The skill an id or a name means to this client (:class:`NotFoundError` if none is visible).
 
         A name means your own skill with that name, else the oldest public skill with that name.
         """
@@ -163,7 +154,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
         if isinstance(skill, UUID):
             return await self.get(skill)
         if not isinstance(skill, str) or not skill:
-            raise InvalidInput(f"a skill id or name is required, got {skill!r}", field="skill")
+            raise InvalidInputError(f"a skill id or name is required, got {skill!r}", field="skill")
         try:
             return await self.get(UUID(skill))
         except ValueError:
@@ -171,7 +162,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
         # Two reads of one row each, not one read of every skill with that name: the public ones may be
         # more than the server's max-rows (PostgREST cuts any read there), which would drop the caller's
         # own skill or the oldest public one from the answer.
-        oldest = (Order("created_at", False), Order("id", False))
+        oldest = (Order("created_at"), Order("id"))
         mine = self._transport.identity.user_id
         if mine is not None:
             own = await self._transport.select(
@@ -195,7 +186,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
             )
         )
         if not public:
-            raise NotFound(f"no skill named {skill!r} is visible to this client", code="PGRST116")
+            raise NotFoundError(f"no skill named {skill!r} is visible to this client", code="PGRST116")
         return self._rows(public)[0]
 
     async def execute(
@@ -213,8 +204,8 @@ class AsyncSkills(AsyncTableResource[Skill]):
         The run is checkpointed step by step, so it can be resumed after a crash (:meth:`resume`). A
         failing step does not raise: the row's ``status`` is ``failed`` with ``error_message`` (or the run
         goes on, per the step's ``errorHandling``). Raised before anything runs or is written:
-        :class:`InvalidInput` for invalid steps, unknown tools or missing required inputs (a
-        ``$.input...`` mapping of an unconditional step that selects nothing); :class:`NotFound` for a
+        :class:`InvalidInputError` for invalid steps, unknown tools or missing required inputs (a
+        ``$.input...`` mapping of an unconditional step that selects nothing); :class:`NotFoundError` for a
         skill this client cannot see; ``ExecutionError`` for a disabled skill.
 
         ``timeout`` (seconds) bounds the whole run: the step in flight is cut short and the run ends
@@ -229,7 +220,9 @@ class AsyncSkills(AsyncTableResource[Skill]):
         who = None if user_id is None else as_uuid(user_id, "user_id")
         mine = self._transport.identity.user_id
         if mine is not None and who is not None and who != mine:
-            raise InvalidInput("a user-scoped client can only run skills as its own user", field="user_id")
+            raise InvalidInputError(
+                "a user-scoped client can only run skills as its own user", field="user_id"
+            )
         return await self._executor(lease_seconds, retry_backoff).execute(
             chosen, inputs, timeout=timeout, user_id=who
         )
@@ -245,7 +238,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
         """Continue an interrupted execution from its last checkpoint; returns the finished row.
 
         Only steps without a checkpoint run (a finished step never runs twice). The execution must be
-        free or its lease expired: while another process holds it, ``LeaseLost`` is raised, so of two
+        free or its lease expired: while another process holds it, ``LeaseLostError`` is raised, so of two
         resumers exactly one runs it. An execution that has already ended is returned unchanged.
         """
         key = as_uuid(execution_id, "execution_id")
@@ -258,7 +251,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
         lease_seconds: float = 30,
         timeout: float | None = None,  # noqa: ASYNC109 - each run's time budget, recorded in its result
         retry_backoff: float | None = None,
-        impersonate: Callable[[UUID], AsyncTransport] | None = None,
+        impersonate: Impersonate | None = None,
     ) -> builtins.list[SkillExecution]:
         """Resume up to ``limit`` interrupted executions whose lease has expired; returns the ones it ran.
 
@@ -271,22 +264,23 @@ class AsyncSkills(AsyncTableResource[Skill]):
 
         Other resumers may be at work too: an execution another process claims first (or finishes, or
         cancels) between the listing and our claim is skipped, as is one whose lease is lost to another
-        process mid-run (``LeaseLost`` is not an error here). The result holds only what this call ran.
+        process mid-run (``LeaseLostError`` is not an error here). The result holds only what this call ran.
 
         ``lease_seconds`` is the lease this resumer takes on each run; ``timeout`` bounds each run;
-        ``impersonate`` maps an owner's id to a transport acting for them (default: the one this resource
+        ``impersonate`` maps an owner's id to a client acting for them, e.g.
+        ``lambda uid: client.as_user(user_id=uid)`` (default: the one this resource
         was made with, else the same backend with :meth:`~phase3_sdk.identity.Identity.for_user` -- enough
         on a database connection; over REST a user identity needs a signed token, so without an
         ``impersonate`` that mints one this raises :class:`~phase3_sdk.errors.ConfigurationError` before
-        claiming anything). Raises ``InvalidInput`` for a bad argument before any request, and
-        ``PermissionDenied`` for an anonymous client.
+        claiming anything). Raises ``InvalidInputError`` for a bad argument before any request, and
+        ``PermissionDeniedError`` for an anonymous client.
         """
         from ..engine.store import AsyncExecutionStore
 
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInput(f"limit must be a positive integer, got {limit!r}", field="limit")
+            raise InvalidInputError(f"limit must be a positive integer, got {limit!r}", field="limit")
         if timeout is not None and not timeout > 0:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
             )
         # Made before any request, so a bad lease_seconds or retry_backoff is refused up front.
@@ -296,7 +290,9 @@ class AsyncSkills(AsyncTableResource[Skill]):
         acts_for_others = (
             self._transport.identity.user_id is None and self._transport.identity.role == "service_role"
         )
-        act_as = impersonate or self._impersonate
+        act_as = (
+            (lambda uid: transport_for(impersonate, uid)) if impersonate is not None else self._impersonate
+        )
         resumed: builtins.list[SkillExecution] = []
         for execution_id, owner in expired:
             executor = own  # a user's listing holds only their own runs (RLS): resume them as themselves
@@ -309,7 +305,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
                 executor = self._executor(lease_seconds, retry_backoff, transport)
             try:
                 done = await executor.resume_if_free(execution_id, timeout=timeout)
-            except LeaseLost:
+            except LeaseLostError:
                 continue  # another process took it over mid-run: it is that process's run now
             except ConfigurationError as exc:
                 if act_as is not None:
@@ -318,7 +314,7 @@ class AsyncSkills(AsyncTableResource[Skill]):
                 raise ConfigurationError(
                     f"resume_expired cannot act for user {owner} on this backend: {exc.message}",
                     hint="over REST a user's requests need a token signed with the JWT secret, which only "
-                    "the client holds: pass impersonate=lambda uid: client.as_user(user_id=uid)._transport",
+                    "the client holds: pass impersonate=lambda uid: client.as_user(user_id=uid)",
                 ) from exc
             if done is not None:
                 resumed.append(done)
@@ -366,15 +362,6 @@ class AsyncSkills(AsyncTableResource[Skill]):
                     names.append(name)
         known = await AsyncToolRunner(self._transport, self._registry).resolve(names, owner) if names else {}
         return validate_steps(steps, tool_exists=lambda name: name in known)
-
-
-class SkillExecutionFilters(TypedDict, total=False):
-    """Filters of ``skill_executions.list``/``page``/``count``."""
-
-    composite_skill_id: UUID
-    status: ExecutionStatus
-    since: datetime
-    until: datetime
 
 
 class AsyncSkillExecutions(AsyncTableResource[SkillExecution]):
@@ -428,14 +415,15 @@ class AsyncSkillExecutions(AsyncTableResource[SkillExecution]):
 
     async def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[SkillExecutionFilters],
     ) -> Page[SkillExecution]:
         """One page of runs."""
-        return await self._page(filters, limit=limit, cursor=cursor, order=order)
+        return await self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     async def count(self, **filters: Unpack[SkillExecutionFilters]) -> int:
         """How many runs match the filters."""

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from ..._concurrency import AsyncEvent, AsyncTaskGroup
-from ...errors import ConfigurationError, LeaseLost, Phase3Error
+from ...errors import ConfigurationError, LeaseLostError, Phase3Error
 from ...identity import Identity
 from ...models import SynthesisJob
 from ...synthesis import jobs as jobqueue
@@ -88,7 +88,7 @@ class AsyncSynthesisWorker:
         if identity.user_id is not None:
             # A user running their own worker: RLS already limits the claim to their jobs; keep their token.
             if identity.user_id != user_id:
-                raise LeaseLost(
+                raise LeaseLostError(
                     f"a worker acting for user {identity.user_id} claimed a job of user {user_id}"
                 )
             return self._transport
@@ -122,7 +122,10 @@ class AsyncSynthesisWorker:
             await _io.sleep(min(left, _STOP_TICK))
 
     async def _lane(
-        self, once: bool, stop: jobqueue.StopSignal | None, report: jobqueue.WorkerReport
+        self,
+        once: bool,  # noqa: FBT001 (lanes.start passes its arguments positionally)
+        stop: jobqueue.StopSignal | None,
+        report: jobqueue.WorkerReport,
     ) -> None:
         while not (stop is not None and stop.is_set()):
             began = time.perf_counter()
@@ -163,7 +166,7 @@ class AsyncSynthesisWorker:
             beats.start(self._heartbeat, job, state, done)
             try:
                 result = await self._runner.run(job, state)
-            except LeaseLost as exc:
+            except LeaseLostError as exc:
                 log.warning("job %s: %s", job.id, exc)
                 report.record_end(job.id, "lost")
             except Exception as exc:

@@ -7,13 +7,14 @@ module only sends and receives.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from ...backends import postgrest as pt
 from ...backends.base import Delete, Insert, Query, Rpc, Update
-from ...errors import ConfigurationError, RequestFailed
+from ...errors import ConfigurationError, RequestError
 from ...identity import Identity
 
 #: Keep-alive pool of the shared HTTP client: enough for a busy web worker, small enough to be polite.
@@ -37,10 +38,8 @@ class RestBackend:
     user's token cannot leak into another's request.
     """
 
-    #: Table rows are decoded straight into Python types (:func:`~phase3_sdk.backends.postgrest.
-    #: parse_table_rows`), as psycopg types them; a value that is not the column's type stays JSON, fails the
-    #: typed path's checks and is validated.
-    typed_rows = True
+    #: Bulk inserts are one JSON POST: vectors go as pgvector's text form.
+    bulk_copy = False
 
     def __init__(
         self,
@@ -53,6 +52,7 @@ class RestBackend:
         http2: bool = False,
         http_client: httpx.Client | None = None,
         max_rows: int | None = pt.DEFAULT_MAX_ROWS,
+        row_types: Mapping[str, pt.RowTypes] | None = None,
     ) -> None:
         if max_rows is not None and (
             isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
@@ -61,6 +61,9 @@ class RestBackend:
         #: The project's ``db-max-rows`` (Supabase: 1000): no read asks for more rows than this, so a page
         #: the server cut can always be told from the last one. Set it lower if the project's is lower.
         self.max_rows = max_rows
+        # Table name -> how its rows are typed (the client passes every table's row factory): given from
+        # above, so that the backend layer never imports the models or the table list.
+        self._row_types = dict(row_types or {})
         self._url = url.rstrip("/")
         self._anon_key = anon_key
         self._service_role_key = service_role_key
@@ -84,6 +87,13 @@ class RestBackend:
     def url(self) -> str:
         """The project URL (no trailing slash)."""
         return self._url
+
+    @property
+    def typed_rows(self) -> bool:
+        """Whether table rows come back typed: they are decoded straight into Python types
+        (:func:`~phase3_sdk.backends.postgrest.parse_table_rows`) when the client gave the tables' row types;
+        a value that is not the column's type stays JSON, fails the typed path's checks and is validated."""
+        return bool(self._row_types)
 
     @property
     def has_service_key(self) -> bool:
@@ -133,13 +143,13 @@ class RestBackend:
             )
             size = len(str(http_request.url))
             if size > pt.MAX_URL_BYTES:
-                raise RequestFailed(
+                raise RequestError(
                     f"the request URL would be {size} bytes; gateways in front of PostgREST refuse URLs "
                     f"over {pt.MAX_URL_BYTES} (a filter with too many or too long values?)",
                     code="url_too_long",
                 )
             response = self._http.send(http_request)
-        except RequestFailed:
+        except RequestError:
             raise
         except Exception as exc:
             # Only the HTTP client runs in this block (and ``trace``), so whatever it raises is a failure of
@@ -160,7 +170,7 @@ class RestBackend:
     def select(self, query: Query, identity: Identity) -> list[dict[str, Any]]:
         """Rows of ``query``."""
         response = self.send(pt.select_request(query), identity)
-        return pt.parse_table_rows(response.content, query.table)
+        return pt.parse_table_rows(response.content, self._row_types.get(query.table))
 
     def count(self, query: Query, identity: Identity) -> int:
         """How many rows ``query`` matches (from ``Content-Range``)."""
@@ -172,25 +182,25 @@ class RestBackend:
         if not op.rows:
             return []
         response = self.send(pt.insert_request(op), identity)
-        written = pt.rows_by_id(pt.parse_table_rows(response.content, op.table))
+        written = pt.rows_by_id(pt.parse_table_rows(response.content, self._row_types.get(op.table)))
         wanted = [str(row["id"]) for row in op.rows]
         missing = [i for i in wanted if i not in written]
         # Rows an earlier attempt (or an earlier import with the same ids) already stored: read back in
         # runs whose URLs stay under 8 KB and whose answers max-rows cannot cut.
         for read in pt.readback_requests(op.table, missing, op.returning, max_rows=self.max_rows):
             back = self.send(read, identity)
-            written.update(pt.rows_by_id(pt.parse_table_rows(back.content, op.table)))
+            written.update(pt.rows_by_id(pt.parse_table_rows(back.content, self._row_types.get(op.table))))
         return [written[i] for i in wanted if i in written]
 
     def update(self, op: Update, identity: Identity) -> list[dict[str, Any]]:
         """Update matching rows and return them."""
         response = self.send(pt.update_request(op), identity)
-        return pt.parse_table_rows(response.content, op.table)
+        return pt.parse_table_rows(response.content, self._row_types.get(op.table))
 
     def delete(self, op: Delete, identity: Identity) -> list[dict[str, Any]]:
         """Delete matching rows and return them."""
         response = self.send(pt.delete_request(op), identity)
-        return pt.parse_table_rows(response.content, op.table)
+        return pt.parse_table_rows(response.content, self._row_types.get(op.table))
 
     def rpc(self, op: Rpc, identity: Identity) -> Any:
         """Call a database function."""

@@ -22,9 +22,9 @@ from ...engine.registry import ToolRegistry
 from ...engine.runs import ResolvedTool, ToolRun, json_value, pick_tool, unwrap_handler
 from ...engine.sandbox import PROFILES
 from ...engine.supervisor import run_js_tool
-from ...errors import ToolTimeout
+from ...errors import ToolTimeoutError
 from ...models import Tool
-from ...resources.tables import TOOLS
+from ...schema.tables import TOOLS
 from .. import _io
 from ..transport import Transport
 
@@ -76,7 +76,7 @@ class ToolRunner:
         ordered by name, then age, so that each name's oldest comes first; names a cut answer left out are
         asked for again.
         """
-        enabled = Filter("is_enabled", "eq", True)
+        enabled = Filter("is_enabled", "eq", value=True)
         tools: list[Tool] = []
         if owner is not None:
             rows = self._transport.select(
@@ -88,7 +88,7 @@ class ToolRunner:
             )
             tools = [Tool.model_validate(r) for r in rows]
         missing = [n for n in names if n not in {t.name for t in tools}]
-        oldest_first = (Order("name", False), Order("created_at", False), Order("id", False))
+        oldest_first = (Order("name"), Order("created_at"), Order("id"))
         cap = self._transport.max_rows
         first_public: dict[str, Tool] = {}
         while missing:
@@ -141,7 +141,8 @@ class ToolRunner:
             result = HandlerCaller.call(tool.handler, dict(params), limit)
         except HandlerTimeout as exc:
             return done(
-                "timeout", error=ToolTimeout(str(exc), tool_name=tool.name, limit_seconds=limit).record_text()
+                "timeout",
+                error=ToolTimeoutError(str(exc), tool_name=tool.name, limit_seconds=limit).record_text(),
             )
         except Exception as exc:  # the handler's own fault: report it, never crash the run
             return done("failure", error=f"{type(exc).__name__}: {exc}")
@@ -181,14 +182,14 @@ class ToolRunner:
         error = outcome.error
         if outcome.status == "timeout":
             # Typed in the record: a timeout (the worker killed at the hard deadline or not) reads
-            # "ToolTimeout: ...", which ToolTimeout.from_record turns back into the error.
-            error = ToolTimeout(
+            # "ToolTimeout: ...", which ToolTimeoutError.from_record turns back into the error.
+            error = ToolTimeoutError(
                 outcome.error or "time limit exceeded",
                 tool_name=tool.name,
                 limit_seconds=limits.time_limit_ms / 1000,
                 killed=outcome.killed,
             ).record_text()
-        elif error is not None and error.startswith(ToolTimeout.RECORD_PREFIX):
+        elif error is not None and error.startswith(ToolTimeoutError.RECORD_PREFIX):
             # The tool threw an error named "ToolTimeout" itself: it must not read as a real timeout.
             error = "Uncaught " + error
         return ToolRun(

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Iterator, Callable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from pydantic import ValidationError
 
+from ..._deprecation import warn_deprecated
 from ..._rows_display import Rows
 from ...backends.base import Delete, Filter, Insert, Order, Query, Update
-from ...errors import InvalidInput, NotFound
+from ...errors import InvalidInputError, NotFoundError
+from ...filters import DEPRECATED_FILTERS
 from ...models import PayloadModel, RowModel, UpdateModel
 from ...models._base import invalid_input_from
-from ...resources.query import (
+from ...schema.query import (
+    DEFAULT_PAGE_SIZE,
     FilterSpec,
     Page,
     build_filters,
@@ -26,25 +29,45 @@ from ...resources.query import (
     request_size,
     split_page,
 )
-from ...resources.tables import Table
+from ...schema.tables import Table
 from ..transport import Transport
 
 RowT = TypeVar("RowT", bound=RowModel)
+
+
+class ActsAsUser(Protocol):
+    """What an ``impersonate`` callable may return besides a transport: a client (``client.as_user(...)``)."""
+
+    @property
+    def _transport(self) -> Transport: ...
+
+
+#: Maps a user id to a client (or, as in 0.1, a transport) acting for that user.
+Impersonate = Callable[[UUID], ActsAsUser | Transport]
+
+
+def transport_for(impersonate: Impersonate, user_id: UUID) -> Transport:
+    """The transport acting for ``user_id``: ``impersonate`` may return a client, the public way, or
+    its transport (0.1's ``client.as_user(...)._transport``, still accepted)."""
+    acting = impersonate(user_id)
+    return acting if isinstance(acting, Transport) else acting._transport
+
+
 P = TypeVar("P", bound=PayloadModel)
 
 
 def as_uuid(value: UUID | str, field: str = "id") -> UUID:
-    """``value`` as a UUID, or InvalidInput naming the field (before any request)."""
+    """``value`` as a UUID, or InvalidInputError naming the field (before any request)."""
     if isinstance(value, UUID):
         return value
     try:
         return UUID(str(value))
     except ValueError:
-        raise InvalidInput(f"{field} must be a UUID, got {value!r}", field=field) from None
+        raise InvalidInputError(f"{field} must be a UUID, got {value!r}", field=field) from None
 
 
 def validate_payload(model: type[P], data: Mapping[str, Any], *, what: str) -> P:
-    """Build a payload model, turning pydantic's error into InvalidInput naming every bad field."""
+    """Build a payload model, turning pydantic's error into InvalidInputError naming every bad field."""
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
@@ -77,7 +100,7 @@ class TableResource(Generic[RowT]):
         mine = self._transport.identity.user_id
         if user_id is None:
             if mine is None:
-                raise InvalidInput(
+                raise InvalidInputError(
                     f"user_id is required to create {self._what} rows as the service role "
                     "(or use client.as_user(...))",
                     field="user_id",
@@ -85,16 +108,20 @@ class TableResource(Generic[RowT]):
             return mine
         owner = as_uuid(user_id, "user_id")
         if mine is not None and owner != mine:
-            raise InvalidInput("a user-scoped client can only create rows for its own user", field="user_id")
+            raise InvalidInputError(
+                "a user-scoped client can only create rows for its own user", field="user_id"
+            )
         return owner
 
     def get(self, id: UUID | str) -> RowT:
-        """The row with this id, or :class:`NotFound` (also when RLS hides it from this client)."""
+        """The row with this id, or :class:`NotFoundError` (also when RLS hides it from this client)."""
         rows = self._transport.select(
             Query(self.table.name, self.table.light_columns, (Filter("id", "eq", as_uuid(id)),), limit=1)
         )
         if not rows:
-            raise NotFound(f"no {self._what} row with id {id} is visible to this client", code="PGRST116")
+            raise NotFoundError(
+                f"no {self._what} row with id {id} is visible to this client", code="PGRST116"
+            )
         return self._rows(rows)[0]
 
     def _insert(
@@ -126,7 +153,7 @@ class TableResource(Generic[RowT]):
         payload = validate_payload(model, data, what=f"{self._what} update")
         changes = payload.changes()
         if not changes:
-            raise InvalidInput(f"nothing to update on {self._what}: give at least one field")
+            raise InvalidInputError(f"nothing to update on {self._what}: give at least one field")
         rows = self._transport.update(
             Update(
                 self.table.name,
@@ -137,37 +164,52 @@ class TableResource(Generic[RowT]):
             )
         )
         if not rows:
-            raise NotFound(f"no {self._what} row with id {id} that this client may change", code="PGRST116")
+            raise NotFoundError(
+                f"no {self._what} row with id {id} that this client may change", code="PGRST116"
+            )
         return self._rows(rows)[0]
 
     def delete(self, id: UUID | str) -> None:
-        """Delete the row, or :class:`NotFound` if it is not there or not this client's to delete.
+        """Delete the row, or :class:`NotFoundError` if it is not there or not this client's to delete.
 
         A delete retried after a transient failure that finds the row gone succeeds: the failed attempt
         may have deleted it (the answer was lost, not the commit).
         """
         rows = self._transport.delete(Delete(self.table.name, (Filter("id", "eq", as_uuid(id)),)))
         if rows == []:
-            raise NotFound(f"no {self._what} row with id {id} that this client may delete", code="PGRST116")
+            raise NotFoundError(
+                f"no {self._what} row with id {id} that this client may delete", code="PGRST116"
+            )
 
     def _filters(self, given: Mapping[str, Any]) -> tuple[Filter, ...]:
+        for old in sorted(given.keys() & DEPRECATED_FILTERS.keys()):
+            new, note = DEPRECATED_FILTERS[old]
+            # 5: warn_deprecated <- _filters <- _page/_list/_count <- page/list/count <- the caller
+            warn_deprecated(f"the {old}= filter", f"{new}=", stacklevel=5, note=note)
         return build_filters(self.filter_type, self.filters, given, what=self._what)
 
     def _page(
         self,
         filters: Mapping[str, Any],
         *,
-        limit: int,
+        page_size: int,
+        limit: int | None,
         cursor: str | None,
         order: str | None,
         columns: tuple[str, ...] | None = None,
     ) -> Page[RowT]:
-        check_page_size(limit)
+        if limit is not None:
+            # 0.1's page(limit=) was the page size; limit now means a total cap everywhere (list()).
+            if page_size != DEFAULT_PAGE_SIZE:
+                raise InvalidInputError("pass page_size only (limit= is its deprecated name)", field="limit")
+            warn_deprecated("page(limit=)", "page(page_size=)", stacklevel=4)
+            page_size = limit
+        check_page_size(page_size)
         order_by = parse_order(self.table, order)
         max_rows = self._transport.max_rows
-        query = page_query(self.table, self._filters(filters), order_by, limit, cursor, columns, max_rows)
+        query = page_query(self.table, self._filters(filters), order_by, page_size, cursor, columns, max_rows)
         rows = self._transport.select(query)
-        rows, next_cursor = split_page(order_by, rows, limit, request_size(limit, max_rows))
+        rows, next_cursor = split_page(order_by, rows, page_size, request_size(page_size, max_rows))
         return Page(self._rows(rows), next_cursor)
 
     def _list(
@@ -183,7 +225,7 @@ class TableResource(Generic[RowT]):
         # iteration somewhere else in the caller's code. Each iteration of the result runs the query anew.
         check_page_size(page_size)
         if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}", field="limit")
+            raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
         order_by = parse_order(self.table, order)
         found = self._filters(filters)
         return Rows(lambda: self._iterate(found, order_by, page_size, limit, columns), what=self._what)
@@ -202,7 +244,7 @@ class TableResource(Generic[RowT]):
         wanted = self._check_columns(columns)
         check_page_size(page_size)
         if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidInput(f"limit must be a non-negative integer, got {limit!r}", field="limit")
+            raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
         order_by = parse_order(self.table, order)
         found = self._filters(filters)
         # The cursor of the next page is made from the order columns and the id: read them too.
@@ -213,10 +255,10 @@ class TableResource(Generic[RowT]):
 
     def _check_columns(self, columns: Sequence[str]) -> tuple[str, ...]:
         if isinstance(columns, str) or not columns:
-            raise InvalidInput("columns must be a non-empty list of column names", field="columns")
+            raise InvalidInputError("columns must be a non-empty list of column names", field="columns")
         unknown = [c for c in columns if c not in self.table.columns]
         if unknown:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"{self._what} has no column {unknown[0]!r} (columns: {', '.join(self.table.columns)})",
                 field="columns",
             )

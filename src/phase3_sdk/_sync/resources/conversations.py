@@ -12,18 +12,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
 
 from pydantic import Field, TypeAdapter, ValidationError
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
+from ..._deprecation import warn_deprecated
 from ..._extras import missing_extra
 from ..._progress import ProgressBar
 from ..._rows_display import Rows
 from ...backends.base import Insert
-from ...errors import ConfigurationError, InvalidInput, MissingEmbeddingsWarning
-from ...models import Conversation, ConversationCreate, ConversationUpdate, SalienceTier
+from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
+from ...filters import ConversationFilters
+from ...models import Conversation, ConversationCreate, ConversationUpdate
 from ...models._base import error_location
 from ...models.memory import MessageDict
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import CONVERSATIONS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import CONVERSATIONS
 from .._io import run_blocking
 from ..transport import Transport
 from ._base import TableResource, as_uuid, validate_payload
@@ -33,19 +35,6 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from ...embeddings import Embedder
-
-
-class ConversationFilters(TypedDict, total=False):
-    """Filters of ``conversations.list``/``page``/``count``."""
-
-    instance_key: str
-    primary_emotion: str
-    salience_tier: SalienceTier
-    topic: str
-    is_deleted: bool
-    user_marked_important: bool
-    since: datetime
-    until: datetime
 
 
 class _BulkRow(ConversationCreate):
@@ -72,8 +61,8 @@ DEFAULT_BULK_BATCH = 500
 _DEFAULTED = ("created_at", "updated_at")
 
 
-def _row_error(exc: ValidationError, start: int) -> InvalidInput:
-    """InvalidInput for the first bad row of a chunk (``rows[i]``), naming each of its bad fields."""
+def _row_error(exc: ValidationError, start: int) -> InvalidInputError:
+    """InvalidInputError for the first bad row of a chunk (``rows[i]``), naming each of its bad fields."""
     errors = exc.errors(include_url=False)
     first = min(int(e["loc"][0]) for e in errors)
     problems, fields = [], []
@@ -85,7 +74,7 @@ def _row_error(exc: ValidationError, start: int) -> InvalidInput:
         problems.append(
             f"{loc or 'row'}: {'unknown field' if err['type'] == 'extra_forbidden' else err['msg']}"
         )
-    return InvalidInput(
+    return InvalidInputError(
         f"invalid rows[{start + first}]: " + "; ".join(problems), field=fields[0], code="validation"
     )
 
@@ -121,15 +110,17 @@ def _embeddings(values: builtins.list[Any], indices: builtins.list[int]) -> npt.
         with np.errstate(over="ignore"):
             narrowed = check_dimension(values[k], field=field)
         if not np.isfinite(narrowed).all():
-            raise InvalidInput(f"{field} has values beyond float32's range", field=field)
+            raise InvalidInputError(f"{field} has values beyond float32's range", field=field)
     raise AssertionError("unreachable: a bad embedding was not found")  # pragma: no cover
 
 
-def _bulk_chunk(rows: Sequence[Any], start: int, owner: UUID, binary: bool) -> builtins.list[dict[str, Any]]:
+def _bulk_chunk(
+    rows: Sequence[Any], start: int, owner: UUID, *, binary: bool
+) -> builtins.list[dict[str, Any]]:
     """Validate ``rows`` (``rows[start:]`` of the call) and return them ready for the backend.
 
     One pydantic call validates the chunk's scalar fields and one numpy pass its embeddings; the
-    first bad row raises :class:`InvalidInput` naming ``rows[i].field``.
+    first bad row raises :class:`InvalidInputError` naming ``rows[i].field``.
     """
     data: builtins.list[dict[str, Any]] = []
     vectors: builtins.list[Any] = []
@@ -137,11 +128,11 @@ def _bulk_chunk(rows: Sequence[Any], start: int, owner: UUID, binary: bool) -> b
     for k, row in enumerate(rows):
         i = start + k
         if not isinstance(row, Mapping):
-            raise InvalidInput(f"rows[{i}] must be a mapping of column values", field=f"rows[{i}]")
+            raise InvalidInputError(f"rows[{i}] must be a mapping of column values", field=f"rows[{i}]")
         item = dict(row)
         row_owner = item.pop("user_id", None)
         if row_owner is not None and row_owner != owner and as_uuid(row_owner, f"rows[{i}].user_id") != owner:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"rows[{i}].user_id is not the user this call writes for", field=f"rows[{i}].user_id"
             )
         if "embedding" in item:
@@ -267,11 +258,18 @@ class Conversations(TableResource[Conversation]):
     def create_many(
         self, rows: builtins.list[dict[str, Any]], *, user_id: UUID | str | None = None
     ) -> builtins.list[Conversation]:
-        """Store several memories in one request; all are validated before any is sent.
+        """Deprecated (use :meth:`bulk_create`): store several memories in one request, returning them.
 
-        Rows without an ``embedding`` are embedded in one call of the client's embedder, as in
-        :meth:`create`.
+        All are validated before any is sent. Rows without an ``embedding`` are embedded in one call of
+        the client's embedder, as in :meth:`create`. :meth:`bulk_create` does the same in batches,
+        idempotently, and returns how many were stored; give the rows their own ``id`` to know them
+        afterwards.
         """
+        warn_deprecated(
+            "conversations.create_many()",
+            "conversations.bulk_create()",
+            note="it returns the count; give rows their own id to know them",
+        )
         payloads = [
             validate_payload(ConversationCreate, r, what=f"conversations[{i}]") for i, r in enumerate(rows)
         ]
@@ -299,7 +297,7 @@ class Conversations(TableResource[Conversation]):
     ) -> int:
         """Store many memories fast; returns how many of them are stored when it finishes.
 
-        Every row is validated before anything is sent (a bad row raises :class:`InvalidInput` naming
+        Every row is validated before anything is sent (a bad row raises :class:`InvalidInputError` naming
         ``rows[i].field``). Rows may carry their own ``id`` (and, for imports, ``is_deleted`` and
         ``updated_at``); a row without one gets a new UUID. Each batch of ``batch_size`` rows is one
         transaction, inserted ``ON CONFLICT (id) DO NOTHING``: a batch retried after a lost reply, or a
@@ -316,17 +314,17 @@ class Conversations(TableResource[Conversation]):
         it is sent (3 MB at the default 500).
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 10_000:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"batch_size must be an integer from 1 to 10000, got {batch_size!r}", field="batch_size"
             )
         owner = self._owner(user_id)
         # COPY sends float32 arrays as binary vectors; JSON (REST, plain INSERT) needs pgvector's text form.
-        binary = bool(getattr(self._transport.backend, "bulk_copy", False))
+        binary = self._transport.backend.bulk_copy
         rows = rows if isinstance(rows, Sequence) else builtins.list(rows)
         # All of it is validated before the first batch is sent, chunk by chunk (one pydantic call and one
         # numpy pass per chunk).
         batches = [
-            _bulk_chunk(rows[start : start + batch_size], start, owner, binary)
+            _bulk_chunk(rows[start : start + batch_size], start, owner, binary=binary)
             for start in range(0, len(rows), batch_size)
         ]
         stored = 0
@@ -362,7 +360,7 @@ class Conversations(TableResource[Conversation]):
         """Mark a memory deleted: search and synthesis skip it, and it can be restored."""
         return self._update(id, ConversationUpdate, {"is_deleted": True})
 
-    def _columns(self, include_embedding: bool) -> tuple[str, ...] | None:
+    def _columns(self, *, include_embedding: bool) -> tuple[str, ...] | None:
         return self.table.columns if include_embedding else None
 
     @overload
@@ -404,21 +402,31 @@ class Conversations(TableResource[Conversation]):
         if columns is not None:
             return self._list_columns(filters, columns, order=order, page_size=page_size, limit=limit)
         return self._list(
-            filters, order=order, page_size=page_size, limit=limit, columns=self._columns(include_embedding)
+            filters,
+            order=order,
+            page_size=page_size,
+            limit=limit,
+            columns=self._columns(include_embedding=include_embedding),
         )
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         include_embedding: bool = False,
         **filters: Unpack[ConversationFilters],
     ) -> Page[Conversation]:
         """One page of memories."""
         return self._page(
-            filters, limit=limit, cursor=cursor, order=order, columns=self._columns(include_embedding)
+            filters,
+            page_size=page_size,
+            limit=limit,
+            cursor=cursor,
+            order=order,
+            columns=self._columns(include_embedding=include_embedding),
         )
 
     def count(self, **filters: Unpack[ConversationFilters]) -> int:

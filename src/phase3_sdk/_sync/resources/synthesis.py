@@ -9,15 +9,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 from uuid import UUID
 
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
+from ..._deprecation import warn_deprecated
 from ..._rows_display import Rows
+from ...filters import JobFilters, PatternFilters, RecommendationFilters
 from ...models import (
-    JobStatus,
     Pattern,
     PatternCreate,
     PatternUpdate,
-    Priority,
     Recommendation,
     RecommendationCreate,
     RecommendationStatus,
@@ -26,11 +26,11 @@ from ...models import (
     SynthesisJobCreate,
     SynthesisType,
 )
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
 from .. import _io
 from ..transport import Transport
-from ._base import TableResource, as_uuid
+from ._base import TableResource, Impersonate, as_uuid, transport_for
 
 if TYPE_CHECKING:
     from ...synthesis.jobs import StopSignal, WorkerReport
@@ -44,16 +44,6 @@ _LEASE_SECONDS = 60
 _POLL_INTERVAL = 1.0
 
 
-class JobFilters(TypedDict, total=False):
-    """Filters of ``synthesis.list``/``page``/``count``."""
-
-    synthesis_type: SynthesisType
-    status: JobStatus
-    is_recurring: bool
-    created_after: datetime
-    created_before: datetime
-
-
 class SynthesisJobs(TableResource[SynthesisJob]):
     """Memory synthesis jobs: queued analyses of a user's memories."""
 
@@ -63,8 +53,10 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         "synthesis_type": FilterSpec("synthesis_type", "eq"),
         "status": FilterSpec("status", "eq"),
         "is_recurring": FilterSpec("is_recurring", "eq"),
-        "created_after": FilterSpec("created_at", "gt"),
-        "created_before": FilterSpec("created_at", "lt"),
+        "since": FilterSpec("created_at", "gte"),
+        "until": FilterSpec("created_at", "lt"),
+        "created_after": FilterSpec("created_at", "gt"),  # deprecated: since
+        "created_before": FilterSpec("created_at", "lt"),  # deprecated: until
     }
 
     def __init__(
@@ -75,7 +67,9 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         self._impersonate = impersonate
 
     def create(self, *, user_id: UUID | str | None = None, **fields: Any) -> SynthesisJob:
-        """Queue a job from the fields of :class:`~phase3_sdk.models.SynthesisJobCreate`."""
+        """Deprecated (use :meth:`submit`): queue a job from the fields of
+        :class:`~phase3_sdk.models.SynthesisJobCreate`."""
+        warn_deprecated("synthesis.create()", "synthesis.submit()")
         return self._create(SynthesisJobCreate, fields, user_id)
 
     @overload
@@ -117,14 +111,15 @@ class SynthesisJobs(TableResource[SynthesisJob]):
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[JobFilters],
     ) -> Page[SynthesisJob]:
         """One page of jobs."""
-        return self._page(filters, limit=limit, cursor=cursor, order=order)
+        return self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     def count(self, **filters: Unpack[JobFilters]) -> int:
         """How many jobs match the filters."""
@@ -135,10 +130,10 @@ class SynthesisJobs(TableResource[SynthesisJob]):
     def submit(
         self,
         synthesis_type: SynthesisType,
+        *,
         since: datetime | None = None,
         until: datetime | None = None,
         cron: str | None = None,
-        *,
         max_attempts: int = 3,
         user_id: UUID | str | None = None,
     ) -> SynthesisJob:
@@ -169,9 +164,9 @@ class SynthesisJobs(TableResource[SynthesisJob]):
     def wait(
         self,
         job_id: UUID | str,
+        *,
         timeout: float = 60.0,  # noqa: ASYNC109 (the documented API, same in the blocking twin)
         progress: bool = True,
-        *,
         poll_interval: float = WAIT_FIRST_POLL,
     ) -> SynthesisJob:
         """Wait for a job to finish and return it as it ended.
@@ -181,11 +176,11 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         A recurring job never ends, so for one this waits until its next run is over (``last_run`` moves)
         and returns it re-queued. Polls from ``poll_interval`` seconds, backing off to 2 s. With
         ``progress`` and a terminal or notebook, shows a progress bar. Raises
-        :class:`~phase3_sdk.errors.SynthesisTimeout` (a ``TimeoutError``) after ``timeout`` seconds; the job
-        itself carries on.
+        :class:`~phase3_sdk.errors.SynthesisTimeoutError` (a ``TimeoutError``) after ``timeout``
+        seconds; the job itself carries on.
         """
         from ..._progress import ProgressBar
-        from ...errors import SynthesisTimeout
+        from ...errors import SynthesisTimeoutError
 
         key = as_uuid(job_id, "job_id")
         deadline = time.monotonic() + timeout
@@ -202,7 +197,7 @@ class SynthesisJobs(TableResource[SynthesisJob]):
                     return job
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise SynthesisTimeout(
+                    raise SynthesisTimeoutError(
                         f"synthesis job {key} is still {job.status} after {timeout:g} s "
                         f"(progress {job.progress:.0%}, attempt {job.attempts} of {job.max_attempts})"
                     )
@@ -214,18 +209,18 @@ class SynthesisJobs(TableResource[SynthesisJob]):
 
     def run_worker(
         self,
+        *,
         concurrency: int = 2,
         once: bool = False,
         worker_id: str | None = None,
         lease_seconds: int = _LEASE_SECONDS,
         poll_interval: float = _POLL_INTERVAL,
         stop_event: StopSignal | None = None,
-        *,
         analyzers: AnalyzerFactory | None = None,
         heartbeat_interval: float | None = None,
         retry_base: float | None = None,
         retry_cap: float | None = None,
-        impersonate: Callable[[UUID], Transport] | None = None,
+        impersonate: Impersonate | None = None,
     ) -> WorkerReport:
         """Run a synthesis worker in this process until ``stop_event`` is set (``once``: until no job is due).
 
@@ -237,7 +232,8 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         statuses are kept) and the job completed in one transaction. A run that raises is retried after
         ``retry_base * 2**(attempt-1)`` seconds (jittered, at most ``retry_cap``) until ``max_attempts``, then
         the job is ``failed`` with the reason. ``analyzers`` maps a synthesis type to the analyzers to run
-        (default: the built-in ones). ``impersonate`` maps a user id to a transport acting for them (default:
+        (default: the built-in ones). ``impersonate`` maps a user id to a client acting for them, e.g.
+        ``lambda uid: client.as_user(user_id=uid)`` (default:
         :meth:`~phase3_sdk.identity.Identity.for_user` on this client's backend). Returns what it did.
         """
         from ...synthesis import jobs as jobqueue
@@ -251,7 +247,11 @@ class SynthesisJobs(TableResource[SynthesisJob]):
             poll_interval=poll_interval,
             heartbeat_interval=heartbeat_interval,
             analyzers=analyzers,
-            impersonate=impersonate or self._impersonate,
+            impersonate=(
+                (lambda uid: transport_for(impersonate, uid))
+                if impersonate is not None
+                else self._impersonate
+            ),
             retry_base=jobqueue.DEFAULT_RETRY_BASE if retry_base is None else retry_base,
             retry_cap=jobqueue.DEFAULT_RETRY_CAP if retry_cap is None else retry_cap,
         )
@@ -260,17 +260,6 @@ class SynthesisJobs(TableResource[SynthesisJob]):
 
 def _describe(job: SynthesisJob) -> str:
     return f"{job.synthesis_type} [{job.status}]"
-
-
-class PatternFilters(TypedDict, total=False):
-    """Filters of ``patterns.list``/``page``/``count``."""
-
-    layer: int
-    pattern_type: str
-    min_confidence: float
-    user_confirmed: bool
-    source_job_id: UUID
-    observed_since: datetime
 
 
 class Patterns(TableResource[Pattern]):
@@ -341,27 +330,19 @@ class Patterns(TableResource[Pattern]):
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[PatternFilters],
     ) -> Page[Pattern]:
         """One page of patterns."""
-        return self._page(filters, limit=limit, cursor=cursor, order=order)
+        return self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     def count(self, **filters: Unpack[PatternFilters]) -> int:
         """How many patterns match the filters."""
         return self._count(filters)
-
-
-class RecommendationFilters(TypedDict, total=False):
-    """Filters of ``recommendations.list``/``page``/``count``."""
-
-    status: RecommendationStatus
-    priority: Priority
-    category: str
-    pattern_id: UUID
 
 
 class Recommendations(TableResource[Recommendation]):
@@ -427,14 +408,15 @@ class Recommendations(TableResource[Recommendation]):
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[RecommendationFilters],
     ) -> Page[Recommendation]:
         """One page of recommendations."""
-        return self._page(filters, limit=limit, cursor=cursor, order=order)
+        return self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     def count(self, **filters: Unpack[RecommendationFilters]) -> int:
         """How many recommendations match the filters."""

@@ -5,46 +5,30 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, ClassVar, TypeVar, overload
 from uuid import UUID
 
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
 from ..._rows_display import Rows
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
-from ...errors import InvalidInput, NotFound
+from ...errors import InvalidInputError, NotFoundError
+from ...filters import ToolFilters, ToolUsageFilters
 from ...models import (
-    SandboxProfile,
     Tool,
     ToolCreate,
-    ToolStatus,
     ToolUpdate,
     ToolUsage,
     ToolUsageCreate,
-    Visibility,
 )
-from ...resources.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
-from ...resources.tables import TOOL_USAGE, TOOLS
+from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
+from ...schema.tables import TOOL_USAGE, TOOLS
 from .._io import run_blocking
 from ..transport import Transport
 from ._base import TableResource, as_uuid, validate_payload
 
 H = TypeVar("H", bound=Handler)
-
-
-class ToolFilters(TypedDict, total=False):
-    """Filters of ``tools.list``/``page``/``count``; each is optional and they combine with AND."""
-
-    name: str
-    enabled: bool
-    visibility: Visibility
-    sandbox_profile: SandboxProfile
-    tag: str
-    user_id: UUID
-    created_after: datetime
-    created_before: datetime
 
 
 def _check_code(code: Any) -> None:
@@ -59,7 +43,7 @@ def _check_code(code: Any) -> None:
 
     error = run_blocking(check_js_syntax, code)
     if error is not None:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"code is not valid JavaScript: {error}",
             field="code",
             code="invalid_javascript",
@@ -79,8 +63,10 @@ class Tools(TableResource[Tool]):
         "sandbox_profile": FilterSpec("sandbox_profile", "eq"),
         "tag": FilterSpec("tags", "cs"),
         "user_id": FilterSpec("user_id", "eq"),
-        "created_after": FilterSpec("created_at", "gt"),
-        "created_before": FilterSpec("created_at", "lt"),
+        "since": FilterSpec("created_at", "gte"),
+        "until": FilterSpec("created_at", "lt"),
+        "created_after": FilterSpec("created_at", "gt"),  # deprecated: since
+        "created_before": FilterSpec("created_at", "lt"),  # deprecated: until
     }
 
     def __init__(self, transport: Transport, registry: ToolRegistry) -> None:
@@ -91,7 +77,7 @@ class Tools(TableResource[Tool]):
         """Create a tool (fields of :class:`~phase3_sdk.models.ToolCreate`), owned by the client's user.
 
         ``code`` is compiled (not run) in the sandbox first: a body that is not valid JavaScript raises
-        :class:`InvalidInput` (``field="code"``) naming the syntax error and its line and column, and
+        :class:`InvalidInputError` (``field="code"``) naming the syntax error and its line and column, and
         nothing is stored.
         """
         _check_code(fields.get("code"))
@@ -146,14 +132,15 @@ class Tools(TableResource[Tool]):
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[ToolFilters],
     ) -> Page[Tool]:
         """One page of tools; pass ``page.next_cursor`` to get the next."""
-        return self._page(filters, limit=limit, cursor=cursor, order=order)
+        return self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     def count(self, **filters: Unpack[ToolFilters]) -> int:
         """How many visible tools match the filters."""
@@ -181,11 +168,11 @@ class Tools(TableResource[Tool]):
     ) -> None:
         """Register ``fn`` as the tool ``name`` (the non-decorator form of :meth:`handler`)."""
         if timeout is not None and not (isinstance(timeout, int | float) and timeout > 0):
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
             )
         if not callable(fn):
-            raise InvalidInput(f"the handler for {name!r} is not callable", field="handler")
+            raise InvalidInputError(f"the handler for {name!r} is not callable", field="handler")
         current = self._registry.get(name)
         if isinstance(current, RegisteredHandler) and current.fn is fn and current.timeout == timeout:
             return  # registering the same function again (a re-imported module) is a no-op
@@ -206,7 +193,7 @@ class Tools(TableResource[Tool]):
         """Call one tool by name and log the call in ``custom_tool_usage``; returns a :class:`ToolRun`.
 
         Resolution: a registered Python handler, else your own enabled custom tool with that name, else
-        the oldest enabled public one (:class:`NotFound` if none). A fault of the tool (exception, throw,
+        the oldest enabled public one (:class:`NotFoundError` if none). A fault of the tool (exception, throw,
         time or memory limit) is a ``failure``/``timeout`` run, never an exception. ``timeout`` caps this
         call below the tool's own limit. Acting as the service role, ``user_id`` says whose call it is
         (default: the tool row's owner; required for a Python handler).
@@ -215,27 +202,29 @@ class Tools(TableResource[Tool]):
         from ..engine.tools import ToolRunner
 
         if not isinstance(name, str) or not name:
-            raise InvalidInput("a tool name is required", field="name")
+            raise InvalidInputError("a tool name is required", field="name")
         values = check_inputs(params)
         if timeout is not None and not timeout > 0:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
             )
         mine = self._transport.identity.user_id
         who = None if user_id is None else as_uuid(user_id, "user_id")
         if mine is not None and who is not None and who != mine:
-            raise InvalidInput("a user-scoped client can only run tools as its own user", field="user_id")
+            raise InvalidInputError(
+                "a user-scoped client can only run tools as its own user", field="user_id"
+            )
         runner = ToolRunner(self._transport, self._registry)
         resolved = (runner.resolve([name], mine or who)).get(name)
         if resolved is None:
-            raise NotFound(
+            raise NotFoundError(
                 f"no tool named {name!r}: no Python handler is registered and no enabled custom tool "
                 "with that name is visible to this client",
                 code="tool_not_found",
             )
         if mine is None and who is None:
             if resolved.row is None:
-                raise InvalidInput(
+                raise InvalidInputError(
                     "user_id is required to log a Python handler's call as the service role", field="user_id"
                 )
             who = resolved.row.user_id
@@ -243,17 +232,6 @@ class Tools(TableResource[Tool]):
         entry = usage_entry(result, values, user_id=None if mine is not None else who, execution_id=None)
         ExecutionStore(self._transport).log_calls([entry])
         return result
-
-
-class ToolUsageFilters(TypedDict, total=False):
-    """Filters of ``tool_usage.list``/``page``/``count``."""
-
-    custom_tool_id: UUID
-    tool_name: str
-    status: ToolStatus
-    skill_execution_id: UUID
-    since: datetime
-    until: datetime
 
 
 class ToolUsageLog(TableResource[ToolUsage]):
@@ -322,14 +300,15 @@ class ToolUsageLog(TableResource[ToolUsage]):
 
     def page(
         self,
-        limit: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_PAGE_SIZE,
         cursor: str | None = None,
         *,
         order: str | None = None,
+        limit: int | None = None,
         **filters: Unpack[ToolUsageFilters],
     ) -> Page[ToolUsage]:
         """One page of logged calls."""
-        return self._page(filters, limit=limit, cursor=cursor, order=order)
+        return self._page(filters, page_size=page_size, limit=limit, cursor=cursor, order=order)
 
     def count(self, **filters: Unpack[ToolUsageFilters]) -> int:
         """How many logged calls match the filters."""

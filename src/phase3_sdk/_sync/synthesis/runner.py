@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from ...errors import LeaseLost
+from ...errors import LeaseLostError
 from ...models import Conversation, SynthesisJob
 from ...synthesis import jobs as jobqueue
 from ...synthesis.analyzers.base import Analyzer
@@ -39,9 +39,9 @@ class JobState:
         self.lost = False
 
     def check(self, job_id: UUID) -> None:
-        """Stop the job (raise :class:`LeaseLost`) once its heartbeat found the lease gone."""
+        """Stop the job (raise :class:`LeaseLostError`) once its heartbeat found the lease gone."""
         if self.lost:
-            raise LeaseLost(f"the lease on synthesis job {job_id} was lost; another worker owns it now")
+            raise LeaseLostError(f"the lease on synthesis job {job_id} was lost; another worker owns it now")
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class JobRunner:
                 return records
 
     def run(self, job: SynthesisJob, state: JobState) -> RunResult:
-        """Run ``job`` (claimed by this worker) to its end; :class:`LeaseLost` if it stops being ours."""
+        """Run ``job`` (claimed by this worker) to its end; :class:`LeaseLostError` if it stops being ours."""
         started = time.perf_counter()
         as_user = self._impersonate(job.user_id)
         memories = self._read(job, Conversations(as_user), state)
@@ -141,5 +141,7 @@ class JobRunner:
             next_run=next_run,
         )
         if finished is None:
-            raise LeaseLost(f"synthesis job {job.id} was reclaimed by another worker before it could finish")
+            raise LeaseLostError(
+                f"synthesis job {job.id} was reclaimed by another worker before it could finish"
+            )
         return RunResult(finished, len(memories), finished.patterns_detected)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from ..._concurrency import Event, TaskGroup
-from ...errors import ConfigurationError, LeaseLost, Phase3Error
+from ...errors import ConfigurationError, LeaseLostError, Phase3Error
 from ...identity import Identity
 from ...models import SynthesisJob
 from ...synthesis import jobs as jobqueue
@@ -89,7 +89,7 @@ class SynthesisWorker:
         if identity.user_id is not None:
             # A user running their own worker: RLS already limits the claim to their jobs; keep their token.
             if identity.user_id != user_id:
-                raise LeaseLost(
+                raise LeaseLostError(
                     f"a worker acting for user {identity.user_id} claimed a job of user {user_id}"
                 )
             return self._transport
@@ -123,7 +123,10 @@ class SynthesisWorker:
             _io.sleep(min(left, _STOP_TICK))
 
     def _lane(
-        self, once: bool, stop: jobqueue.StopSignal | None, report: jobqueue.WorkerReport
+        self,
+        once: bool,  # noqa: FBT001 (lanes.start passes its arguments positionally)
+        stop: jobqueue.StopSignal | None,
+        report: jobqueue.WorkerReport,
     ) -> None:
         while not (stop is not None and stop.is_set()):
             began = time.perf_counter()
@@ -164,7 +167,7 @@ class SynthesisWorker:
             beats.start(self._heartbeat, job, state, done)
             try:
                 result = self._runner.run(job, state)
-            except LeaseLost as exc:
+            except LeaseLostError as exc:
                 log.warning("job %s: %s", job.id, exc)
                 report.record_end(job.id, "lost")
             except Exception as exc:

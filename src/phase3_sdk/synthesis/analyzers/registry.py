@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import tzinfo
 
-from phase3_sdk.errors import InvalidInput
+from phase3_sdk.errors import InvalidInputError
 from phase3_sdk.synthesis.analyzers.base import Analyzer
 from phase3_sdk.synthesis.analyzers.emotional import EmotionalPatternsAnalyzer
 from phase3_sdk.synthesis.analyzers.integration import IntegrationAnalyzer
@@ -31,7 +31,7 @@ def analyzers_for(synthesis_type: SynthesisType, *, tz: tzinfo | None = None) ->
     if synthesis_type == "full_synthesis":
         return [*single.values(), IntegrationAnalyzer(tz=tz)]
     if synthesis_type not in single:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"unknown synthesis type {synthesis_type!r}; expected one of {', '.join(SYNTHESIS_TYPES)}",
             field="synthesis_type",
         )

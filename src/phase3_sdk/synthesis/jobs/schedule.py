@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 
 from cronsim import CronSim, CronSimError
 
-from ...errors import InvalidInput
+from ...errors import InvalidInputError
 
 
 def check_cron(expression: str) -> str:
-    """``expression`` if it is a valid 5-field cron expression, else InvalidInput naming ``cron``."""
+    """``expression`` if it is a valid 5-field cron expression, else InvalidInputError naming ``cron``."""
     try:
         CronSim(expression, datetime.now(UTC))
     except (CronSimError, ValueError, TypeError) as exc:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"cron must be a 5-field cron expression, got {expression!r}: {exc}", field="cron"
         ) from None
     return expression

@@ -2,7 +2,7 @@
 
 Filters are declared once per resource as a ``TypedDict`` (what IDEs and mypy see) and a mapping from each
 key to a column and operator. At run time the same ``TypedDict`` validates the keyword arguments, so an
-unknown filter or a value of the wrong type is an :class:`InvalidInput` naming it, before any request.
+unknown filter or a value of the wrong type is an :class:`InvalidInputError` naming it, before any request.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from uuid import UUID
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
 from ..backends.base import Filter, FilterOp, Keyset, Order, Query
-from ..errors import InvalidInput
+from ..errors import InvalidInputError
 from ..models._base import check_storable, invalid_input_from
 from .tables import Table
 
@@ -78,7 +78,9 @@ def parse_order(table: Table[Any], order: str | None) -> tuple[Order, ...]:
     column = spec.lstrip("-+")
     if column not in table.order_columns:
         known = ", ".join(sorted(table.order_columns))
-        raise InvalidInput(f"cannot order {table.name} by {column!r}; choose one of: {known}", field="order")
+        raise InvalidInputError(
+            f"cannot order {table.name} by {column!r}; choose one of: {known}", field="order"
+        )
     return (Order(column, descending), Order("id", descending))
 
 
@@ -109,18 +111,18 @@ def decode_cursor(order: Sequence[Order], cursor: str) -> Keyset:
             raise ValueError("cursor was made for another ordering")
         values = tuple(payload["v"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput(f"invalid cursor: {exc}", field="cursor") from None
+        raise InvalidInputError(f"invalid cursor: {exc}", field="cursor") from None
     check_storable(list(values), field="cursor", what="cursor")
     return Keyset(values)
 
 
-def check_page_size(limit: int) -> int:
-    """A page size within 1..MAX_PAGE_SIZE, or InvalidInput."""
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(
-            f"page size must be an integer from 1 to {MAX_PAGE_SIZE}, got {limit!r}", field="limit"
+def check_page_size(page_size: int) -> int:
+    """A page size within 1..MAX_PAGE_SIZE, or InvalidInputError."""
+    if not isinstance(page_size, int) or isinstance(page_size, bool) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidInputError(
+            f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, got {page_size!r}", field="page_size"
         )
-    return limit
+    return page_size
 
 
 def request_size(limit: int, max_rows: int | None) -> int:
