@@ -11,7 +11,8 @@ user-scoped client needs), and its httpx cap (``<0.29``) made this package's ins
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -21,12 +22,13 @@ from ..backends.base import AsyncBackend, Delete, Insert, Query, Rpc, Update
 from ..errors import AuthError, ConfigurationError, RateLimitError, TransientError
 from ..identity import Identity
 from ..models.auth import AuthSession
+from ..retry import RetryPolicy
 from ._io import Lock
 from .backends.rest import AsyncRestBackend
 from .transport import AsyncTransport
 
-if TYPE_CHECKING:
-    from .client import AsyncPhase3Client
+#: The client type a sign-in hands back.
+C = TypeVar("C")
 
 #: Refresh this many seconds before the access token expires, so a request never leaves with a token
 #: that dies in flight (clock skew between this host and the project included).
@@ -187,11 +189,26 @@ class _SessionBackend:
         """Nothing to close: the root client owns the HTTP client."""
 
 
-class AsyncAuth:
-    """Sign-in helpers of a REST client (``client.auth``)."""
+class AsyncAuth(Generic[C]):
+    """Sign-in helpers of a REST client (``client.auth``).
 
-    def __init__(self, client: AsyncPhase3Client, session: AsyncSession | None = None) -> None:
-        self._client = client
+    Generic in the client type it hands back, which the client supplies as ``signed_in`` (a new client
+    on a transport, holding its session): this module never imports the client, which imports it.
+    """
+
+    def __init__(
+        self,
+        backend: AsyncBackend,
+        retry: RetryPolicy,
+        signed_in: Callable[[AsyncTransport, AsyncSession], C],
+        *,
+        jwt_secret: str | None = None,
+        session: AsyncSession | None = None,
+    ) -> None:
+        self._backend_any = backend
+        self._retry = retry
+        self._signed_in = signed_in
+        self._jwt_secret = jwt_secret
         self._session = session
 
     @property
@@ -200,7 +217,7 @@ class AsyncAuth:
         return self._session
 
     def _backend(self) -> AsyncRestBackend:
-        backend = self._client._shared.backend
+        backend = self._backend_any
         if not isinstance(backend, AsyncRestBackend):
             raise ConfigurationError(
                 "signing in needs a Supabase URL (a REST client); use as_user() on a database client"
@@ -209,19 +226,14 @@ class AsyncAuth:
 
     async def sign_in_with_password(
         self, email: str, password: str, *, refresh_margin: float = DEFAULT_REFRESH_MARGIN
-    ) -> AsyncPhase3Client:
+    ) -> C:
         """Sign a user in and return a client acting for them, which refreshes its token before it expires.
 
         Raises :class:`AuthError` for wrong credentials. The password is sent once and never kept.
         """
         backend = self._backend()
         grant = await token_grant(backend, "password", {"email": email, "password": password})
-        shared = self._client._shared
-        session = AsyncSession(backend, grant, jwt_secret=shared.jwt_secret, refresh_margin=refresh_margin)
-        transport = AsyncTransport(
-            _SessionBackend(backend, session), session.current, self._client._transport.retry
-        )
+        session = AsyncSession(backend, grant, jwt_secret=self._jwt_secret, refresh_margin=refresh_margin)
+        transport = AsyncTransport(_SessionBackend(backend, session), session.current, self._retry)
         session._transport = transport
-        client = type(self._client)._make(shared, transport, owner=False)
-        client.__dict__["auth"] = AsyncAuth(client, session)  # fills the cached_property
-        return client
+        return self._signed_in(transport, session)

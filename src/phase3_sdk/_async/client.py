@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     # Postgres backend brings psycopg (the 'postgres' extra), search brings numpy, the resources bring
     # the models (pydantic classes take a while to build), auth loads only for apps that sign in.
     from ..embeddings import Embedder
-    from .auth import AsyncAuth
+    from .auth import AsyncAuth, AsyncSession
     from .resources.conversations import AsyncConversations
     from .resources.search import AsyncSearch
     from .resources.skills import AsyncSkillExecutions, AsyncSkills
@@ -536,11 +536,27 @@ class AsyncPhase3Client:
         return AsyncSearch(self._transport, self._shared.embedder)
 
     @cached_property
-    def auth(self) -> AsyncAuth:
+    def auth(self) -> AsyncAuth[AsyncPhase3Client]:
         """Sign-in helpers: ``client.auth.sign_in_with_password(email, password)`` gives a user's client."""
         from .auth import AsyncAuth
 
-        return AsyncAuth(self)
+        return AsyncAuth(
+            self._shared.backend, self._transport.retry, self._signed_in, jwt_secret=self._shared.jwt_secret
+        )
+
+    def _signed_in(self, transport: AsyncTransport, session: AsyncSession) -> AsyncPhase3Client:
+        """A client acting through a signed-in user's session transport; its ``auth`` holds the session."""
+        from .auth import AsyncAuth
+
+        client = self._make(self._shared, transport, owner=False)
+        client.__dict__["auth"] = AsyncAuth(  # fills the cached_property
+            self._shared.backend,
+            transport.retry,
+            client._signed_in,
+            jwt_secret=self._shared.jwt_secret,
+            session=session,
+        )
+        return client
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     # Postgres backend brings psycopg (the 'postgres' extra), search brings numpy, the resources bring
     # the models (pydantic classes take a while to build), auth loads only for apps that sign in.
     from ..embeddings import Embedder
-    from .auth import Auth
+    from .auth import Auth, Session
     from .resources.conversations import Conversations
     from .resources.search import Search
     from .resources.skills import SkillExecutions, Skills
@@ -537,11 +537,27 @@ class Phase3Client:
         return Search(self._transport, self._shared.embedder)
 
     @cached_property
-    def auth(self) -> Auth:
+    def auth(self) -> Auth[Phase3Client]:
         """Sign-in helpers: ``client.auth.sign_in_with_password(email, password)`` gives a user's client."""
         from .auth import Auth
 
-        return Auth(self)
+        return Auth(
+            self._shared.backend, self._transport.retry, self._signed_in, jwt_secret=self._shared.jwt_secret
+        )
+
+    def _signed_in(self, transport: Transport, session: Session) -> Phase3Client:
+        """A client acting through a signed-in user's session transport; its ``auth`` holds the session."""
+        from .auth import Auth
+
+        client = self._make(self._shared, transport, owner=False)
+        client.__dict__["auth"] = Auth(  # fills the cached_property
+            self._shared.backend,
+            transport.retry,
+            client._signed_in,
+            jwt_secret=self._shared.jwt_secret,
+            session=session,
+        )
+        return client
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
