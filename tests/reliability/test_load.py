@@ -214,7 +214,7 @@ def one_op(
         with tally.lock:
             own_tools[uid].append(tool.id)
     elif op == "list_tools":
-        tally.check(uid, op, me.tools.page(limit=50).items)
+        tally.check(uid, op, me.tools.page(page_size=50).items)
     elif op == "update_tool":
         with tally.lock:
             mine = list(own_tools[uid])
@@ -230,7 +230,7 @@ def one_op(
         assert run.status == "completed", run.error_message
         tally.check(uid, op, [run])
     else:
-        tally.check(uid, op, me.skill_executions.page(limit=20).items)
+        tally.check(uid, op, me.skill_executions.page(page_size=20).items)
 
 
 async def one_op_async(
@@ -248,7 +248,7 @@ async def one_op_async(
         tool = await me.tools.create(name=name, code="return 1;", visibility=visibility)
         own_tools[uid].append(tool.id)
     elif op == "list_tools":
-        tally.check(uid, op, (await me.tools.page(limit=50)).items)
+        tally.check(uid, op, (await me.tools.page(page_size=50)).items)
     elif op == "update_tool":
         if own_tools[uid]:
             row = await me.tools.update(rng.choice(own_tools[uid]), description=f"d{rng.random()}")
@@ -264,7 +264,7 @@ async def one_op_async(
         assert run.status == "completed", run.error_message
         tally.check(uid, op, [run])
     else:
-        tally.check(uid, op, (await me.skill_executions.page(limit=20)).items)
+        tally.check(uid, op, (await me.skill_executions.page(page_size=20)).items)
 
 
 async def test_async_client_under_200_tasks_for_20_users(db_url: str, make_user: Any) -> None:

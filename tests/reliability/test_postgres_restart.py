@@ -77,7 +77,7 @@ def test_server_restart_mid_workload_loses_and_duplicates_nothing(own_server: An
                     me.tools.delete(target)
                     expected[target] = None
                 else:
-                    me.tools.page(limit=20)
+                    me.tools.page(page_size=20)
             except TransientError:
                 errors[f"{kind}: TransientError"] += 1
                 if target is not None:

@@ -159,7 +159,7 @@ def workload(
                 me.tools.delete(target)
                 expected[target] = None
             elif op == "list":
-                for tool in me.tools.page(limit=100).items:
+                for tool in me.tools.page(page_size=100).items:
                     if tool.name in unknown_names:
                         unknown_tools.add(tool.id)
                     elif tool.id not in expected:

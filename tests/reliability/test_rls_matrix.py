@@ -606,7 +606,7 @@ def test_bad_tokens_are_refused_by_the_server_over_rest(world: World, emulator: 
             identity = Identity(role="authenticated", claims=claims, access_token=token)
             sent = len(router.calls)
             try:
-                rows = client._as_identity(identity).tools.page(limit=5).items
+                rows = client._as_identity(identity).tools.page(page_size=5).items
             except AuthError as exc:
                 refused = exc
             else:
@@ -628,5 +628,5 @@ def test_bad_tokens_are_refused_before_any_request_when_the_client_verifies(
     for kind, token in _bad_tokens(world.owner).items():
         sent = backend.sent()
         with pytest.raises(AuthError):
-            backend.client.as_user(token).tools.page(limit=1)
+            backend.client.as_user(token).tools.page(page_size=1)
         assert backend.sent() == sent, f"{kind}: nothing may be sent"

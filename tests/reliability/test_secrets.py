@@ -134,8 +134,8 @@ def test_rest_path_keeps_keys_and_tokens_out_of_logs_errors_and_reprs(
             lambda: me.tools.create(name="x y z!!", code=""),
             lambda: client._as_identity(
                 Identity(role="authenticated", claims={"sub": str(uid)}, access_token=token[:-4] + "AAAA")
-            ).tools.page(limit=1),
-            lambda: Phase3Client(BASE_URL, SERVICE_KEY[:-3] + "abc").tools.page(limit=1),
+            ).tools.page(page_size=1),
+            lambda: Phase3Client(BASE_URL, SERVICE_KEY[:-3] + "abc").tools.page(page_size=1),
         ]
         errors = 0
         for attempt in attempts:
@@ -175,7 +175,7 @@ def test_database_password_stays_out_of_errors_logs_and_reprs(debug_logs: pytest
                 url, retry=NO_RETRY, connect_timeout=2, jwt_secret=JWT_SECRET
             ) as client:
                 texts += [repr(client), repr(client._shared.backend)]
-                client.tools.page(limit=1)
+                client.tools.page(page_size=1)
         except Phase3Error as exc:
             errors += 1
             texts += list(exception_texts(exc))
