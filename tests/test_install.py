@@ -25,7 +25,19 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 CONSTRAINTS = ROOT / "constraints" / "dev.txt"
 #: Extras a user installs with the package. ``sentence-transformers`` is left out: resolving it brings
 #: torch, whose builds this check has no reason to weigh.
-USER_EXTRAS = ("postgres", "local", "skills", "search", "synthesis", "cli", "notebook", "all", "bench")
+USER_EXTRAS = (
+    "postgres",
+    "local",
+    "skills",
+    "search",
+    "synthesis",
+    "cli",
+    "notebook",
+    "fastapi",
+    "wordllama",
+    "all",
+    "bench",
+)
 NAME = canonicalize_name(PYPROJECT["project"]["name"])
 
 
