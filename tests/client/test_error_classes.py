@@ -131,14 +131,15 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_postgres_unreachable_server_is_a_timeout_error() -> None:
+def test_postgres_unreachable_server_is_a_connection_error_at_once() -> None:
+    # A refused connection is known on the first connect: no pool wait (it was a 10 s pool_timeout).
     url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/postgres"
     client = Phase3Client.connect(url, retry=RetryPolicy.none(), min_connections=0, connect_timeout=1)
     try:
-        with pytest.raises(TimeoutError) as err:
+        with pytest.raises(ConnectionError) as err:
             client.tools.count()
-        assert isinstance(err.value, Phase3TimeoutError)
-        assert err.value.code == "pool_timeout"
+        assert isinstance(err.value, Phase3ConnectionError)
+        assert err.value.code == "connection"
         assert err.value.unprocessed is True
     finally:
         client.close()

@@ -38,7 +38,7 @@ from ...backends.base import (
     Rpc,
     Update,
 )
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, Phase3ConnectionError
 from ...identity import Identity
 from .._io import Lock, Outcome
 
@@ -186,16 +186,25 @@ class AsyncPostgresBackend:
         """Connect once before the pool does, so that a login the server refuses fails now, in one line.
 
         The pool retries a failed connect in the background, logging a warning each time, until a caller
-        gives up with ``pool_timeout``: right for a server that is restarting, useless (10 s and a dozen
-        warnings that bury the cause) for a wrong password, user or database name, which no retry fixes.
-        Any other failure is left to the pool, as before.
+        gives up with ``pool_timeout``: useless (10 s and a dozen warnings that bury the cause) for a wrong
+        password, user or database name, which no retry fixes, and slow for a server that is not there at
+        all. So a refused login is a :class:`ConfigurationError` now, and a server that cannot be reached
+        is a :class:`Phase3ConnectionError` now, which the retry policy retries like any transient
+        failure; the pool is opened only once a connection has succeeded (the next call tries again).
         """
         try:
             conn = await psycopg.AsyncConnection.connect(self._conninfo, **self._connect_kwargs)
         except psycopg.OperationalError as exc:
             refusal = _LOGIN_REFUSED.search(str(exc))
             if refusal is None:
-                return
+                # libpq's text names host and port, never the password; its first line says why.
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise Phase3ConnectionError(
+                    f"could not connect to the database: {reason}",
+                    code="connection",
+                    unprocessed=True,
+                    hint="is the server running at that host and port (SUPABASE_DB_URL)?",
+                ) from None
             raise ConfigurationError(
                 f"the database refused the login: {refusal.group(0).strip()}",
                 code="login_refused",
