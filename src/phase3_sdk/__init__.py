@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ._rows_display import AsyncRows, Rows
     from .engine.runs import ToolRun
     from .engine.steps import SkillStep, StepProblem
+    from .models.memory import SearchHit, SearchResults
     from .schema.query import Page
 
 #: Public names loaded on first use (PEP 562): they bring the models and the JSONPath engine, which
@@ -52,6 +53,8 @@ _LAZY = {
     "SkillStep": ".engine.steps",
     "StepProblem": ".engine.steps",
     "Page": ".schema.query",
+    "SearchHit": ".models.memory",
+    "SearchResults": ".models.memory",
 }
 
 __version__ = "0.1.0"
@@ -79,6 +82,8 @@ __all__ = [
     "RequestError",
     "RetryPolicy",
     "Rows",
+    "SearchHit",
+    "SearchResults",
     "ServerError",
     "SkillStep",
     "StepProblem",

@@ -2,7 +2,16 @@
 
 from ._base import EMBEDDING_DIMENSION, Embedding, PayloadModel, RowModel
 from ._update import UpdateModel
-from .memory import Conversation, ConversationCreate, ConversationUpdate, Message, SalienceTier, SearchHit
+from .memory import (
+    Conversation,
+    ConversationCreate,
+    ConversationUpdate,
+    Message,
+    SalienceTier,
+    SearchHit,
+    SearchMethod,
+    SearchResults,
+)
 from .skills import ExecutionStatus, Skill, SkillCreate, SkillExecution, SkillUpdate, StepRecord
 from .synthesis import (
     JobStatus,
@@ -51,6 +60,8 @@ __all__ = [
     "SalienceTier",
     "SandboxProfile",
     "SearchHit",
+    "SearchMethod",
+    "SearchResults",
     "Skill",
     "SkillCreate",
     "SkillExecution",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, NotRequired
 from uuid import UUID
@@ -144,3 +145,29 @@ class SearchHit(Conversation):
     similarity: float | None = None
     rank: float | None = None
     score: float | None = None
+
+
+#: How ``semantic_search`` ranked: ``exact`` (every matching memory compared with the query), ``hnsw``
+#: (the caller's own HNSW index, best candidates re-ranked exactly: approximate), ``hnsw+sketch`` (a hard
+#: query: the index's candidates and a sketch scan's, re-ranked exactly: approximate) or ``sketch`` (a
+#: large caller without an index: sketch ranking, then exact re-ranking: approximate).
+SearchMethod = Literal["exact", "hnsw", "hnsw+sketch", "sketch"]
+#: The values of :data:`SearchMethod`, for checking what the database answered.
+SEARCH_METHODS: frozenset[str] = frozenset({"exact", "hnsw", "hnsw+sketch", "sketch"})
+
+
+class SearchResults(list[SearchHit]):
+    """The hits of ``search.semantic``, most similar first, and how they were computed.
+
+    A plain list of :class:`SearchHit` in every other way; the same class for the sync and async clients.
+    """
+
+    def __init__(self, hits: Sequence[SearchHit] = (), method: SearchMethod | None = None) -> None:
+        super().__init__(hits)
+        #: How the database ranked (see :data:`SearchMethod`); None when nothing was found.
+        self.method: SearchMethod | None = method
+
+    @property
+    def approximate(self) -> bool:
+        """True when an index chose the candidates, so a true neighbour may be missing (recall < 1)."""
+        return self.method in ("hnsw", "hnsw+sketch", "sketch")

@@ -12,7 +12,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from ..._extras import missing_extra
 
@@ -26,6 +26,7 @@ from ...backends.base import Filter, Query, Rpc
 from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension, vector_text
 from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
 from ...models import SalienceTier, SearchHit
+from ...models.memory import SEARCH_METHODS, SearchMethod, SearchResults
 from ...schema.tables import CONVERSATIONS
 from .._io import run_blocking
 from ..transport import AsyncTransport
@@ -36,30 +37,6 @@ _TIERS = frozenset({"critical", "high", "medium", "low"})
 
 #: What ``semantic`` accepts as its query: text to embed, or an embedding.
 QueryVector = Sequence[float] | npt.NDArray[Any]
-
-#: How ``semantic_search`` ranked: ``exact`` (every matching memory compared with the query), ``hnsw``
-#: (the caller's own HNSW index, best candidates re-ranked exactly: approximate), ``hnsw+sketch`` (a hard
-#: query: the index's candidates and a sketch scan's, re-ranked exactly: approximate) or ``sketch`` (a
-#: large caller without an index: sketch ranking, then exact re-ranking: approximate).
-SearchMethod = Literal["exact", "hnsw", "hnsw+sketch", "sketch"]
-_METHODS: frozenset[str] = frozenset({"exact", "hnsw", "hnsw+sketch", "sketch"})
-
-
-class SearchResults(list[SearchHit]):
-    """The hits of :meth:`AsyncSearch.semantic`, most similar first, and how they were computed.
-
-    A plain list of :class:`~phase3_sdk.models.SearchHit` in every other way.
-    """
-
-    def __init__(self, hits: Sequence[SearchHit] = (), method: SearchMethod | None = None) -> None:
-        super().__init__(hits)
-        #: How the database ranked (see :data:`SearchMethod`); None when nothing was found.
-        self.method: SearchMethod | None = method
-
-    @property
-    def approximate(self) -> bool:
-        """True when an index chose the candidates, so a true neighbour may be missing (recall < 1)."""
-        return self.method in ("hnsw", "hnsw+sketch", "sketch")
 
 
 def _check_match_count(match_count: int) -> int:
@@ -201,7 +178,7 @@ class AsyncSearch:
             await self._notice_unembedded(include_deleted=include_deleted)
         return SearchResults(
             [SearchHit.model_validate(r) for r in rows],
-            cast(SearchMethod, method) if method in _METHODS else None,
+            cast(SearchMethod, method) if method in SEARCH_METHODS else None,
         )
 
     async def _notice_unembedded(self, *, include_deleted: bool) -> None:
