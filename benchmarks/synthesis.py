@@ -81,9 +81,9 @@ async def throughput(admin: AsyncPhase3Client, users: list[UUID], jobs: int, mem
     print(f"{'workers':>8s} {'seconds':>8s} {'jobs/s':>8s} {'memories/s':>11s} {'claim p50 ms':>13s}")
     for concurrency in (1, 2, 4):
         for i in range(jobs):
-            await admin.as_user(user_id=users[i % len(users)]).synthesis.submit("full_synthesis")
+            await admin.as_user(user_id=users[i % len(users)]).synthesis_jobs.submit("full_synthesis")
         t = time.perf_counter()
-        report = await admin.synthesis.run_worker(concurrency=concurrency, once=True)
+        report = await admin.synthesis_jobs.run_worker(concurrency=concurrency, once=True)
         seconds = time.perf_counter() - t
         assert len(report.completed) == jobs, report
         print(
@@ -94,11 +94,11 @@ async def throughput(admin: AsyncPhase3Client, users: list[UUID], jobs: int, mem
 
 async def big_job(admin: AsyncPhase3Client, user: UUID, memories: int) -> None:
     me = admin.as_user(user_id=user)
-    job = await me.synthesis.submit("full_synthesis")
+    job = await me.synthesis_jobs.submit("full_synthesis")
     t = time.perf_counter()
-    report = await admin.synthesis.run_worker(concurrency=1, once=True)
+    report = await admin.synthesis_jobs.run_worker(concurrency=1, once=True)
     seconds = time.perf_counter() - t
-    done = await me.synthesis.get(job.id)
+    done = await me.synthesis_jobs.get(job.id)
     assert done.status == "completed", done
     assert done.memories_analyzed == memories, done
     print(f"\none full_synthesis job over {memories:,} memories, end to end (read + analyse + write)")

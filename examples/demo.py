@@ -113,10 +113,10 @@ def run_tools_and_skills(alice: Phase3Client) -> None:
     def add_ten(params: dict[str, Any]) -> dict[str, Any]:
         return {"result": params["value"] + 10}
 
-    run = alice.tools.run("double", {"x": 21})
+    run = alice.tools.execute("double", {"x": 21})
     console.print(f"double(21) -> {run.output}  ({run.status}, {run.execution_time_ms:.2f} ms)", markup=False)
     loop = alice.tools.create(name="spin", code="while (true) {}", sandbox_profile="strict")
-    spun = alice.tools.run(loop.name, {})
+    spun = alice.tools.execute(loop.name, {})
     console.print(f"an infinite loop in a tool ends as [bold]{spun.status}[/bold]: {spun.error}")
 
     section("3. A composite skill, executed and persisted step by step")
@@ -175,9 +175,9 @@ def run_memories_and_search(alice: Phase3Client, count: int, embedder: Embedder)
 
 def run_synthesis(client: Phase3Client, alice: Phase3Client) -> None:
     section("5. Memory synthesis: a job, a worker, patterns and recommendations")
-    job = alice.synthesis.submit("full_synthesis")
-    client.service().synthesis.run_worker(concurrency=1, once=True)
-    job = alice.synthesis.wait(job.id, timeout=60, progress=False)
+    job = alice.synthesis_jobs.submit("full_synthesis")
+    client.service().synthesis_jobs.run_worker(concurrency=1, once=True)
+    job = alice.synthesis_jobs.wait(job.id, timeout=60, progress=False)
     console.print(
         f"job {job.status}: {job.memories_analyzed} memories analysed, {job.patterns_detected} patterns"
     )

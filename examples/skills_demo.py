@@ -47,7 +47,7 @@ def main() -> None:
                     "  logged:", usage.tool_name, usage.status, usage.input_params, "->", usage.output_result
                 )
 
-            single = me.tools.run("double", {"x": 21})
+            single = me.tools.execute("double", {"x": 21})
             print("single run:", single.status, single.output, single.logs)
 
 

@@ -27,7 +27,9 @@ async def run(client: AsyncPhase3Client, *, concurrency: int, once: bool) -> int
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, or not the main thread
             loop.add_signal_handler(sig, stop.set)
-    report = await client.service().synthesis.run_worker(concurrency=concurrency, once=once, stop_event=stop)
+    report = await client.service().synthesis_jobs.run_worker(
+        concurrency=concurrency, once=once, stop_event=stop
+    )
     print(
         f"worker {report.worker_id}: {len(report.completed)} jobs completed, {len(report.failed)} failed, "
         f"{report.memories_analyzed} memories analysed, {report.patterns_detected} patterns"

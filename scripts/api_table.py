@@ -49,6 +49,8 @@ def _resources() -> list[tuple[str, type]]:
         getter = attr.func if isinstance(attr, functools.cached_property) else getattr(attr, "fget", None)
         if name.startswith("_") or getter is None:
             continue
+        if (inspect.getdoc(getter) or "").startswith("Deprecated"):
+            continue  # an old name of a resource listed under its new one (CHANGELOG.md lists them)
         # Annotations are strings (postponed evaluation); resource classes are looked up by name.
         returned = inspect.signature(getter).return_annotation
         cls = classes.get(returned) if isinstance(returned, str) else returned

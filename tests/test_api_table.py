@@ -29,12 +29,15 @@ def test_the_readme_api_table_is_the_codes() -> None:
 def test_the_table_reads_the_signatures_users_call() -> None:
     rows = {(r, m): p for r, m, p in _script().rows()}
     # Every resource with its list/page/count, page_size before the keyword-only part, limit marked.
-    for resource in ("tools", "skills", "synthesis", "patterns", "recommendations", "conversations"):
+    for resource in ("tools", "skills", "synthesis_jobs", "patterns", "recommendations", "conversations"):
         assert rows[(resource, "page")].startswith("page_size=, cursor=, *, order=, limit= (deprecated)")
         assert "page_size=, limit=" in rows[(resource, "list")]
     assert rows[("tools", "list")].endswith("**filters: ToolFilters")
-    assert rows[("synthesis", "wait")] == "job_id, *, timeout=, progress=, poll_interval="
-    assert ("synthesis", "create (deprecated)") in rows
+    assert rows[("synthesis_jobs", "wait")] == "job_id, *, timeout=, progress=, poll_interval="
+    assert ("synthesis_jobs", "create (deprecated)") in rows
+    assert ("tools", "run (deprecated)") in rows
+    assert ("tools", "execute") in rows
+    assert not any(r == "synthesis" for r, _ in rows)  # a deprecated resource name is not listed twice
     assert ("conversations", "create_many (deprecated)") in rows
     assert ("conversations", "bulk_create") in rows
     assert rows[("search", "semantic")].startswith("query, *, match_count=")

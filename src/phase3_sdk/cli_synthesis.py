@@ -82,7 +82,7 @@ async def _serve(args: argparse.Namespace, db_url: str) -> jobqueue.WorkerReport
         loop.add_signal_handler(signum, on_signal, signum)
     # One pool connection per lane and per heartbeat, plus one for claims.
     async with AsyncPhase3Client.connect(db_url, max_connections=2 * args.concurrency + 2) as client:
-        return await client.synthesis.run_worker(
+        return await client.synthesis_jobs.run_worker(
             concurrency=args.concurrency,
             once=args.once,
             worker_id=args.worker_id,

@@ -218,7 +218,7 @@ class LeaseLostError(ExecutionError):
 class ToolTimeoutError(ExecutionError, TimeoutError):
     """A tool call ran past its time limit and was stopped; the skill step fails (or is retried).
 
-    Tool faults never raise out of ``tools.run`` or a skill run: they are recorded. A step record's
+    Tool faults never raise out of ``tools.execute`` or a skill run: they are recorded. A step record's
     ``error`` and a usage row's ``error_message`` read ``"ToolTimeout: <message>"``
     (:meth:`record_text`), and :meth:`from_record` turns such text back into this error. ``killed``
     says the code was stuck where the engine cannot interrupt it (a long native call in the
@@ -256,7 +256,7 @@ class ToolTimeoutError(ExecutionError, TimeoutError):
 
 
 class SynthesisTimeoutError(Phase3Error, TimeoutError):
-    """``synthesis.wait`` gave up before the job finished (the job itself goes on)."""
+    """``synthesis_jobs.wait`` gave up before the job finished (the job itself goes on)."""
 
     default_hint = "wait longer, check that a worker is running (phase3 synthesis worker), or poll later"
 

@@ -65,7 +65,7 @@ def test_since_is_inclusive_until_exclusive_and_created_after_keeps_its_strict_m
     with pytest.warns(DeprecationWarning, match="created_after"):
         me.skills.page(created_after=first)
     with pytest.warns(DeprecationWarning, match="created_before"):
-        me.synthesis.count(created_before=first)
+        me.synthesis_jobs.count(created_before=first)
 
 
 def test_one_verb_per_idea_the_other_warns(backend: Env, users: tuple[UUID, UUID]) -> None:
@@ -75,12 +75,32 @@ def test_one_verb_per_idea_the_other_warns(backend: Env, users: tuple[UUID, UUID
             [{"instance_key": "vocab", "messages": [{"role": "user", "content": "hi"}]}]
         )
     assert me.conversations.get(made.id).instance_key == "vocab"
-    with pytest.warns(DeprecationWarning, match=r"synthesis.create\(\).*synthesis.submit\(\)"):
-        job = me.synthesis.create(synthesis_type="emotional_patterns")
+    with pytest.warns(DeprecationWarning, match=r"synthesis_jobs.create\(\).*synthesis_jobs.submit\(\)"):
+        job = me.synthesis_jobs.create(synthesis_type="emotional_patterns")
     assert job.status == "pending"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert me.synthesis.submit("emotional_patterns").status == "pending"
+        assert me.synthesis_jobs.submit("emotional_patterns").status == "pending"
+    with pytest.warns(
+        DeprecationWarning, match=r"client.synthesis is deprecated.*client.synthesis_jobs"
+    ) as seen:
+        old_jobs = me.synthesis
+    assert seen[0].filename == __file__
+    assert old_jobs is me.synthesis_jobs  # the very same resource under its old name
+    assert old_jobs.get(job.id).id == job.id
+
+
+def test_tools_execute_is_the_verb_and_run_warns(backend: Env, users: tuple[UUID, UUID]) -> None:
+    me = backend.as_user(users[0])
+    me.tools.create(name="twice", description="d", code="return {y: params.x * 2};")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert me.tools.execute("twice", {"x": 4}).output == {"y": 8}
+    with pytest.warns(DeprecationWarning, match=r"tools.run\(\) is deprecated.*tools.execute\(\)") as seen:
+        old = me.tools.run("twice", {"x": 5})
+    assert seen[0].filename == __file__
+    assert old.output == {"y": 10}
+    assert me.tool_usage.count(tool_name="twice") == 2  # both calls logged, once each
 
 
 @pytest.mark.parametrize(
@@ -100,11 +120,11 @@ def test_optional_arguments_of_wait_run_worker_submit_and_search_are_keyword_onl
 
 def test_positional_flags_are_refused(backend: Env, users: tuple[UUID, UUID]) -> None:
     me = backend.as_user(users[0])
-    job = me.synthesis.submit("emotional_patterns")
+    job = me.synthesis_jobs.submit("emotional_patterns")
     with pytest.raises(TypeError):
-        me.synthesis.wait(job.id, 0.01, False)  # type: ignore[misc]
+        me.synthesis_jobs.wait(job.id, 0.01, False)  # type: ignore[misc]
     with pytest.raises(TypeError):
-        backend.client.synthesis.run_worker(1, True)  # type: ignore[misc]
+        backend.client.synthesis_jobs.run_worker(1, True)  # type: ignore[misc]
 
 
 def test_filter_types_are_public_and_the_ones_the_resources_use(backend: Env) -> None:
@@ -114,7 +134,7 @@ def test_filter_types_are_public_and_the_ones_the_resources_use(backend: Env) ->
     assert client.skills.filter_type is filters.SkillFilters
     assert client.skill_executions.filter_type is filters.SkillExecutionFilters
     assert client.conversations.filter_type is filters.ConversationFilters
-    assert client.synthesis.filter_type is filters.JobFilters
+    assert client.synthesis_jobs.filter_type is filters.JobFilters
     assert client.patterns.filter_type is filters.PatternFilters
     assert client.recommendations.filter_type is filters.RecommendationFilters
     assert set(filters.ToolFilters.__annotations__) >= {"since", "until"}

@@ -88,7 +88,7 @@ SPECS = [
     Spec("skill_executions", _execution, {"status": "completed"}, "created_at"),
     Spec(
         "synthesis",
-        lambda c, i: c.synthesis.submit("emotional_patterns" if i % 2 == 0 else "prospective_self"),
+        lambda c, i: c.synthesis_jobs.submit("emotional_patterns" if i % 2 == 0 else "prospective_self"),
         {"synthesis_type": "emotional_patterns"},
         "updated_at",
     ),
@@ -316,7 +316,7 @@ BAD_INPUT: list[tuple[str, Callable[[Phase3Client], Any], str]] = [
     ("unknown filter", lambda c: c.tools.list(colour="red"), "colour"),
     ("unknown status filter", lambda c: c.recommendations.count(status="bogus"), "status"),
     ("unknown status value", lambda c: c.tool_usage.create(status="exploded"), "status"),
-    ("unknown enum", lambda c: c.synthesis.submit("bogus"), "synthesis_type"),
+    ("unknown enum", lambda c: c.synthesis_jobs.submit("bogus"), "synthesis_type"),
     ("unknown field", lambda c: c.patterns.update(uuid.uuid4(), colour="red"), "colour"),
     ("bad id", lambda c: c.skills.get("not-a-uuid"), "id"),
     ("bad order", lambda c: c.tools.list(order="code"), "order"),

@@ -29,7 +29,7 @@ def test_local_starts_migrates_and_gives_users_their_own_rows(dev_path: Path) ->
         assert client.identity.role == "service_role"
         ada = client.local_user("ada@example.test")
         tool = ada.tools.create(name="double", code="return { result: params.x * 2 };")
-        assert ada.tools.run("double", {"x": 21}).output == {"result": 42}
+        assert ada.tools.execute("double", {"x": 21}).output == {"result": 42}
         # The same email is the same user (a re-run notebook cell), another email another user under RLS.
         assert client.local_user("ADA@example.test").user_id == ada.user_id
         bob = client.local_user("bob@example.test")

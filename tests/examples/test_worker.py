@@ -24,7 +24,7 @@ def submit_job(db_url: str, make_user: Any) -> tuple[Phase3Client, Any, Any]:
     user = root.as_user(user_id=make_user())
     start = datetime.now(UTC) - timedelta(days=30)
     user.conversations.bulk_create(generate_history(n=80, seed=3, start=start, planted=True))
-    return root, user, user.synthesis.submit("full_synthesis")
+    return root, user, user.synthesis_jobs.submit("full_synthesis")
 
 
 def worker_env(db_url: str) -> dict[str, str]:
@@ -47,7 +47,7 @@ def test_once_runs_the_due_job_and_exits(db_url: str, make_user: Any, tmp_path: 
         )
         assert done.returncode == 0, done.stderr[-3000:]
         assert "1 jobs completed, 0 failed" in done.stdout
-        finished = user.synthesis.get(job.id)
+        finished = user.synthesis_jobs.get(job.id)
         assert finished.status == "completed"
         assert finished.memories_analyzed == 80
         assert user.patterns.count() > 0
@@ -67,7 +67,7 @@ def test_sigterm_stops_a_long_running_worker_cleanly(db_url: str, make_user: Any
         )
         try:
             deadline = time.monotonic() + 120
-            while user.synthesis.get(job.id).status != "completed":
+            while user.synthesis_jobs.get(job.id).status != "completed":
                 assert proc.poll() is None, proc.communicate()[1][-3000:]
                 assert time.monotonic() < deadline, "the worker never completed the job"
                 time.sleep(0.2)

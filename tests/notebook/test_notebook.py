@@ -58,7 +58,7 @@ def test_the_notebook_runs_and_shows_tables_compact_reprs_and_the_timeline(
     assert "<th>id</th>" not in columns
     skill = _outputs(by_source["steps = ["], "text/plain")
     assert "completed {'result': 20}" in skill
-    synthesis = _outputs(by_source['job = alice.synthesis.submit("full_synthesis")'], "text/plain")
+    synthesis = _outputs(by_source['job = alice.synthesis_jobs.submit("full_synthesis")'], "text/plain")
     assert "completed" in synthesis
     pattern = _outputs(
         by_source["# A model's repr stays short: the evidence's list of memory ids shows as a count."],

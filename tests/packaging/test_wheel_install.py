@@ -26,7 +26,7 @@ from phase3_sdk import Phase3Client
 with Phase3Client.local() as client:
     me = client.local_user("ada@example.com")
     me.tools.create(name="double", code="return { result: params.x * 2 };")
-    print(me.tools.run("double", {"x": 21}).output["result"])
+    print(me.tools.execute("double", {"x": 21}).output["result"])
 """
 
 

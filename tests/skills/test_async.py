@@ -1,4 +1,4 @@
-"""The asyncio twins: execute, tools.run, resume and cancel on AsyncPhase3Client."""
+"""The asyncio twins: execute, tools.execute, resume and cancel on AsyncPhase3Client."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ async def test_async_execute_run_and_resume(db_url: str, make_user: MakeUser) ->
         assert blocking_calls == [1]
         assert (await me.skills.get(skill.id)).execution_count == 2
 
-        tool_run = await me.tools.run("double", {"x": 21})
+        tool_run = await me.tools.execute("double", {"x": 21})
         assert (tool_run.status, tool_run.output) == ("success", {"result": 42})
         assert await me.tool_usage.count(tool_name="double") == 3
 

@@ -106,7 +106,7 @@ def test_tools_run_logs_every_call(client: Phase3Client, make_user: MakeUser) ->
     me = client.as_user(user_id=make_user())
     tool = me.tools.create(name="double", code=DOUBLE)
 
-    run = me.tools.run("double", {"x": 2})
+    run = me.tools.execute("double", {"x": 2})
     assert (run.status, run.output, run.error, run.custom_tool_id) == (
         "success",
         {"result": 4},
@@ -115,14 +115,14 @@ def test_tools_run_logs_every_call(client: Phase3Client, make_user: MakeUser) ->
     )
     assert run.execution_time_ms > 0
 
-    logged = me.tools.run("double", {"x": "a"})  # "a" * 2 is NaN: JSON null, so a success with null
+    logged = me.tools.execute("double", {"x": "a"})  # "a" * 2 is NaN: JSON null, so a success with null
     assert (logged.status, logged.output) == ("success", {"result": None})
 
     @me.tools.handler("boom")
     def boom(params: dict[str, object]) -> None:
         raise RuntimeError("kaput")
 
-    failed = me.tools.run("boom", {})
+    failed = me.tools.execute("boom", {})
     assert (failed.status, failed.error) == ("failure", "RuntimeError: kaput")
 
     rows = {u.id: u for u in me.tool_usage.list()}
@@ -131,9 +131,9 @@ def test_tools_run_logs_every_call(client: Phase3Client, make_user: MakeUser) ->
     assert me.tools.get(tool.id).usage_count == 2
 
     with pytest.raises(NotFoundError):
-        me.tools.run("no-such-tool", {})
+        me.tools.execute("no-such-tool", {})
     with pytest.raises(InvalidInputError):
-        me.tools.run("double", {"x": object()})
+        me.tools.execute("double", {"x": object()})
 
 
 def test_tool_runs_are_logged_for_the_caller_and_for_the_user_the_service_role_names(
@@ -142,14 +142,14 @@ def test_tool_runs_are_logged_for_the_caller_and_for_the_user_the_service_role_n
     me = client.as_user(user_id=make_user())
     tool = me.tools.create(name="double", code=DOUBLE)
 
-    js = me.tools.run("double", {"x": 2})
+    js = me.tools.execute("double", {"x": 2})
     assert (js.status, js.output, js.error, js.custom_tool_id) == ("success", {"result": 4}, None, tool.id)
 
     @me.tools.handler("triple")
     def triple(params: dict[str, int]) -> dict[str, int]:
         return {"result": params["x"] * 3}
 
-    py = me.tools.run("triple", {"x": 2})
+    py = me.tools.execute("triple", {"x": 2})
     assert (py.status, py.output, py.custom_tool_id) == ("success", {"result": 6}, None)
 
     rows = {u.id: u for u in me.tool_usage.list()}
@@ -171,7 +171,7 @@ def test_tool_runs_are_logged_for_the_caller_and_for_the_user_the_service_role_n
     assert after.last_used is not None
 
     # As the service role, naming whose call it is.
-    as_service: Any = client.tools.run("double", {"x": 5}, user_id=me.user_id)
+    as_service: Any = client.tools.execute("double", {"x": 5}, user_id=me.user_id)
     assert as_service.output == {"result": 10}
     assert me.tool_usage.get(as_service.usage_id).user_id == me.user_id
     assert me.tools.get(tool.id).usage_count == 2

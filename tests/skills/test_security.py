@@ -60,8 +60,8 @@ def test_own_tool_wins_over_a_public_one(client: Phase3Client, make_user: MakeUs
     b = client.as_user(user_id=make_user())
     a.tools.create(name="greet", code="return 'from a';", visibility="public")
     a.tools.create(name="secret", code="return 'a only';")
-    assert b.tools.run("greet").output == "from a"
+    assert b.tools.execute("greet").output == "from a"
     b.tools.create(name="greet", code="return 'from b';")
-    assert b.tools.run("greet").output == "from b"
+    assert b.tools.execute("greet").output == "from b"
     with pytest.raises(NotFoundError):
-        b.tools.run("secret")
+        b.tools.execute("secret")

@@ -227,7 +227,7 @@ def test_handler_timeout_and_disabled_skill(me: Phase3Client) -> None:
         await asyncio.sleep(5)
         return 1
 
-    run = me.tools.run("sleepy", {})
+    run = me.tools.execute("sleepy", {})
     assert (run.status, run.error) == ("timeout", "ToolTimeout: time limit of 0.1 s exceeded")
 
     skill = me.skills.create(name="off", steps=chain({"toolName": "double"}), is_enabled=False)

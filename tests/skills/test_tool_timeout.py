@@ -85,16 +85,16 @@ def test_continue_goes_on_after_the_timeout(me: Phase3Client) -> None:
 def test_tools_run_reports_the_timeout_and_the_next_call_works(me: Phase3Client) -> None:
     me.tools.create(name="stuck", code=STUCK, sandbox_profile="strict")
     me.tools.create(name="ok", code="return params.x * 2;", sandbox_profile="strict")
-    stuck = me.tools.run("stuck")
+    stuck = me.tools.execute("stuck")
     assert (stuck.status, stuck.error) == ("timeout", "ToolTimeout: time limit of 250 ms exceeded")
-    assert me.tools.run("ok", {"x": 4}).output == 8
+    assert me.tools.execute("ok", {"x": 4}).output == 8
 
 
 async def test_async_client_event_loop_stays_free(db_url: str, make_user: MakeUser) -> None:
     async with AsyncPhase3Client.connect(db_url) as root:
         me = root.as_user(user_id=make_user())
         await me.tools.create(name="stuck", code=STUCK, sandbox_profile="strict")
-        await me.tools.run("stuck")  # warm: the worker pool has started
+        await me.tools.execute("stuck")  # warm: the worker pool has started
         ticks = 0
         running = True
 
@@ -106,7 +106,7 @@ async def test_async_client_event_loop_stays_free(db_url: str, make_user: MakeUs
 
         task = asyncio.create_task(ticker())
         await asyncio.sleep(0)
-        run = await me.tools.run("stuck")
+        run = await me.tools.execute("stuck")
         running = False
         await task
         assert (run.status, run.error) == ("timeout", "ToolTimeout: time limit of 250 ms exceeded")
@@ -120,6 +120,6 @@ def test_a_thrown_error_named_tool_timeout_is_not_a_timeout(me: Phase3Client) ->
         code="const e = new Error('time limit of 250 ms exceeded'); e.name = 'ToolTimeout'; throw e;",
         sandbox_profile="strict",
     )
-    run = me.tools.run("liar")
+    run = me.tools.execute("liar")
     assert (run.status, run.error) == ("failure", "Uncaught ToolTimeout: time limit of 250 ms exceeded")
     assert ToolTimeoutError.from_record(run.error) is None

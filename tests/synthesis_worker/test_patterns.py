@@ -35,8 +35,11 @@ async def seeded(db_url: str) -> AsyncIterator[Seeded]:
         alice_rows, truth = await seed(admin, alice_id, n=1000, seed=3)
         bob_rows, _ = await seed(admin, bob_id, n=600, seed=4, planted=False)
         alice, bob = admin.as_user(user_id=alice_id), admin.as_user(user_id=bob_id)
-        jobs = [await alice.synthesis.submit("full_synthesis"), await bob.synthesis.submit("full_synthesis")]
-        report = await admin.synthesis.run_worker(concurrency=2, once=True)
+        jobs = [
+            await alice.synthesis_jobs.submit("full_synthesis"),
+            await bob.synthesis_jobs.submit("full_synthesis"),
+        ]
+        report = await admin.synthesis_jobs.run_worker(concurrency=2, once=True)
         assert sorted(report.completed) == sorted(j.id for j in jobs)
         yield Seeded(admin, alice, bob, alice_rows, bob_rows, truth)
 
@@ -94,7 +97,7 @@ async def test_a_job_reads_only_its_owners_non_deleted_memories(seeded: Seeded) 
             cited = set(p.evidence["memory_ids"])
             assert cited <= own
             assert not cited & other
-        jobs = [j async for j in client.synthesis.list()]
+        jobs = [j async for j in client.synthesis_jobs.list()]
         assert [j.memories_analyzed for j in jobs] == [len(own)]
 
     # A time range and soft deletes narrow what is read: [since, until), deleted rows skipped.
@@ -104,9 +107,9 @@ async def test_a_job_reads_only_its_owners_non_deleted_memories(seeded: Seeded) 
     for row in deleted:
         await seeded.bob.conversations.soft_delete(row["id"])
     try:
-        job = await seeded.bob.synthesis.submit("emotional_patterns", since=since, until=until)
-        await seeded.admin.synthesis.run_worker(once=True)
-        job = await seeded.bob.synthesis.get(job.id)
+        job = await seeded.bob.synthesis_jobs.submit("emotional_patterns", since=since, until=until)
+        await seeded.admin.synthesis_jobs.run_worker(once=True)
+        job = await seeded.bob.synthesis_jobs.get(job.id)
         assert job.status == "completed"
         assert job.memories_analyzed == len(in_range) - len(deleted)
         assert job.insights is not None
@@ -133,9 +136,9 @@ async def test_rerun_merges_and_keeps_what_the_user_set(seeded: Seeded) -> None:
     await alice.recommendations.update_status(rec.id, "working_on")
     rec_count = await alice.recommendations.count()
 
-    job = await alice.synthesis.submit("full_synthesis")
-    await seeded.admin.synthesis.run_worker(once=True)
-    job = await alice.synthesis.get(job.id)
+    job = await alice.synthesis_jobs.submit("full_synthesis")
+    await seeded.admin.synthesis_jobs.run_worker(once=True)
+    job = await alice.synthesis_jobs.get(job.id)
     assert job.status == "completed"
     assert job.insights is not None
     assert job.insights["patterns_new"] == 0

@@ -52,14 +52,14 @@ async def test_a_worker_killed_mid_job_loses_it_to_another_that_completes_it_onc
     await seed(admin, user_id, n=1000, seed=3)
     me = admin.as_user(user_id=user_id)
     # A first, normal run: the patterns exist before the crash.
-    first = await me.synthesis.submit("full_synthesis")
-    await admin.synthesis.run_worker(once=True)
+    first = await me.synthesis_jobs.submit("full_synthesis")
+    await admin.synthesis_jobs.run_worker(once=True)
     before = {p.pattern_key: p.observation_count async for p in me.patterns.list()}
     assert before
     assert set(before.values()) == {1}
-    assert (await me.synthesis.get(first.id)).status == "completed"
+    assert (await me.synthesis_jobs.get(first.id)).status == "completed"
 
-    job = await me.synthesis.submit("full_synthesis")
+    job = await me.synthesis_jobs.submit("full_synthesis")
     doomed = start_worker(
         db_url, tmp_path / "a.json", "--worker-id", "doomed", "--slow", "60", "--lease", "2"
     )
@@ -68,7 +68,7 @@ async def test_a_worker_killed_mid_job_loses_it_to_another_that_completes_it_onc
         async def in_analysis() -> bool:
             if doomed.poll() is not None:
                 raise AssertionError(f"the worker exited early: {doomed.communicate()[1].decode()[-2000:]}")
-            current = await me.synthesis.get(job.id)
+            current = await me.synthesis_jobs.get(job.id)
             # Past reading (0.5): the worker sits in its slow analyzer, heartbeating.
             return current.lease_owner == "doomed" and current.progress >= 0.5
 
@@ -76,21 +76,23 @@ async def test_a_worker_killed_mid_job_loses_it_to_another_that_completes_it_onc
             await _until(in_analysis, 30, "the doomed worker to be mid-job")
         except AssertionError:
             doomed.kill()
-            state = await me.synthesis.get(job.id)
+            state = await me.synthesis_jobs.get(job.id)
             raise AssertionError(f"{state!r}\n{doomed.communicate()[1].decode()[-3000:]}") from None
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(10)
     finally:
         _stop(doomed)
     assert not (tmp_path / "a.json").exists()
-    assert (await me.synthesis.get(job.id)).status == "running"  # still leased to the dead worker
+    assert (await me.synthesis_jobs.get(job.id)).status == "running"  # still leased to the dead worker
 
     stop = threading.Event()
     rescuer = asyncio.ensure_future(
-        admin.synthesis.run_worker(worker_id="rescuer", lease_seconds=2, poll_interval=0.1, stop_event=stop)
+        admin.synthesis_jobs.run_worker(
+            worker_id="rescuer", lease_seconds=2, poll_interval=0.1, stop_event=stop
+        )
     )
     try:
-        done = await me.synthesis.wait(job.id, timeout=30, progress=False)
+        done = await me.synthesis_jobs.wait(job.id, timeout=30, progress=False)
     finally:
         stop.set()
         report = await rescuer
@@ -110,7 +112,7 @@ async def test_two_worker_processes_racing_over_200_jobs_run_each_exactly_once(
     for i, user_id in enumerate(users):
         await seed(admin, user_id, n=30, seed=100 + i, planted=False)
     clients = [admin.as_user(user_id=u) for u in users]
-    jobs = [await clients[i % 4].synthesis.submit("emotional_patterns") for i in range(200)]
+    jobs = [await clients[i % 4].synthesis_jobs.submit("emotional_patterns") for i in range(200)]
 
     reports = [tmp_path / "w1.json", tmp_path / "w2.json"]
     procs = [start_worker(db_url, r, "--once", "--concurrency", "3", "--lease", "30") for r in reports]
@@ -127,7 +129,7 @@ async def test_two_worker_processes_racing_over_200_jobs_run_each_exactly_once(
     assert set(runs.values()) == {1}
     assert all(json.loads(r.read_text())["started"] for r in reports), "both workers took part"
     for client in clients:
-        statuses = Counter([(j.status, j.attempts) async for j in client.synthesis.list()])
+        statuses = Counter([(j.status, j.attempts) async for j in client.synthesis_jobs.list()])
         assert statuses == {("completed", 1): 50}
 
 
@@ -138,7 +140,7 @@ def test_the_cli_worker_runs_jobs_and_stops_gracefully_on_sigterm(db_url: str) -
     with Phase3Client.connect(db_url) as admin:
         me = admin.as_user(user_id=user_id)
         me.conversations.create(messages=[{"role": "user", "content": "hello"}], primary_emotion="calm")
-        job = me.synthesis.submit("emotional_patterns")
+        job = me.synthesis_jobs.submit("emotional_patterns")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         code = "from phase3_sdk.cli import main; raise SystemExit(main())"
         argv = ["synthesis", "worker", "--db-url", db_url, "--concurrency", "2", "--poll-interval", "0.1"]
@@ -146,7 +148,7 @@ def test_the_cli_worker_runs_jobs_and_stops_gracefully_on_sigterm(db_url: str) -
             [sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
         )
         try:
-            done = me.synthesis.wait(job.id, timeout=30, progress=False)
+            done = me.synthesis_jobs.wait(job.id, timeout=30, progress=False)
             assert done.status == "completed"
             assert done.memories_analyzed == 1
             proc.send_signal(signal.SIGTERM)

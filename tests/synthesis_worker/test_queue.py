@@ -62,10 +62,10 @@ def using(analyzer: Analyzer) -> AnalyzerFactory:
 async def test_a_job_failing_every_attempt_ends_failed_with_the_reason(
     admin: AsyncPhase3Client, user: AsyncPhase3Client
 ) -> None:
-    job = await user.synthesis.submit("emotional_patterns", max_attempts=3)
+    job = await user.synthesis_jobs.submit("emotional_patterns", max_attempts=3)
     analyzer = Exploding(failures=99)
-    report = await admin.synthesis.run_worker(once=True, analyzers=using(analyzer), retry_base=0)
-    job = await user.synthesis.get(job.id)
+    report = await admin.synthesis_jobs.run_worker(once=True, analyzers=using(analyzer), retry_base=0)
+    job = await user.synthesis_jobs.get(job.id)
     assert job.status == "failed"
     assert job.attempts == 3
     assert job.error_message == "RuntimeError: boom on call 3"
@@ -77,10 +77,10 @@ async def test_a_job_failing_every_attempt_ends_failed_with_the_reason(
 async def test_a_job_failing_once_is_retried_after_a_backoff_and_completes(
     db_url: str, admin: AsyncPhase3Client, user: AsyncPhase3Client
 ) -> None:
-    job = await user.synthesis.submit("emotional_patterns", max_attempts=3)
+    job = await user.synthesis_jobs.submit("emotional_patterns", max_attempts=3)
     analyzer = Exploding(failures=1)
-    report = await admin.synthesis.run_worker(once=True, analyzers=using(analyzer), retry_base=30)
-    job = await user.synthesis.get(job.id)
+    report = await admin.synthesis_jobs.run_worker(once=True, analyzers=using(analyzer), retry_base=30)
+    job = await user.synthesis_jobs.get(job.id)
     # Not due again yet: pending with next_run 15..30 s out (equal jitter), and the reason kept meanwhile.
     assert (job.status, job.attempts, report.retried) == ("pending", 1, [job.id])
     assert job.error_message == "RuntimeError: boom on call 1"
@@ -88,8 +88,8 @@ async def test_a_job_failing_once_is_retried_after_a_backoff_and_completes(
     assert timedelta(seconds=14) < job.next_run - datetime.now(UTC) <= timedelta(seconds=30)
 
     await _make_due(db_url, job.id)
-    await admin.synthesis.run_worker(once=True, analyzers=using(analyzer))
-    job = await user.synthesis.get(job.id)
+    await admin.synthesis_jobs.run_worker(once=True, analyzers=using(analyzer))
+    job = await user.synthesis_jobs.get(job.id)
     assert (job.status, job.attempts, job.error_message) == ("completed", 2, None)
 
 
@@ -106,23 +106,23 @@ async def test_a_recurring_job_is_requeued_with_its_next_cron_run(
     db_url: str, admin: AsyncPhase3Client, user: AsyncPhase3Client
 ) -> None:
     with pytest.raises(InvalidInputError) as info:
-        await user.synthesis.submit("emotional_patterns", cron="every day at 3")
+        await user.synthesis_jobs.submit("emotional_patterns", cron="every day at 3")
     assert info.value.field == "cron"
 
     before = datetime.now(UTC)
-    job = await user.synthesis.submit("emotional_patterns", cron="0 3 * * *")
+    job = await user.synthesis_jobs.submit("emotional_patterns", cron="0 3 * * *")
     assert job.is_recurring
     assert job.cron_schedule == "0 3 * * *"
     assert job.next_run == jobqueue.next_cron_run("0 3 * * *", before)
     assert job.next_run is not None
     assert (job.next_run.hour, job.next_run.minute) == (3, 0)
 
-    report = await admin.synthesis.run_worker(once=True)
+    report = await admin.synthesis_jobs.run_worker(once=True)
     assert job.id not in report.started  # not due before 03:00
 
     await _make_due(db_url, job.id)
-    waiter = asyncio.ensure_future(user.synthesis.wait(job.id, timeout=20, progress=False))
-    await admin.synthesis.run_worker(once=True)
+    waiter = asyncio.ensure_future(user.synthesis_jobs.wait(job.id, timeout=20, progress=False))
+    await admin.synthesis_jobs.run_worker(once=True)
     ran = await waiter  # wait() on a recurring job returns once its run is over
     assert ran.status == "pending"  # the same row, re-queued
     assert ran.last_run is not None
@@ -139,16 +139,16 @@ async def test_a_recurring_job_is_requeued_with_its_next_cron_run(
 async def test_wait_returns_the_finished_job_and_times_out_without_a_worker(
     admin: AsyncPhase3Client, user: AsyncPhase3Client
 ) -> None:
-    job = await user.synthesis.submit("relational_memory")
+    job = await user.synthesis_jobs.submit("relational_memory")
     with pytest.raises(SynthesisTimeoutError) as info:
-        await user.synthesis.wait(job.id, timeout=0.3, progress=False)
+        await user.synthesis_jobs.wait(job.id, timeout=0.3, progress=False)
     assert isinstance(info.value, TimeoutError)
     assert "pending" in str(info.value)
 
     stop = threading.Event()
-    worker = asyncio.ensure_future(admin.synthesis.run_worker(poll_interval=0.05, stop_event=stop))
+    worker = asyncio.ensure_future(admin.synthesis_jobs.run_worker(poll_interval=0.05, stop_event=stop))
     try:
-        done = await user.synthesis.wait(job.id, timeout=20, progress=False)
+        done = await user.synthesis_jobs.wait(job.id, timeout=20, progress=False)
     finally:
         stop.set()
         report = await worker
@@ -158,7 +158,7 @@ async def test_wait_returns_the_finished_job_and_times_out_without_a_worker(
 
 
 async def test_writes_are_guarded_by_the_lease(admin: AsyncPhase3Client, user: AsyncPhase3Client) -> None:
-    job = await user.synthesis.submit("emotional_patterns")
+    job = await user.synthesis_jobs.submit("emotional_patterns")
     queue = AsyncJobQueue(admin._transport)
     [claimed] = await queue.claim("worker-a", 1, 30)
     assert claimed.id == job.id
@@ -183,7 +183,7 @@ async def test_writes_are_guarded_by_the_lease(admin: AsyncPhase3Client, user: A
     assert await user.patterns.count(pattern_type="t") == 0
 
     assert await queue.heartbeat(job.id, "worker-a", 0.5, 30)
-    assert (await user.synthesis.get(job.id)).progress == 0.5
+    assert (await user.synthesis_jobs.get(job.id)).progress == 0.5
     finished = await other.finish(job.id, "worker-a", **kwargs)  # type: ignore[arg-type]
     assert finished is not None
     assert finished.status == "completed"
@@ -197,11 +197,11 @@ async def test_writes_are_guarded_by_the_lease(admin: AsyncPhase3Client, user: A
 def test_the_blocking_client_runs_jobs_in_threads(db_url: str, user: AsyncPhase3Client) -> None:
     with Phase3Client.connect(db_url) as admin:
         me = admin.as_user(user_id=user.user_id)
-        jobs = [me.synthesis.submit("narrative_coherence") for _ in range(6)]
-        report = admin.synthesis.run_worker(concurrency=3, once=True)
+        jobs = [me.synthesis_jobs.submit("narrative_coherence") for _ in range(6)]
+        report = admin.synthesis_jobs.run_worker(concurrency=3, once=True)
         assert sorted(report.started) == sorted(j.id for j in jobs)
         assert sorted(report.completed) == sorted(j.id for j in jobs)
-        finished = me.synthesis.wait(jobs[0].id, timeout=5, progress=False)
+        finished = me.synthesis_jobs.wait(jobs[0].id, timeout=5, progress=False)
         assert finished.status == "completed"
         assert finished.memories_analyzed == 200
 
@@ -211,6 +211,6 @@ def test_a_one_pass_worker_fails_at_once_when_the_database_is_unreachable() -> N
     client = Phase3Client.connect("postgresql://nobody@127.0.0.1:1/nothing", connect_timeout=1)
     try:
         with pytest.raises(TransientError):
-            client.synthesis.run_worker(concurrency=1, once=True)
+            client.synthesis_jobs.run_worker(concurrency=1, once=True)
     finally:
         client.close()

@@ -51,7 +51,7 @@ async def main() -> tuple[str, dict[str, object]]:
         return found
 
     async with AsyncPhase3Client.connect(args.db_url, max_connections=2 * args.concurrency + 2) as admin:
-        report = await admin.synthesis.run_worker(
+        report = await admin.synthesis_jobs.run_worker(
             concurrency=args.concurrency,
             once=args.once,
             worker_id=args.worker_id,

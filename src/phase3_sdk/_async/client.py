@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from .. import _local
+from .._deprecation import warn_deprecated
 from ..backends.base import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
@@ -501,11 +502,17 @@ class AsyncPhase3Client:
         return AsyncSkillExecutions(self._transport)
 
     @cached_property
-    def synthesis(self) -> AsyncSynthesisJobs:
-        """Memory synthesis jobs."""
+    def synthesis_jobs(self) -> AsyncSynthesisJobs:
+        """Memory synthesis jobs: submit, wait for, list them, and run the worker that does them."""
         from .resources.synthesis import AsyncSynthesisJobs
 
         return AsyncSynthesisJobs(self._transport, self._transport_for_user)
+
+    @property
+    def synthesis(self) -> AsyncSynthesisJobs:
+        """Deprecated (use :attr:`synthesis_jobs`): the jobs resource, under a name that did not say so."""
+        warn_deprecated("client.synthesis", "client.synthesis_jobs")
+        return self.synthesis_jobs
 
     @cached_property
     def patterns(self) -> AsyncPatterns:

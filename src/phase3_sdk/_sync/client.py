@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from .. import _local
+from .._deprecation import warn_deprecated
 from ..backends.base import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
@@ -502,11 +503,17 @@ class Phase3Client:
         return SkillExecutions(self._transport)
 
     @cached_property
-    def synthesis(self) -> SynthesisJobs:
-        """Memory synthesis jobs."""
+    def synthesis_jobs(self) -> SynthesisJobs:
+        """Memory synthesis jobs: submit, wait for, list them, and run the worker that does them."""
         from .resources.synthesis import SynthesisJobs
 
         return SynthesisJobs(self._transport, self._transport_for_user)
+
+    @property
+    def synthesis(self) -> SynthesisJobs:
+        """Deprecated (use :attr:`synthesis_jobs`): the jobs resource, under a name that did not say so."""
+        warn_deprecated("client.synthesis", "client.synthesis_jobs")
+        return self.synthesis_jobs
 
     @cached_property
     def patterns(self) -> Patterns:

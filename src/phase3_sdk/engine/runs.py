@@ -62,7 +62,7 @@ MAX_BACKOFF_SECONDS: Final = 5.0
 
 @dataclass(frozen=True, slots=True)
 class ToolRun:
-    """The result of one tool call (``client.tools.run`` or one attempt of a skill step).
+    """The result of one tool call (``client.tools.execute`` or one attempt of a skill step).
 
     ``status`` is ``success``, ``failure`` (the tool raised, threw or broke a limit other than time) or
     ``timeout``; ``output`` is the JSON value the tool returned (``None`` unless it succeeded); ``error`` is

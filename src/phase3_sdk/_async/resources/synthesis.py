@@ -1,4 +1,4 @@
-"""``client.synthesis`` (jobs), ``client.patterns`` and ``client.recommendations``."""
+"""``client.synthesis_jobs``, ``client.patterns`` and ``client.recommendations``."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
     async def create(self, *, user_id: UUID | str | None = None, **fields: Any) -> SynthesisJob:
         """Deprecated (use :meth:`submit`): queue a job from the fields of
         :class:`~phase3_sdk.models.SynthesisJobCreate`."""
-        warn_deprecated("synthesis.create()", "synthesis.submit()")
+        warn_deprecated("synthesis_jobs.create()", "synthesis_jobs.submit()")
         return await self._create(SynthesisJobCreate, fields, user_id)
 
     @overload

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from typing_extensions import Unpack
 
+from ..._deprecation import warn_deprecated
 from ..._rows_display import Rows
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
@@ -190,6 +191,18 @@ class Tools(TableResource[Tool]):
         timeout: float | None = None,  # noqa: ASYNC109 - a run's time budget, recorded in its result
         user_id: UUID | str | None = None,
     ) -> ToolRun:
+        """Deprecated (use :meth:`execute`, the verb ``skills.execute`` uses too): call one tool by name."""
+        warn_deprecated("tools.run()", "tools.execute()")
+        return self.execute(name, params, timeout=timeout, user_id=user_id)
+
+    def execute(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a run's time budget, recorded in its result
+        user_id: UUID | str | None = None,
+    ) -> ToolRun:
         """Call one tool by name and log the call in ``custom_tool_usage``; returns a :class:`ToolRun`.
 
         Resolution: a registered Python handler, else your own enabled custom tool with that name, else
@@ -235,7 +248,7 @@ class Tools(TableResource[Tool]):
 
 
 class ToolUsageLog(TableResource[ToolUsage]):
-    """The log of tool calls (one row per call, written by ``tools.run`` and the skill engine)."""
+    """The log of tool calls (one row per call, written by ``tools.execute`` and the skill engine)."""
 
     table = TOOL_USAGE
     filter_type = ToolUsageFilters

@@ -47,7 +47,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 class SynthesisWorker:
-    """Claims and runs synthesis jobs; see :meth:`run`. Made by ``client.synthesis.run_worker(...)``."""
+    """Claims and runs synthesis jobs; see :meth:`run`. Made by ``client.synthesis_jobs.run_worker(...)``."""
 
     def __init__(
         self,
