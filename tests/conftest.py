@@ -9,6 +9,9 @@
   the module's database, with a unique email by default.
 * ``shim_db_url`` (function): a new database with the shim and no migrations.
 
+The two-backend fixtures (``backend``, ``emulator``, ``router``, ``users``) come from ``support.backends``,
+loaded here as a plugin so every folder shares one definition.
+
 Under pytest-xdist every worker builds its own server (a second or so), so no names clash.
 """
 
@@ -30,6 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "supabase" / "migrations"
 TEMPLATE_DB = "phase3_template"
 SHIM_TEMPLATE_DB = "phase3_shim"
+
+pytest_plugins = ["support.backends"]
 
 MakeUser = Callable[..., uuid.UUID]
 

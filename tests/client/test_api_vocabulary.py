@@ -18,8 +18,7 @@ from phase3_sdk._sync.resources._base import transport_for
 from phase3_sdk._sync.resources.search import Search
 from phase3_sdk._sync.resources.synthesis import SynthesisJobs
 from phase3_sdk._sync.transport import Transport
-
-from .conftest import Env
+from support.backends import Env
 
 
 def _tools(me: Phase3Client, n: int, prefix: str) -> list[UUID]:

@@ -10,8 +10,7 @@ import pytest
 import respx
 
 from phase3_sdk import AsyncPhase3Client, InvalidInputError, NotFoundError, PermissionDeniedError
-
-from .conftest import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY
+from support.backends import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY
 
 
 @pytest.fixture(params=["postgres", "rest"])

@@ -15,8 +15,7 @@ import pytest
 import respx
 
 from phase3_sdk import AsyncPhase3Client, AuthError, ConfigurationError, Phase3Client
-
-from .conftest import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY, rest_client
+from support.backends import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY, rest_client
 
 
 def gotrue_session(user_id: UUID, *, expires_in: int = 3600, refresh_token: str = "r1") -> dict[str, Any]:

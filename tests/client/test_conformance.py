@@ -18,8 +18,7 @@ from phase3_sdk import ConflictError, InvalidInputError, NotFoundError, Permissi
 from phase3_sdk.backends.base import Insert
 from phase3_sdk.models import SkillExecution
 from phase3_sdk.schema.tables import SKILL_EXECUTIONS
-
-from .conftest import ANON_KEY, SERVICE_KEY, Env
+from support.backends import ANON_KEY, SERVICE_KEY, Env
 
 STEPS = [{"stepId": "s1", "toolName": "double", "inputMapping": {"x": "$.input.x"}}]
 

@@ -17,8 +17,7 @@ from phase3_sdk._async.resources import conversations as async_conversations
 from phase3_sdk._sync.resources import conversations as sync_conversations
 from phase3_sdk.embeddings import HashingEmbedder
 from phase3_sdk.errors import ConfigurationError, MissingEmbeddingsWarning
-
-from .conftest import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY, Env
+from support.backends import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY, Env
 
 
 class CountingEmbedder:

@@ -27,8 +27,7 @@ from phase3_sdk import (
 from phase3_sdk import errors as errors_module
 from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.backends.sql import map_error
-
-from .conftest import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
+from support.backends import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
 
 
 @pytest.fixture

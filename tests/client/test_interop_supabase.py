@@ -27,8 +27,7 @@ from phase3_sdk.errors import (
     PermissionDeniedError,
     TransientError,
 )
-
-from .conftest import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY, Env, PostgrestEmulator
+from support.backends import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY, Env, PostgrestEmulator
 
 MakeUser = Callable[..., uuid.UUID]
 

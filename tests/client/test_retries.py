@@ -12,8 +12,7 @@ import respx
 
 from phase3_sdk import InvalidInputError, Phase3Client, RateLimitError, RetryPolicy, TransientError
 from phase3_sdk.backends.base import Rpc
-
-from .conftest import ANON_KEY, FAST_RETRY, JWT_SECRET, SERVICE_KEY, rest_client
+from support.backends import ANON_KEY, FAST_RETRY, JWT_SECRET, SERVICE_KEY, rest_client
 
 
 @pytest.fixture

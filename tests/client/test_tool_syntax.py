@@ -7,8 +7,7 @@ from uuid import UUID
 import pytest
 
 from phase3_sdk.errors import InvalidInputError
-
-from .conftest import Env
+from support.backends import Env
 
 
 def test_create_refuses_invalid_javascript_naming_line_and_column(

@@ -7,8 +7,7 @@ import uuid
 import pytest
 
 from phase3_sdk.errors import InvalidInputError, UserNotFoundError
-
-from .conftest import Env
+from support.backends import Env
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 

@@ -16,8 +16,7 @@ import psycopg
 import pytest
 
 from phase3_sdk import InvalidInputError
-
-from .conftest import Env
+from support.backends import Env
 
 NUL = "\x00"
 SURROGATE = "\ud800"

@@ -19,7 +19,7 @@ import respx
 
 from phase3_sdk import AsyncPhase3Client
 from phase3_sdk._async.synthesis import AsyncJobQueue
-from postgrest_emulator import BASE_URL, PostgrestEmulator
+from support.postgrest_emulator import BASE_URL, PostgrestEmulator
 
 SECRET = "concurrency-jwt-secret-of-at-least-32-chars"
 ANON = jwt.encode({"role": "anon"}, SECRET, "HS256")

@@ -19,7 +19,7 @@ import pytest
 import respx
 
 from phase3_sdk import Phase3Client, Phase3Error, RetryPolicy
-from postgrest_emulator import BASE_URL, PostgrestEmulator
+from support.postgrest_emulator import BASE_URL, PostgrestEmulator
 
 SECRET = "issue13-jwt-secret-of-at-least-32-characters"
 ANON = jwt.encode({"role": "anon"}, SECRET, "HS256")

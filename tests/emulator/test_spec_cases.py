@@ -21,7 +21,7 @@ import jwt
 import psycopg
 import pytest
 
-from postgrest_emulator import BASE_URL, PostgrestEmulator
+from support.postgrest_emulator import BASE_URL, PostgrestEmulator
 
 SECRET = "spec-cases-jwt-secret-of-at-least-32-chars"
 ANON = jwt.encode({"role": "anon"}, SECRET, "HS256")

@@ -30,7 +30,14 @@ from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.backends.base import Filter, Keyset, Order, Query
 from phase3_sdk.db.embedded import create_auth_user
 from phase3_sdk.schema.query import encode_cursor
-from postgrest_emulator import BASE_URL, Cond, PostgrestEmulator, Tree, parse_query, parse_query_string
+from support.postgrest_emulator import (
+    BASE_URL,
+    Cond,
+    PostgrestEmulator,
+    Tree,
+    parse_query,
+    parse_query_string,
+)
 
 EXAMPLES = int(os.environ.get("PHASE3_HYPOTHESIS_EXAMPLES", "60"))
 PROPERTY = settings(

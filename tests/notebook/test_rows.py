@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from client.conftest import Env
 from phase3_sdk import InvalidInputError, Rows
 from phase3_sdk.models import Pattern
+from support.backends import Env
 
 
 def _tools(env: Env, n: int) -> Any:

@@ -39,9 +39,9 @@ import pytest
 import respx
 
 from phase3_sdk import ConflictError, NotFoundError, Phase3Client, Phase3Error, RetryPolicy, TransientError
+from support.backends import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
 
 from ._results import percentiles, record
-from .conftest import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
 
 FAULTS = {  # kind -> share of all requests (30% in all)
     "503_retry_after": 0.015,

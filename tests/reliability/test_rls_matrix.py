@@ -37,9 +37,9 @@ from phase3_sdk import (
     ServerError,
 )
 from phase3_sdk.backends.base import Delete, Filter, Insert, Query, Rpc, Update
+from support.backends import ANON_KEY, BASE_URL, JWT_SECRET, Env
 
 from ._results import record
-from .conftest import ANON_KEY, BASE_URL, JWT_SECRET, Env
 
 EXPECTED_FILE = Path(__file__).with_name("rls_expected.csv")
 ROLES = ("anon", "owner", "other", "service")

@@ -28,9 +28,9 @@ import pytest
 from phase3_sdk import Identity, Phase3Client, Phase3Error, RetryPolicy
 from phase3_sdk import cli as phase3_cli
 from phase3_sdk.config import Settings
+from support.backends import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
 
 from ._results import record
-from .conftest import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
 
 PASSWORD = "Hunter2Alpha@Bravo7:Charlie9/Delta5"
 #: The pieces a URL parser cuts the password into (each long and odd enough never to occur by chance).

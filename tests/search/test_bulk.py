@@ -4,11 +4,9 @@ the reused COPY stage, and the asyncio and REST flavours."""
 from __future__ import annotations
 
 import math
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -21,9 +19,7 @@ from phase3_sdk.embeddings import HashingEmbedder
 from phase3_sdk.errors import InvalidInputError, Phase3Error
 from phase3_sdk.models import Message
 from phase3_sdk.models.memory import MessageDict
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from postgrest_emulator import BASE_URL, PostgrestEmulator
+from support.postgrest_emulator import BASE_URL, PostgrestEmulator
 
 MakeUser = Callable[..., uuid.UUID]
 EMBED = HashingEmbedder()

@@ -2,10 +2,8 @@
 
 * ``client`` (function, parametrized ``postgres`` | ``rest``): a root (service-role) client on the module's
   database, with a handler registry of its own; over REST every request goes through the PostgREST
-  emulator of ``tests/client/conftest.py`` (the only mock boundary) to the same database.
-* ``backend`` / ``emulator`` / ``router`` / ``users``: the conformance suite's fixtures, imported rather than
-  copied so both suites talk to the emulator the same way. (``tests/`` is on ``sys.path`` under pytest's
-  default import mode, which makes that conftest importable as ``client.conftest``.)
+  emulator of ``support.backends`` (the only mock boundary) to the same database.
+* ``backend`` / ``emulator`` / ``router`` / ``users``: the shared fixtures of ``support.backends``.
 * ``chain(...)``, ``interrupted(...)``, ``wait_for_lease_expiry()``, :class:`Crash`: shared helpers.
 """
 
@@ -19,20 +17,16 @@ from typing import Any
 import pytest
 import respx
 
-from client.conftest import Env, backend, emulator, rest_client, router, users
 from phase3_sdk import Phase3Client
+from support.backends import Env, rest_client
 
 __all__ = [
     "LEASE",
     "Crash",
     "Env",
     "MakeUser",
-    "backend",
     "chain",
-    "emulator",
     "interrupted",
-    "router",
-    "users",
     "wait_for_lease_expiry",
 ]
 

@@ -15,13 +15,13 @@ from uuid import UUID
 import pytest
 import respx
 
-from client.conftest import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY
 from phase3_sdk import AsyncPhase3Client, Identity, Phase3Client
 from phase3_sdk._sync.engine.store import ExecutionStore
 from phase3_sdk._sync.transport import Transport
 from phase3_sdk.backends.base import Filter, Update
 from phase3_sdk.errors import InvalidInputError, PermissionDeniedError
 from phase3_sdk.schema.tables import SKILL_EXECUTIONS
+from support.backends import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY
 
 from .conftest import LEASE, Env, interrupted, wait_for_lease_expiry
 

@@ -22,7 +22,7 @@ from phase3_sdk import (
 )
 from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.backends.base import Filter, Keyset, Order, Query
-from postgrest_emulator import _parse_list, parse_tree  # on sys.path via conftest
+from support.postgrest_emulator import _parse_list, parse_tree
 
 U = UUID("00000000-0000-0000-0000-000000000001")
 

@@ -34,8 +34,7 @@ from phase3_sdk import (
 from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.backends.base import Rpc
 from phase3_sdk.errors import RequestError
-
-from .conftest import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
+from support.backends import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
 
 FAST = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=2.0, max_total=15.0, jitter=False)
 EMPTY_COUNT = httpx.Response(200, headers={"Content-Range": "*/0"})

@@ -1,4 +1,4 @@
-"""Fixtures of the conformance suite: the same tests over the Postgres and the REST backend.
+"""The two-backend fixtures every area's tests share (a pytest plugin, loaded by ``tests/conftest.py``).
 
 * ``emulator`` / ``router`` (module): the PostgREST emulator on this module's database, mounted with respx
   at ``http://phase3.test`` (the only mock boundary: everything behind it is the real database).
@@ -8,10 +8,8 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -21,10 +19,22 @@ import respx
 
 from phase3_sdk import Phase3Client, RetryPolicy
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from postgrest_emulator import BASE_URL, PostgrestEmulator
+from .postgrest_emulator import BASE_URL, PostgrestEmulator
 
-__all__ = ["BASE_URL", "PostgrestEmulator"]
+__all__ = [
+    "ANON_KEY",
+    "BASE_URL",
+    "FAST_RETRY",
+    "JWT_SECRET",
+    "SERVICE_KEY",
+    "Env",
+    "PostgrestEmulator",
+    "backend",
+    "emulator",
+    "rest_client",
+    "router",
+    "users",
+]
 
 JWT_SECRET = "phase3-test-jwt-secret-at-least-32-characters"
 ANON_KEY = jwt.encode(

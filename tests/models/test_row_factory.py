@@ -30,8 +30,7 @@ from phase3_sdk.db.embedded import create_auth_user
 from phase3_sdk.models import RowModel
 from phase3_sdk.models._rows import RowFactory, row_factory
 from phase3_sdk.schema.tables import ALL_TABLES, TOOLS, Table
-
-from .conftest import Env
+from support.backends import Env
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 VECTOR = "[" + ",".join(repr(i / 997 - 0.25) for i in range(768)) + "]"

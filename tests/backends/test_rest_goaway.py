@@ -33,8 +33,7 @@ from phase3_sdk._async.transport import AsyncTransport
 from phase3_sdk._sync.backends.rest import RestBackend
 from phase3_sdk._sync.transport import Transport
 from phase3_sdk.backends.base import Rpc
-
-from .conftest import ANON_KEY, SERVICE_KEY
+from support.backends import ANON_KEY, SERVICE_KEY
 
 POLICY = RetryPolicy(max_attempts=4, initial_delay=0.01, max_delay=0.5, max_total=30, jitter=True)
 

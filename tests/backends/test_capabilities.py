@@ -10,8 +10,7 @@ import pytest
 
 from phase3_sdk import Phase3Client
 from phase3_sdk.backends.base import AsyncBackend, SyncBackend
-
-from .conftest import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
+from support.backends import ANON_KEY, BASE_URL, JWT_SECRET, SERVICE_KEY
 
 CAPABILITIES = ("typed_rows", "bulk_copy", "has_service_key", "max_rows")
 SRC = Path(__file__).resolve().parents[2] / "src" / "phase3_sdk"

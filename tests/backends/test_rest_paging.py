@@ -28,8 +28,7 @@ import respx
 from phase3_sdk import Phase3Client
 from phase3_sdk.backends import postgrest as pt
 from phase3_sdk.backends.base import Keyset, Order
-
-from .conftest import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY, PostgrestEmulator
+from support.backends import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY, PostgrestEmulator
 
 # -- PostgREST's logic-tree grammar (QueryParams.hs), written for these tests -----------------------------
 
