@@ -309,7 +309,7 @@ class PostgresBackend:
 
     def _bulk_insert(self, op: Insert, identity: Identity) -> list[dict[str, Any]]:
         # One transaction: per group of rows giving the same columns, COPY (binary) into a stage table, then
-        # INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING (backends/sql.py says why a stage).
+        # INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING (backends/sql/copy.py says why a stage).
         groups = q.group_by_columns(op.rows)
         made: list[tuple[Conn, str]] = []
 
