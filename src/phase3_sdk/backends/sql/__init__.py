@@ -34,7 +34,6 @@ from .copy import (
 )
 from .dumpers import (
     BULK_DUMPERS,
-    encode_vectors,
     jsonb_binary_dumper,
     text_array_binary_dumper,
     vector_binary_dumper,
@@ -59,7 +58,6 @@ __all__ = [
     "compile_select_ids",
     "compile_stage",
     "compile_update",
-    "encode_vectors",
     "group_by_columns",
     "identity_params",
     "json_dumps",

@@ -1,4 +1,5 @@
-"""Binary COPY dumpers faster than psycopg's defaults for the columns a bulk insert sends in bulk.
+"""Binary COPY dumpers for the columns a bulk insert sends in bulk: pgvector's for vectors, and faster
+ones than psycopg's defaults for jsonb and text[].
 
 Registered per COPY cursor by the Postgres backend (:data:`BULK_DUMPERS`, by type name), never on a pooled
 connection.
@@ -6,15 +7,14 @@ connection.
 
 from __future__ import annotations
 
-import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 from ..._extras import missing_extra
 
 try:
-    import numpy as np
+    from pgvector.psycopg.vector import VectorBinaryDumper
     from psycopg import pq
     from psycopg.abc import Buffer
     from psycopg.adapt import Dumper
@@ -22,53 +22,16 @@ except ImportError as exc:
     raise missing_extra(exc, "the Postgres backend (connect(), local())", "postgres") from None
 from pydantic_core import to_json
 
-_VECTOR_HEADER = struct.Struct(">HH")
-
-
-def encode_vectors(values: Sequence[Any]) -> list[Any]:
-    """A bulk insert's vector column, encoded for :func:`vector_binary_dumper` in one numpy pass.
-
-    When every value is a float32 array of one width (what ``bulk_create`` sends), the whole column becomes
-    one buffer of pgvector binary rows and each value a ``bytes`` slice of it: ~1 us per 768-float row
-    instead of ~6 us converting row by row. Anything else is left for the dumper to convert.
-    """
-    arrays = [v for v in values if v is not None]
-    if not arrays or not all(isinstance(v, np.ndarray) and v.ndim == 1 for v in arrays):
-        return list(values)
-    width = arrays[0].shape[0]
-    if any(v.shape[0] != width for v in arrays):
-        return list(values)
-    encoded = np.empty((len(arrays), 4 + 4 * width), dtype=np.uint8)
-    encoded[:, :4] = np.frombuffer(_VECTOR_HEADER.pack(width, 0), dtype=np.uint8)
-    encoded[:, 4:] = np.stack(arrays).astype(">f4").view(np.uint8)
-    rows = iter(encoded)
-    return [None if v is None else next(rows).tobytes() for v in values]
-
 
 def vector_binary_dumper(oid: int) -> type[Dumper]:
-    """A binary COPY dumper for pgvector's ``vector`` with the database's own type oid.
+    """pgvector.psycopg's binary dumper for ``vector``, with the database's own type oid (COPY's
+    ``set_types`` finds dumpers by oid; pgvector's ``register_vector_info`` makes the same class).
 
-    pgvector's binary form is ``int16 dimensions, int16 unused, float32[dimensions]``, all big-endian;
-    numpy writes it in one call, which is what makes a 768-float embedding cheap to send (text form costs
-    ~100 us per row to format). Accepts ``bytes`` already in that form (:func:`encode_vectors`), numpy
-    arrays, float sequences and pgvector's text form.
+    It takes what ``bulk_create`` sends, float32 numpy arrays (and pgvector's ``Vector``). Against the
+    hand-written dumper it replaced, 10,000 rows of 768 dimensions: ``bulk_create`` 5.50 s vs 5.70 s, the
+    column alone 0.10 s vs 0.24 s (``python benchmarks/vector_io.py --runs 9``).
     """
-
-    class VectorBinaryDumper(Dumper):
-        format = pq.Format.BINARY
-
-        def dump(self, obj: Any) -> Buffer:
-            if isinstance(obj, bytes):
-                return obj
-            if isinstance(obj, str):
-                obj = json.loads(obj)
-            values = np.asarray(obj, dtype=">f4")
-            if values.ndim != 1:
-                raise ValueError(f"a vector must be one-dimensional, got shape {values.shape}")
-            return _VECTOR_HEADER.pack(values.shape[0], 0) + values.tobytes()
-
-    VectorBinaryDumper.oid = oid
-    return VectorBinaryDumper
+    return type("VectorBinaryDumper", (VectorBinaryDumper,), {"oid": oid})
 
 
 def jsonb_binary_dumper(oid: int) -> type[Dumper]:
@@ -117,8 +80,8 @@ def text_array_binary_dumper(oid: int) -> type[Dumper]:
     return TextArrayBinaryDumper
 
 
-#: Faster binary COPY dumpers than psycopg's defaults, by type name (see each).
-BULK_DUMPERS = {
+#: Binary COPY dumpers by type name (see each).
+BULK_DUMPERS: dict[str, Callable[[int], type[Dumper]]] = {
     "vector": vector_binary_dumper,
     "jsonb": jsonb_binary_dumper,
     "_text": text_array_binary_dumper,
