@@ -12,13 +12,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from dotenv import dotenv_values
-from pydantic import SecretStr
 
 from phase3_sdk._deprecation import warn_deprecated
 from phase3_sdk.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    # Imported where used: `import phase3_sdk` reads Settings and must not load pydantic.
+    from pydantic import SecretStr
 
 __all__ = ["Settings", "check_db_url"]
 
@@ -26,6 +29,8 @@ __all__ = ["Settings", "check_db_url"]
 def __getattr__(name: str) -> Any:
     # 0.1's own Secret class is pydantic's SecretStr now (same get_secret_value, repr and str).
     if name == "Secret":
+        from pydantic import SecretStr
+
         warn_deprecated("phase3_sdk.config.Secret", "pydantic.SecretStr")
         return SecretStr
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -113,6 +118,8 @@ class Settings:
         def text(name: str) -> str | None:
             value = values.get(name, "").strip()
             return value or None
+
+        from pydantic import SecretStr
 
         def secret(name: str) -> SecretStr | None:
             value = text(name)
