@@ -97,7 +97,7 @@ CASES = [
     ("import phase3_sdk.testing.seed", ["numpy"], "synthesis"),
     ("import phase3_sdk.engine.sandbox", ["_quickjs"], "skills"),
     ("from phase3_sdk.engine import run_js_tool", ["_quickjs"], "skills"),
-    ("import phase3_sdk.cli", ["rich"], "cli"),
+    ("import phase3_sdk.cli.app", ["rich"], "cli"),
     (
         REST + "from phase3_sdk._rows_display import Rows\nRows.of([], what='tools').to_pandas()",
         ["pandas"],
@@ -139,8 +139,7 @@ def test_a_broken_installed_dependency_keeps_its_own_error() -> None:
 
 def test_the_phase3_command_without_the_cli_extra_prints_one_line() -> None:
     done = run(
-        "import sys\nfrom phase3_sdk._cli_entry import main\n"
-        "sys.argv = ['phase3', '--help']\nsys.exit(main())\n",
+        "import sys\nfrom phase3_sdk.cli import main\nsys.argv = ['phase3', '--help']\nsys.exit(main())\n",
         ["rich"],
     )
     assert done.returncode == 1

@@ -2,7 +2,7 @@
 
 ``.env`` is read with python-dotenv's ``dotenv_values``, never ``load_dotenv``: reading settings must not
 change ``os.environ`` for the rest of the process. Real environment variables win over the file, as
-deployment platforms expect. Secrets are wrapped in :class:`Secret`, whose repr and str never show them.
+deployment platforms expect. Secrets are pydantic ``SecretStr`` values, whose repr and str never show them.
 """
 
 from __future__ import annotations
@@ -12,41 +12,28 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from dotenv import dotenv_values
 
+from phase3_sdk._deprecation import warn_deprecated
 from phase3_sdk.errors import ConfigurationError
 
-__all__ = ["Secret", "Settings", "check_db_url"]
+if TYPE_CHECKING:
+    # Imported where used: `import phase3_sdk` reads Settings and must not load pydantic.
+    from pydantic import SecretStr
+
+__all__ = ["Settings", "check_db_url"]
 
 
-class Secret:
-    """A secret string that never shows itself in a repr, str, log line or traceback."""
+def __getattr__(name: str) -> Any:
+    # 0.1's own Secret class is pydantic's SecretStr now (same get_secret_value, repr and str).
+    if name == "Secret":
+        from pydantic import SecretStr
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        """Return the secret itself (same name as pydantic's SecretStr, so code reads alike)."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    def __str__(self) -> str:
-        return "**********"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
+        warn_deprecated("phase3_sdk.config.Secret", "pydantic.SecretStr")
+        return SecretStr
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
@@ -107,10 +94,10 @@ class Settings:
     """
 
     supabase_url: str | None = None
-    anon_key: Secret | None = field(default=None, repr=False)
-    service_role_key: Secret | None = field(default=None, repr=False)
-    jwt_secret: Secret | None = field(default=None, repr=False)
-    db_url: Secret | None = field(default=None, repr=False)
+    anon_key: SecretStr | None = field(default=None, repr=False)
+    service_role_key: SecretStr | None = field(default=None, repr=False)
+    jwt_secret: SecretStr | None = field(default=None, repr=False)
+    db_url: SecretStr | None = field(default=None, repr=False)
     timeout: float = _DEFAULT_TIMEOUT
     connect_timeout: float = _DEFAULT_CONNECT_TIMEOUT
 
@@ -132,9 +119,11 @@ class Settings:
             value = values.get(name, "").strip()
             return value or None
 
-        def secret(name: str) -> Secret | None:
+        from pydantic import SecretStr
+
+        def secret(name: str) -> SecretStr | None:
             value = text(name)
-            return Secret(value) if value else None
+            return SecretStr(value) if value else None
 
         def seconds(name: str, default: float) -> float:
             raw = text(name)

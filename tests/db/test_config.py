@@ -4,8 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from phase3_sdk.config import Secret, Settings
+from phase3_sdk.config import Settings
 from phase3_sdk.errors import ConfigurationError
 
 
@@ -14,7 +15,7 @@ def test_env_file_is_read_without_touching_os_environ(tmp_path: Path) -> None:
     env.write_text("SUPABASE_URL=https://x.supabase.co\nSUPABASE_ANON_KEY=anon-from-file\nPHASE3_TIMEOUT=5\n")
     settings = Settings.from_env(env, environ={})
     assert settings.supabase_url == "https://x.supabase.co"
-    assert settings.anon_key == Secret("anon-from-file")
+    assert settings.anon_key == SecretStr("anon-from-file")
     assert settings.timeout == 5.0
     assert "SUPABASE_ANON_KEY" not in os.environ or os.environ["SUPABASE_ANON_KEY"] != "anon-from-file"
 
@@ -50,3 +51,14 @@ def test_missing_file_and_empty_values_are_unset(tmp_path: Path) -> None:
 def test_bad_timeout_names_the_variable() -> None:
     with pytest.raises(ConfigurationError, match="PHASE3_TIMEOUT"):
         Settings.from_env(None, environ={"PHASE3_TIMEOUT": "soon"})
+
+
+def test_the_0_1_secret_class_is_a_deprecated_name_for_secretstr() -> None:
+    from phase3_sdk import config
+
+    with pytest.warns(
+        DeprecationWarning, match=r"phase3_sdk\.config\.Secret is deprecated.*pydantic\.SecretStr"
+    ):
+        secret_class = config.Secret
+    assert secret_class is SecretStr
+    assert repr(secret_class("db-secret")) == "SecretStr('**********')"

@@ -161,6 +161,7 @@ def test_a_missing_table_says_run_phase3_db_migrate(
     import argparse
 
     from phase3_sdk import Phase3Client, cli
+    from phase3_sdk.cli import _registry
 
     def count_tools(_: argparse.Namespace) -> int:
         with Phase3Client.connect(shim_db_url) as client:
@@ -170,7 +171,7 @@ def test_a_missing_table_says_run_phase3_db_migrate(
     def add(subparsers: cli.Subparsers) -> None:
         subparsers.add_parser("count-tools").set_defaults(handler=count_tools)
 
-    monkeypatch.setattr(cli, "_registrars", [add])
+    monkeypatch.setattr(_registry, "registered", [add])
     assert main(["count-tools"]) == 1
     line = one_error_line(capsys)
     assert line.startswith("phase3: error: [42P01] ")

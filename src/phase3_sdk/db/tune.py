@@ -26,12 +26,9 @@ from typing import Any, Literal
 from uuid import UUID
 
 import numpy as np
-import numpy.typing as npt
 import psycopg
+from pgvector.psycopg.vector import register_vector_info
 from psycopg import sql
-from psycopg.abc import Buffer
-from psycopg.adapt import Loader
-from psycopg.pq import Format
 from psycopg.types import TypeInfo
 
 from ..embeddings import vector_text
@@ -209,15 +206,6 @@ def _plan(
     return plan, untouched
 
 
-class _VectorLoader(Loader):
-    """pgvector's binary form (int16 dimensions, int16 unused, big-endian float32s) as a numpy array."""
-
-    format = Format.BINARY
-
-    def load(self, data: Buffer) -> npt.NDArray[np.float32]:
-        return np.frombuffer(data, dtype=">f4", offset=4).astype(np.float32)
-
-
 def calibrate(
     conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0
 ) -> tuple[int, float, float, float]:
@@ -233,7 +221,7 @@ def calibrate(
     info = TypeInfo.fetch(conn, "extensions.vector")
     if info is None:
         raise ConfigurationError("extensions.vector does not exist: this database is not migrated")
-    conn.adapters.register_loader(info.oid, _VectorLoader)
+    register_vector_info(conn, info)  # embeddings come back as pgvector's Vector
     live = "user_id = %s and embedding is not null and not is_deleted"
     sample = conn.execute(
         f"select id, embedding from public.conversations where {live} order by md5(id::text || %s) limit %s",
@@ -241,7 +229,7 @@ def calibrate(
         binary=True,
     ).fetchall()
     ids = [r[0] for r in sample]
-    queries = np.stack([r[1] for r in sample])
+    queries = np.stack([r[1].to_numpy() for r in sample])
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     # Running top k+1 of every query over the user's memories (k+1: the query itself is among them).
     best_scores = np.full((len(ids), _K + 1), -np.inf, dtype=np.float32)
@@ -249,7 +237,7 @@ def calibrate(
     with conn.transaction(), conn.cursor(name="phase3_calibrate", binary=True) as cur:
         cur.execute(f"select id, embedding from public.conversations where {live}", (user_id,))
         while rows := cur.fetchmany(_BATCH):
-            batch = np.stack([r[1] for r in rows])
+            batch = np.stack([r[1].to_numpy() for r in rows])
             batch /= np.linalg.norm(batch, axis=1, keepdims=True)
             scores = np.concatenate([best_scores, queries @ batch.T], axis=1)
             labels = np.concatenate(

@@ -309,7 +309,7 @@ class PostgresBackend:
 
     def _bulk_insert(self, op: Insert, identity: Identity) -> list[dict[str, Any]]:
         # One transaction: per group of rows giving the same columns, COPY (binary) into a stage table, then
-        # INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING (backends/sql.py says why a stage).
+        # INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING (backends/sql/copy.py says why a stage).
         groups = q.group_by_columns(op.rows)
         made: list[tuple[Conn, str]] = []
 
@@ -323,18 +323,15 @@ class PostgresBackend:
                     conn.execute(q.compile_stage(op.table, stage, columns))
                     made.append((conn, stage))
                 cur = conn.cursor()
-                values = []
                 for c in columns:
-                    column = [row[c] for row in rows]
                     oid, type_name = types[c]
                     if type_name in q.BULK_DUMPERS:
                         # Registered on this cursor only: nothing leaks into the pooled connection.
                         cur.adapters.register_dumper(None, q.BULK_DUMPERS[type_name](oid))
-                    values.append(q.encode_vectors(column) if type_name == "vector" else column)
                 with cur.copy(q.compile_copy_stage(stage, columns)) as copy:
                     copy.set_types([types[c][0] for c in columns])
-                    for row in zip(*values, strict=True):
-                        copy.write_row(row)
+                    for row in rows:
+                        copy.write_row([row[c] for c in columns])
                 cur.execute(q.compile_insert_from_stage(op.table, stage, columns, op.returning))
                 written.update(q.rows_by_id(cur.fetchall()))
             return _with_read_back(conn, op, written)

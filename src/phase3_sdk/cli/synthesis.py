@@ -1,7 +1,4 @@
-"""``phase3 synthesis worker``: run the synthesis worker until SIGINT/SIGTERM (``--once``: until idle).
-
-Registered by ``phase3_sdk.cli`` through its ``OPTIONAL_GROUPS`` list.
-"""
+"""``phase3 synthesis worker``: run the synthesis worker until SIGINT/SIGTERM (``--once``: until idle)."""
 
 from __future__ import annotations
 
@@ -11,7 +8,8 @@ import logging
 import signal
 import sys
 
-from phase3_sdk.cli import Subparsers, db_url_from
+from phase3_sdk.cli._options import db_url_from
+from phase3_sdk.cli._registry import Subparsers
 from phase3_sdk.errors import ConfigurationError
 from phase3_sdk.synthesis import jobs as jobqueue
 
