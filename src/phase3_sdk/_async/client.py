@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from .. import _local
+from .._flavour import async_run_blocking
 from ..backends.base import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
@@ -30,7 +31,6 @@ from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
-from ._io import run_blocking
 from .transport import AsyncTransport
 
 if TYPE_CHECKING:
@@ -255,7 +255,7 @@ class AsyncPhase3Client:
         The server keeps running after this process ends, like ``phase3 dev up``; ``phase3 dev down``
         stops it. Use :meth:`local_user` for a user and its client.
         """
-        url = await run_blocking(_local.start_local, path, migrations_dir)
+        url = await async_run_blocking(_local.start_local, path, migrations_dir)
         client = cls.connect(url, retry=retry, embedder=embedder)
         client._shared.local_url = url
         return client
@@ -272,7 +272,7 @@ class AsyncPhase3Client:
                 f"local_user() works on a client from {type(self).__name__}.local(); on a real project "
                 "users sign up through Supabase Auth: use as_user(access_token)"
             )
-        user_id = await run_blocking(_local.local_user_id, url, email)
+        user_id = await async_run_blocking(_local.local_user_id, url, email)
         return self.as_user(user_id=user_id)
 
     @classmethod

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from .._flavour import AsyncOutcome
 from ..backends.base import AsyncBackend, Delete, Insert, Query, Rpc, Update
 from ..errors import UserNotFoundError
 from ..identity import Identity
 from ..retry import RetryPolicy
-from ._io import Outcome
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ class AsyncTransport:
         """The same backend and policy acting for someone else."""
         return AsyncTransport(self.backend, identity, self.retry)
 
-    async def _call(self, fn: Callable[[], Outcome[T]], *, idempotent: bool, op: object = None) -> T:
+    async def _call(self, fn: Callable[[], AsyncOutcome[T]], *, idempotent: bool, op: object = None) -> T:
         try:
             async for attempt in self.retry.async_retrying(idempotent=idempotent):
                 with attempt:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from .. import _local
+from .._flavour import run_blocking
 from ..backends.base import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
@@ -31,7 +32,6 @@ from ..engine.registry import ToolRegistry
 from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token
 from ..retry import DEFAULT_RETRY, RetryPolicy
-from ._io import run_blocking
 from .transport import Transport
 
 if TYPE_CHECKING:

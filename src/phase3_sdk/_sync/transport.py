@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from .._flavour import Outcome
 from ..backends.base import SyncBackend, Delete, Insert, Query, Rpc, Update
 from ..errors import UserNotFoundError
 from ..identity import Identity
 from ..retry import RetryPolicy
-from ._io import Outcome
 
 T = TypeVar("T")
 

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from uuid import UUID
 
+from ..._flavour import AsyncLeaseKeeper, async_run_blocking, async_sleep
 from ...backends.base import Filter, Query
 from ...engine.conditions import evaluate_condition
-from ...engine.flavour import AsyncLeaseKeeper
 from ...engine.registry import ToolRegistry
 from ...engine.runs import (
     ResolvedTool,
@@ -55,7 +55,6 @@ from ...engine.steps import SkillStep, parse_steps
 from ...errors import ExecutionError, InvalidInputError, LeaseLostError, NotFoundError
 from ...models import Skill, SkillExecution
 from ...schema.tables import SKILL_EXECUTIONS
-from .. import _io
 from ..transport import AsyncTransport
 from .store import AsyncExecutionStore
 from .tools import AsyncToolRunner
@@ -321,7 +320,7 @@ class AsyncSkillExecutor:
             try:
                 # A sandbox worker process evaluates it (killed past ~1.5x the strict 250 ms limit); waiting
                 # for it blocks, so off the event loop in the async client.
-                go = await _io.run_blocking(evaluate_condition, step.condition, run.context)
+                go = await async_run_blocking(evaluate_condition, step.condition, run.context)
             except InvalidInputError as exc:
                 return failed(exc.message)
             if not go:
@@ -356,7 +355,7 @@ class AsyncSkillExecutor:
                 result = failed(call.error or call.status, attempt, usage)
                 result.timed_out = call.status == "timeout"
                 return result
-            await _io.sleep(delay)
+            await async_sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

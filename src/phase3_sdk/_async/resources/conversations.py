@@ -15,6 +15,7 @@ from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
 from ..._extras import missing_extra
+from ..._flavour import async_run_blocking
 from ..._progress import ProgressBar
 from ..._rows_display import AsyncRows
 from ...backends.base import Insert
@@ -25,7 +26,6 @@ from ...models._base import error_location
 from ...models.memory import MessageDict
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import CONVERSATIONS
-from .._io import run_blocking
 from ..transport import AsyncTransport
 from ._base import AsyncTableResource, as_uuid, validate_payload
 
@@ -211,7 +211,7 @@ async def _embed_texts(embedder: Embedder, texts: builtins.list[str]) -> npt.NDA
 
     from ...embeddings import EMBEDDING_DIMENSION
 
-    vectors = await run_blocking(embedder.embed, texts)  # CPU-bound or a blocking HTTP call
+    vectors = await async_run_blocking(embedder.embed, texts)  # CPU-bound or a blocking HTTP call
     if len(vectors) != len(texts):
         raise ConfigurationError(f"the embedder returned {len(vectors)} vectors for {len(texts)} texts")
     matrix = np.asarray(vectors, dtype=np.float32)

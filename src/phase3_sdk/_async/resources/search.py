@@ -22,13 +22,13 @@ try:
 except ImportError as exc:
     raise missing_extra(exc, "semantic search", "search") from None
 
+from ..._flavour import async_run_blocking
 from ...backends.base import Filter, Query, Rpc
 from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension, vector_text
 from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
 from ...models import SalienceTier, SearchHit
 from ...models.memory import SEARCH_METHODS, SearchMethod, SearchResults
 from ...schema.tables import CONVERSATIONS
-from .._io import run_blocking
 from ..transport import AsyncTransport
 
 #: The most hits one call returns (the functions clamp to the same bound).
@@ -102,7 +102,7 @@ class AsyncSearch:
 
     async def _embed(self, text: str) -> npt.NDArray[np.float32]:
         # Embedding is CPU-bound (or a blocking model call): keep it off the event loop.
-        vectors = await run_blocking(self.embedder.embed, [text])
+        vectors = await async_run_blocking(self.embedder.embed, [text])
         if len(vectors) != 1:
             raise ConfigurationError(f"the embedder returned {len(vectors)} vectors for one text")
         try:

@@ -11,6 +11,7 @@ from uuid import UUID
 from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
+from ..._flavour import async_sleep
 from ..._rows_display import AsyncRows
 from ...filters import JobFilters, PatternFilters, RecommendationFilters
 from ...models import (
@@ -27,7 +28,6 @@ from ...models import (
 )
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
-from .. import _io
 from ..transport import AsyncTransport
 from ._base import AsyncTableResource, Impersonate, as_uuid, transport_for
 
@@ -200,7 +200,7 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
                         f"synthesis job {key} is still {job.status} after {timeout:g} s "
                         f"(progress {job.progress:.0%}, attempt {job.attempts} of {job.max_attempts})"
                     )
-                await _io.sleep(min(delay, left))
+                await async_sleep(min(delay, left))
                 delay = min(delay * 1.5, WAIT_MAX_POLL)
                 job = await self.get(key)
         finally:

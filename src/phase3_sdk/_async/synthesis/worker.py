@@ -18,13 +18,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ..._concurrency import AsyncEvent, AsyncTaskGroup
+from ..._flavour import AsyncEvent, AsyncTaskGroup, async_sleep
 from ...errors import ConfigurationError, LeaseLostError, Phase3Error
 from ...identity import Identity
 from ...models import SynthesisJob
 from ...synthesis import jobs as jobqueue
 from ...synthesis.analyzers.registry import analyzers_for
-from .. import _io
 from ..transport import AsyncTransport
 from .queue import AsyncJobQueue
 from .runner import AnalyzerFactory, AsyncJobRunner, JobState
@@ -119,7 +118,7 @@ class AsyncSynthesisWorker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            await _io.sleep(min(left, _STOP_TICK))
+            await async_sleep(min(left, _STOP_TICK))
 
     async def _lane(
         self,

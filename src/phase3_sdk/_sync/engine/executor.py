@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from uuid import UUID
 
+from ..._flavour import LeaseKeeper, run_blocking, sleep
 from ...backends.base import Filter, Query
 from ...engine.conditions import evaluate_condition
-from ...engine.flavour import LeaseKeeper
 from ...engine.registry import ToolRegistry
 from ...engine.runs import (
     ResolvedTool,
@@ -56,7 +56,6 @@ from ...engine.steps import SkillStep, parse_steps
 from ...errors import ExecutionError, InvalidInputError, LeaseLostError, NotFoundError
 from ...models import Skill, SkillExecution
 from ...schema.tables import SKILL_EXECUTIONS
-from .. import _io
 from ..transport import Transport
 from .store import ExecutionStore
 from .tools import ToolRunner
@@ -322,7 +321,7 @@ class SkillExecutor:
             try:
                 # A sandbox worker process evaluates it (killed past ~1.5x the strict 250 ms limit); waiting
                 # for it blocks, so off the event loop in the async client.
-                go = _io.run_blocking(evaluate_condition, step.condition, run.context)
+                go = run_blocking(evaluate_condition, step.condition, run.context)
             except InvalidInputError as exc:
                 return failed(exc.message)
             if not go:
@@ -357,7 +356,7 @@ class SkillExecutor:
                 result = failed(call.error or call.status, attempt, usage)
                 result.timed_out = call.status == "timeout"
                 return result
-            _io.sleep(delay)
+            sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

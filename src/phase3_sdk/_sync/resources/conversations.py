@@ -16,6 +16,7 @@ from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
 from ..._extras import missing_extra
+from ..._flavour import run_blocking
 from ..._progress import ProgressBar
 from ..._rows_display import Rows
 from ...backends.base import Insert
@@ -26,7 +27,6 @@ from ...models._base import error_location
 from ...models.memory import MessageDict
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import CONVERSATIONS
-from .._io import run_blocking
 from ..transport import Transport
 from ._base import TableResource, as_uuid, validate_payload
 

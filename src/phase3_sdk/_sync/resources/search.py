@@ -23,13 +23,13 @@ try:
 except ImportError as exc:
     raise missing_extra(exc, "semantic search", "search") from None
 
+from ..._flavour import run_blocking
 from ...backends.base import Filter, Query, Rpc
 from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension, vector_text
 from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
 from ...models import SalienceTier, SearchHit
 from ...models.memory import SEARCH_METHODS, SearchMethod, SearchResults
 from ...schema.tables import CONVERSATIONS
-from .._io import run_blocking
 from ..transport import Transport
 
 #: The most hits one call returns (the functions clamp to the same bound).

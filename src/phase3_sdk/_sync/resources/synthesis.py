@@ -12,6 +12,7 @@ from uuid import UUID
 from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
+from ..._flavour import sleep
 from ..._rows_display import Rows
 from ...filters import JobFilters, PatternFilters, RecommendationFilters
 from ...models import (
@@ -28,7 +29,6 @@ from ...models import (
 )
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
-from .. import _io
 from ..transport import Transport
 from ._base import TableResource, Impersonate, as_uuid, transport_for
 
@@ -201,7 +201,7 @@ class SynthesisJobs(TableResource[SynthesisJob]):
                         f"synthesis job {key} is still {job.status} after {timeout:g} s "
                         f"(progress {job.progress:.0%}, attempt {job.attempts} of {job.max_attempts})"
                     )
-                _io.sleep(min(delay, left))
+                sleep(min(delay, left))
                 delay = min(delay * 1.5, WAIT_MAX_POLL)
                 job = self.get(key)
         finally:

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from typing_extensions import Unpack
 
+from ..._flavour import run_blocking
 from ..._rows_display import Rows
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
@@ -24,7 +25,6 @@ from ...models import (
 )
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import TOOL_USAGE, TOOLS
-from .._io import run_blocking
 from ..transport import Transport
 from ._base import TableResource, as_uuid, validate_payload
 

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from ..._flavour import run_blocking
 from ...errors import LeaseLostError
 from ...models import Conversation, SynthesisJob
 from ...synthesis import jobs as jobqueue
 from ...synthesis.analyzers.base import Analyzer
 from ...synthesis.recommendations import recommend
 from ...synthesis.types import DetectedPattern, MemoryRecord, SynthesisType
-from .. import _io
 from ..resources.conversations import Conversations
 from ..transport import Transport
 from .queue import JobQueue
@@ -95,7 +95,7 @@ class JobRunner:
             page = conversations.page(
                 self._page_size, cursor, order="created_at", include_embedding=True, **filters
             )
-            records.extend(_io.run_blocking(_records, page.items))
+            records.extend(run_blocking(_records, page.items))
             state.progress = _READ_DONE * min(1.0, len(records) / max(total, 1))
             cursor = page.next_cursor
             if cursor is None:
@@ -112,10 +112,10 @@ class JobRunner:
         for i, analyzer in enumerate(analyzers):
             state.check(job.id)
             # CPU-bound: off the event loop in the async worker (inline in the blocking twin).
-            found.extend(_io.run_blocking(analyzer.analyze, memories))
+            found.extend(run_blocking(analyzer.analyze, memories))
             state.progress = _READ_DONE + (_ANALYSIS_DONE - _READ_DONE) * (i + 1) / max(len(analyzers), 1)
         patterns = jobqueue.best_per_key(found)
-        payload = _io.run_blocking(_drafts, patterns)
+        payload = run_blocking(_drafts, patterns)
 
         insights = jobqueue.job_summary(
             synthesis_type=job.synthesis_type,

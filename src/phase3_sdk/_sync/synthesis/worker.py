@@ -19,13 +19,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ..._concurrency import Event, TaskGroup
+from ..._flavour import Event, TaskGroup, sleep
 from ...errors import ConfigurationError, LeaseLostError, Phase3Error
 from ...identity import Identity
 from ...models import SynthesisJob
 from ...synthesis import jobs as jobqueue
 from ...synthesis.analyzers.registry import analyzers_for
-from .. import _io
 from ..transport import Transport
 from .queue import JobQueue
 from .runner import AnalyzerFactory, JobRunner, JobState
@@ -120,7 +119,7 @@ class SynthesisWorker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            _io.sleep(min(left, _STOP_TICK))
+            sleep(min(left, _STOP_TICK))
 
     def _lane(
         self,
