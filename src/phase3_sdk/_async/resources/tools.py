@@ -22,10 +22,11 @@ from ...models import (
     ToolUsage,
     ToolUsageCreate,
 )
+from ...models._base import as_uuid, validate_payload
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import TOOL_USAGE, TOOLS
 from ..transport import AsyncTransport
-from ._base import AsyncTableResource, as_uuid, validate_payload
+from ._base import AsyncTableResource
 
 H = TypeVar("H", bound=Handler)
 

@@ -27,10 +27,11 @@ from ...models import (
     SynthesisJobCreate,
     SynthesisType,
 )
+from ...models._base import as_uuid
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
 from ..transport import Transport
-from ._base import TableResource, Impersonate, as_uuid, transport_for
+from ._base import TableResource, Impersonate, transport_for
 
 if TYPE_CHECKING:
     from ...synthesis.jobs import StopSignal, WorkerReport

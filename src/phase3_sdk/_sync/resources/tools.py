@@ -23,10 +23,11 @@ from ...models import (
     ToolUsage,
     ToolUsageCreate,
 )
+from ...models._base import as_uuid, validate_payload
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import TOOL_USAGE, TOOLS
 from ..transport import Transport
-from ._base import TableResource, as_uuid, validate_payload
+from ._base import TableResource
 
 H = TypeVar("H", bound=Handler)
 
