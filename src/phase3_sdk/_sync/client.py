@@ -29,8 +29,8 @@ from ..backends.base import (
 )
 from ..config import Settings, check_db_url
 from ..engine.registry import ToolRegistry
-from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
-from ..identity import Identity, JwksKeys, key_role, mint_user_token
+from ..errors import ConfigurationError, InvalidInputError, NotFoundError, ServerError
+from ..identity import Identity, JwksKeys, key_role, mint_user_token, session_identity
 from ..retry import DEFAULT_RETRY, RetryPolicy
 from .transport import Transport
 
@@ -316,12 +316,12 @@ class Phase3Client:
         pending = auth.get_session()
         session = pending if inspect.isawaitable(pending) else pending
         transport = client._transport
-        transport.identity = _session_identity(session, signed_out, type(client).__name__)
+        transport.identity = session_identity(session, signed_out, type(client).__name__)
 
         def follow(event: str, new_session: Any) -> None:
             # The transport is this client's alone (derived clients get their own), and resources read its
             # identity on every call: swapping it here is what makes a refreshed token take effect.
-            transport.identity = _session_identity(new_session, signed_out, type(client).__name__)
+            transport.identity = session_identity(new_session, signed_out, type(client).__name__)
 
         if hasattr(auth, "on_auth_state_change"):
             auth.on_auth_state_change(follow)
@@ -573,24 +573,3 @@ class Phase3Client:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _session_identity(session: Any, signed_out: Identity, client_name: str) -> Identity:
-    """Who a supabase-py session is: its user (the token's claims; PostgREST verifies the signature), or
-    ``signed_out`` when there is no session."""
-    if inspect.isawaitable(session):
-        if inspect.iscoroutine(session):
-            session.close()  # never awaited here: close it rather than leave a warning behind
-        raise ConfigurationError(
-            f"this supabase client is asynchronous: use Async{client_name.removeprefix('Async')}"
-            ".from_supabase() (awaited)"
-        )
-    token = getattr(session, "access_token", None) if session is not None else None
-    if not token:
-        return signed_out
-    try:
-        return Identity.from_token(str(token))
-    except AuthError:
-        # An expired or malformed session token: act signed out, so requests meet RLS as anon rather
-        # than fail in a callback that supabase-py runs for its own reasons.
-        return signed_out

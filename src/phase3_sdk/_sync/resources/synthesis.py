@@ -35,7 +35,7 @@ from ._base import TableResource, Impersonate, transport_for
 
 if TYPE_CHECKING:
     from ...synthesis.jobs import StopSignal, WorkerReport
-    from ..synthesis.runner import AnalyzerFactory
+    from ...synthesis.jobs.run import AnalyzerFactory
 
 #: ``wait`` polls quickly at first, then backs off to this interval.
 WAIT_FIRST_POLL = 0.2
@@ -182,16 +182,17 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         """
         from ..._progress import ProgressBar
         from ...errors import SynthesisTimeoutError
+        from ...synthesis.jobs.run import job_label
 
         key = as_uuid(job_id, "job_id")
         deadline = time.monotonic() + timeout
         job = self.get(key)
         baseline = job.last_run
-        bar = ProgressBar(_describe(job), enabled=progress)
+        bar = ProgressBar(job_label(job), enabled=progress)
         delay = poll_interval
         try:
             while True:
-                bar.update(1.0 if job.status == "completed" else job.progress, description=_describe(job))
+                bar.update(1.0 if job.status == "completed" else job.progress, description=job_label(job))
                 if job.status in ("completed", "failed"):
                     return job
                 if job.is_recurring and job.last_run != baseline and job.status != "running":
@@ -257,10 +258,6 @@ class SynthesisJobs(TableResource[SynthesisJob]):
             retry_cap=jobqueue.DEFAULT_RETRY_CAP if retry_cap is None else retry_cap,
         )
         return worker.run(once=once, stop_event=stop_event)
-
-
-def _describe(job: SynthesisJob) -> str:
-    return f"{job.synthesis_type} [{job.status}]"
 
 
 class Patterns(TableResource[Pattern]):
