@@ -8,7 +8,6 @@ in their immutable identity, so making one per web request costs a few attribute
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -23,14 +22,14 @@ from ..backends.base import (
     DEFAULT_POOL_MIN,
     DEFAULT_STATEMENT_TIMEOUT_MS,
     AsyncBackend,
-    Rpc,
     RpcReturns,
 )
 from ..config import Settings, check_db_url
 from ..engine.registry import ToolRegistry
-from ..errors import ConfigurationError, InvalidInputError, NotFoundError, ServerError
+from ..errors import ConfigurationError, NotFoundError, ServerError
 from ..identity import Identity, JwksKeys, key_role, mint_user_token, session_identity
 from ..retry import DEFAULT_RETRY, RetryPolicy
+from ..schema.rpc import rpc_call
 from .transport import AsyncTransport
 
 if TYPE_CHECKING:
@@ -48,10 +47,6 @@ if TYPE_CHECKING:
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
-
-#: A database function or argument name the SDK passes on as is: a plain, unquoted identifier.
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_RPC_RETURNS = ("rows", "scalar", "none")
 
 
 class _Shared:
@@ -344,27 +339,7 @@ class AsyncPhase3Client:
         backends (UUIDs and times as strings). Errors are the SDK's typed errors on both backends. A
         call is retried on transient errors only if you say it is ``idempotent`` (a function may write).
         """
-        if not isinstance(name, str) or not _IDENTIFIER.match(name):
-            raise InvalidInputError(f"rpc() needs a plain function name, got {name!r}", field="name")
-        if returns not in _RPC_RETURNS:
-            raise InvalidInputError(
-                f"returns must be one of {', '.join(_RPC_RETURNS)}, got {returns!r}", field="returns"
-            )
-        values = dict(args or {})
-        for arg in values:
-            if not isinstance(arg, str) or not _IDENTIFIER.match(arg):
-                raise InvalidInputError(
-                    f"rpc() argument names must be plain names, got {arg!r}", field="args"
-                )
-        # Objects (and lists of them) are JSON to the function; a direct connection must say so, where
-        # PostgREST reads the whole body as JSON anyway.
-        casts = {
-            arg: "jsonb"
-            for arg, value in values.items()
-            if isinstance(value, dict)
-            or (isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value))
-        }
-        op = Rpc(name, values, returns=returns, casts=casts, json=True)
+        op = rpc_call(name, args, returns)
         try:
             return await self._transport.rpc(op, idempotent=idempotent)
         except ServerError as exc:
@@ -373,7 +348,7 @@ class AsyncPhase3Client:
             # What PostgREST answers with 404 (PGRST202): the same NotFoundError on a direct connection,
             # without Postgres' hint about casts, which misleads for a call by argument names.
             raise NotFoundError(
-                f"no function public.{name}({', '.join(values)})",
+                f"no function public.{name}({', '.join(op.args)})",
                 code=exc.code,
                 hint="create it in a migration, or check its argument names (rpc() passes arguments by name)",
             ) from exc
