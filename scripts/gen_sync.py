@@ -3,7 +3,9 @@
     python scripts/gen_sync.py          # regenerate
     python scripts/gen_sync.py --check  # exit 1 if the committed copy is stale (run by the test suite)
 
-``_io.py`` and ``__init__.py`` are hand-written in both flavours and never generated. Both modes exit 2,
+``__init__.py`` is hand-written in both flavours and never generated; what truly differs between the
+flavours is not here at all but in ``src/phase3_sdk/_flavour`` as ``AsyncFoo``/``Foo`` and
+``async_foo``/``foo`` twins, which the renames below pick by name. Both modes exit 2,
 naming the entry, when a ``REPLACEMENTS`` entry matches no token of the async source: a dead entry
 reads as a rule the generator relies on, so it must go the moment the code stops needing it.
 """
@@ -21,13 +23,13 @@ import unasync
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "phase3_sdk" / "_async"
 DST = ROOT / "src" / "phase3_sdk" / "_sync"
-HAND_WRITTEN = {"_io.py", "__init__.py"}
+HAND_WRITTEN = {"__init__.py"}
 
 # Token renames beyond unasync's own (``__aenter__``, ``AsyncIterator``, ...) and beyond ``AsyncFoo`` ->
-# ``Foo``. Every entry must match some token of the async source (checked on every run).
+# ``Foo`` and ``async_foo`` -> ``foo``. Every entry must match some token of the async source (checked on
+# every run).
 REPLACEMENTS = {
     "AsyncBackend": "SyncBackend",
-    "async_retrying": "retrying",
     "aclose": "close",
 }
 HEADER = (
@@ -40,7 +42,8 @@ class UnusedReplacementError(Exception):
 
 
 class _Rule(unasync.Rule):  # type: ignore[misc]
-    """Like unasync's rule, but ``AsyncFoo`` becomes ``Foo`` (``Phase3Client``, not ``SyncPhase3Client``).
+    """Like unasync's rule, but ``AsyncFoo`` becomes ``Foo`` (``Phase3Client``, not ``SyncPhase3Client``)
+    and ``async_foo`` becomes ``foo`` (``async_sleep`` -> ``sleep``: the ``_flavour`` twins).
 
     It also records which of our own ``REPLACEMENTS`` it applied, so dead entries are found.
     """
@@ -57,6 +60,8 @@ class _Rule(unasync.Rule):  # type: ignore[misc]
             return str(self.token_replacements[name])
         if len(name) > 5 and name.startswith("Async") and name[5].isupper():
             return name[5:]
+        if len(name) > 6 and name.startswith("async_"):
+            return name[6:]
         return name
 
 

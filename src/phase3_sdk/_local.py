@@ -1,7 +1,7 @@
 """Blocking helpers behind ``Phase3Client.local()``: the ``phase3 dev`` database, started or attached to.
 
-Kept apart from the clients (both flavours call these through ``_io.run_blocking``) and from ``db/`` (which
-they only use): starting PostgreSQL and applying migrations are blocking work either way.
+Kept apart from the clients (both flavours call these through ``_flavour``'s ``run_blocking``) and from
+``db/`` (which they only use): starting PostgreSQL and applying migrations are blocking work either way.
 """
 
 from __future__ import annotations

@@ -5,7 +5,11 @@ A listing is lazy: pages are read as iteration reaches them, and the rows read a
 (:meth:`Rows.stream` reads afresh without keeping rows, for listings too large to hold). In a notebook a
 ``Rows`` displays as a table of its first rows with compact cells (a list of ids shows as a count).
 
-Hand-written twins (like ``_concurrency.py``): generated code names ``AsyncRows``, the sync copy ``Rows``.
+Hand-written twins: generated code names ``AsyncRows``, the sync copy ``Rows``. They stay here rather than in
+``_flavour/`` because this module is the public result type of ``list()`` and its display (pure, the same in
+both flavours: ``AsyncRows.collect()`` hands back a ``Rows``); only ``AsyncRows`` itself, a dozen lines
+that iterate with ``async for``, is flavour-specific, and splitting it from ``Rows`` would put one idea in
+two places.
 """
 
 from __future__ import annotations

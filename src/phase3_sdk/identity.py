@@ -6,6 +6,7 @@ connection pool never share mutable auth state (the identity-leak class of supab
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 import time
@@ -328,3 +329,24 @@ def key_role(key: str) -> Role | None:
     except jwt.PyJWTError:
         return None
     return role if role in ("anon", "service_role", "authenticated") else None
+
+
+def session_identity(session: Any, signed_out: Identity, client_name: str) -> Identity:
+    """Who a supabase-py session is: its user (the token's claims; PostgREST verifies the signature), or
+    ``signed_out`` when there is no session."""
+    if inspect.isawaitable(session):
+        if inspect.iscoroutine(session):
+            session.close()  # never awaited here: close it rather than leave a warning behind
+        raise ConfigurationError(
+            f"this supabase client is asynchronous: use Async{client_name.removeprefix('Async')}"
+            ".from_supabase() (awaited)"
+        )
+    token = getattr(session, "access_token", None) if session is not None else None
+    if not token:
+        return signed_out
+    try:
+        return Identity.from_token(str(token))
+    except AuthError:
+        # An expired or malformed session token: act signed out, so requests meet RLS as anon rather
+        # than fail in a callback that supabase-py runs for its own reasons.
+        return signed_out

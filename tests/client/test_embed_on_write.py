@@ -13,10 +13,9 @@ from uuid import UUID
 import pytest
 
 from phase3_sdk import Phase3Client
-from phase3_sdk._async.resources import conversations as async_conversations
-from phase3_sdk._sync.resources import conversations as sync_conversations
 from phase3_sdk.embeddings import HashingEmbedder
 from phase3_sdk.errors import ConfigurationError, MissingEmbeddingsWarning
+from phase3_sdk.models import _memory_write
 from support.backends import ANON_KEY, BASE_URL, FAST_RETRY, JWT_SECRET, SERVICE_KEY, Env
 
 
@@ -54,8 +53,7 @@ def client_with(env: Env, embedder: Any) -> Phase3Client:
 @pytest.fixture(autouse=True)
 def fresh_warning_state() -> None:
     """The write warning is shown once per process; each test starts from "not shown yet"."""
-    for module in (sync_conversations, async_conversations):
-        module._warned_unembedded = False  # type: ignore[attr-defined]
+    _memory_write._warned_unembedded = False
 
 
 def test_bulk_create_embeds_in_batches_and_semantic_search_finds_them(

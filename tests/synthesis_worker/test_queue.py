@@ -13,12 +13,12 @@ import pytest
 
 from phase3_sdk._async.client import AsyncPhase3Client
 from phase3_sdk._async.synthesis import AsyncJobQueue
-from phase3_sdk._async.synthesis.runner import AnalyzerFactory
 from phase3_sdk._sync.client import Phase3Client
 from phase3_sdk.errors import InvalidInputError, SynthesisTimeoutError, TransientError
 from phase3_sdk.synthesis import analyzers_for
 from phase3_sdk.synthesis import jobs as jobqueue
 from phase3_sdk.synthesis.analyzers.base import Analyzer
+from phase3_sdk.synthesis.jobs.run import AnalyzerFactory
 from phase3_sdk.synthesis.types import DetectedPattern, MemoryRecord, SynthesisType
 
 from .helpers import seed

@@ -17,13 +17,13 @@ from typing import Any, Generic, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from .._flavour import AsyncLock
 from ..backends import postgrest as pt
 from ..backends.base import AsyncBackend, Delete, Insert, Query, Rpc, Update
 from ..errors import AuthError, ConfigurationError, RateLimitError, TransientError
 from ..identity import Identity
 from ..models.auth import AuthSession
 from ..retry import RetryPolicy
-from ._io import Lock
 from .backends.rest import AsyncRestBackend
 from .transport import AsyncTransport
 
@@ -53,7 +53,7 @@ class AsyncSession:
         self._backend = backend
         self._jwt_secret = jwt_secret
         self.refresh_margin = refresh_margin
-        self._lock = Lock()
+        self._lock = AsyncLock()
         self._transport: AsyncTransport | None = None
         self._set(session)
 

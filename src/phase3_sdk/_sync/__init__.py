@@ -1,1 +1,1 @@
-"""The blocking implementation, generated from ``_async`` by ``scripts/gen_sync.py`` (except ``_io.py``)."""
+"""The blocking implementation, generated from ``_async`` by ``scripts/gen_sync.py`` (except this file)."""

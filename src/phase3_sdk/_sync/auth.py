@@ -18,13 +18,13 @@ from typing import Any, Generic, TypeVar
 import httpx
 from pydantic import ValidationError
 
+from .._flavour import Lock
 from ..backends import postgrest as pt
 from ..backends.base import SyncBackend, Delete, Insert, Query, Rpc, Update
 from ..errors import AuthError, ConfigurationError, RateLimitError, TransientError
 from ..identity import Identity
 from ..models.auth import AuthSession
 from ..retry import RetryPolicy
-from ._io import Lock
 from .backends.rest import RestBackend
 from .transport import Transport
 

@@ -9,7 +9,6 @@ in their immutable identity, so making one per web request costs a few attribute
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -19,20 +18,20 @@ from uuid import UUID
 
 from .. import _local
 from .._deprecation import warn_deprecated
+from .._flavour import run_blocking
 from ..backends.base import (
     DEFAULT_POOL_MAX,
     DEFAULT_POOL_MIN,
     DEFAULT_STATEMENT_TIMEOUT_MS,
     SyncBackend,
-    Rpc,
     RpcReturns,
 )
 from ..config import Settings, check_db_url
 from ..engine.registry import ToolRegistry
-from ..errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, ServerError
-from ..identity import Identity, JwksKeys, key_role, mint_user_token
+from ..errors import ConfigurationError, NotFoundError, ServerError
+from ..identity import Identity, JwksKeys, key_role, mint_user_token, session_identity
 from ..retry import DEFAULT_RETRY, RetryPolicy
-from ._io import run_blocking
+from ..schema.rpc import rpc_call
 from .transport import Transport
 
 if TYPE_CHECKING:
@@ -50,10 +49,6 @@ if TYPE_CHECKING:
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
-
-#: A database function or argument name the SDK passes on as is: a plain, unquoted identifier.
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_RPC_RETURNS = ("rows", "scalar", "none")
 
 
 class _Shared:
@@ -317,12 +312,12 @@ class Phase3Client:
         pending = auth.get_session()
         session = pending if inspect.isawaitable(pending) else pending
         transport = client._transport
-        transport.identity = _session_identity(session, signed_out, type(client).__name__)
+        transport.identity = session_identity(session, signed_out, type(client).__name__)
 
         def follow(event: str, new_session: Any) -> None:
             # The transport is this client's alone (derived clients get their own), and resources read its
             # identity on every call: swapping it here is what makes a refreshed token take effect.
-            transport.identity = _session_identity(new_session, signed_out, type(client).__name__)
+            transport.identity = session_identity(new_session, signed_out, type(client).__name__)
 
         if hasattr(auth, "on_auth_state_change"):
             auth.on_auth_state_change(follow)
@@ -346,27 +341,7 @@ class Phase3Client:
         backends (UUIDs and times as strings). Errors are the SDK's typed errors on both backends. A
         call is retried on transient errors only if you say it is ``idempotent`` (a function may write).
         """
-        if not isinstance(name, str) or not _IDENTIFIER.match(name):
-            raise InvalidInputError(f"rpc() needs a plain function name, got {name!r}", field="name")
-        if returns not in _RPC_RETURNS:
-            raise InvalidInputError(
-                f"returns must be one of {', '.join(_RPC_RETURNS)}, got {returns!r}", field="returns"
-            )
-        values = dict(args or {})
-        for arg in values:
-            if not isinstance(arg, str) or not _IDENTIFIER.match(arg):
-                raise InvalidInputError(
-                    f"rpc() argument names must be plain names, got {arg!r}", field="args"
-                )
-        # Objects (and lists of them) are JSON to the function; a direct connection must say so, where
-        # PostgREST reads the whole body as JSON anyway.
-        casts = {
-            arg: "jsonb"
-            for arg, value in values.items()
-            if isinstance(value, dict)
-            or (isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value))
-        }
-        op = Rpc(name, values, returns=returns, casts=casts, json=True)
+        op = rpc_call(name, args, returns)
         try:
             return self._transport.rpc(op, idempotent=idempotent)
         except ServerError as exc:
@@ -375,7 +350,7 @@ class Phase3Client:
             # What PostgREST answers with 404 (PGRST202): the same NotFoundError on a direct connection,
             # without Postgres' hint about casts, which misleads for a call by argument names.
             raise NotFoundError(
-                f"no function public.{name}({', '.join(values)})",
+                f"no function public.{name}({', '.join(op.args)})",
                 code=exc.code,
                 hint="create it in a migration, or check its argument names (rpc() passes arguments by name)",
             ) from exc
@@ -580,24 +555,3 @@ class Phase3Client:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _session_identity(session: Any, signed_out: Identity, client_name: str) -> Identity:
-    """Who a supabase-py session is: its user (the token's claims; PostgREST verifies the signature), or
-    ``signed_out`` when there is no session."""
-    if inspect.isawaitable(session):
-        if inspect.iscoroutine(session):
-            session.close()  # never awaited here: close it rather than leave a warning behind
-        raise ConfigurationError(
-            f"this supabase client is asynchronous: use Async{client_name.removeprefix('Async')}"
-            ".from_supabase() (awaited)"
-        )
-    token = getattr(session, "access_token", None) if session is not None else None
-    if not token:
-        return signed_out
-    try:
-        return Identity.from_token(str(token))
-    except AuthError:
-        # An expired or malformed session token: act signed out, so requests meet RLS as anon rather
-        # than fail in a callback that supabase-py runs for its own reasons.
-        return signed_out

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..backends.base import SyncBackend, Delete, Insert, Query, Rpc, Update
+from .._flavour import Outcome
+from ..backends.base import SyncBackend, Delete, Insert, Query, Rpc, Update, row_owner
 from ..errors import UserNotFoundError
 from ..identity import Identity
 from ..retry import RetryPolicy
-from ._io import Outcome
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class Transport:
                     return fn()
         except UserNotFoundError as exc:
             # Under RLS the database does not say which user id failed the foreign key; we know it.
-            user = exc.user_id or self.identity.user_id or _row_owner(op)
+            user = exc.user_id or self.identity.user_id or row_owner(op)
             if user is not None and exc.user_id is None:
                 raise exc.for_user(user) from None
             raise
@@ -89,12 +89,3 @@ class Transport:
     def rpc(self, op: Rpc, *, idempotent: bool) -> Any:
         """Call a function; only the caller knows whether it is safe to repeat."""
         return self._call(lambda: self.backend.rpc(op, self.identity), idempotent=idempotent)
-
-
-def _row_owner(op: object) -> Any:
-    """The one ``user_id`` the rows of an insert are written for (a service client's ``user_id=``), if any."""
-    rows = getattr(op, "rows", None)
-    if not isinstance(rows, Sequence):
-        return None
-    owners = {row.get("user_id") for row in rows if isinstance(row, Mapping)}
-    return owners.pop() if len(owners) == 1 else None

@@ -235,3 +235,12 @@ class SyncBackend(Protocol):
 DEFAULT_POOL_MIN = 1
 DEFAULT_POOL_MAX = 10
 DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
+
+
+def row_owner(op: object) -> Any:
+    """The one ``user_id`` the rows of an insert are written for (a service client's ``user_id=``), if any."""
+    rows = getattr(op, "rows", None)
+    if not isinstance(rows, Sequence):
+        return None
+    owners = {row.get("user_id") for row in rows if isinstance(row, Mapping)}
+    return owners.pop() if len(owners) == 1 else None

@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import socket
+import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 from uuid import UUID
@@ -32,7 +36,7 @@ from uuid import UUID
 import jsonpath_rfc9535
 
 from ..errors import InvalidInputError
-from ..models import StepRecord, Tool, ToolStatus
+from ..models import SkillExecution, StepRecord, Tool, ToolStatus
 from ..retry import backoff_delay as retry_backoff_delay
 from .jsonpath import compile_path
 from .registry import Handler
@@ -41,14 +45,19 @@ from .steps import SkillStep
 __all__ = [
     "RegisteredHandler",
     "ResolvedTool",
+    "SkillRun",
+    "StepResult",
     "ToolRun",
     "backoff_delay",
     "check_inputs",
+    "check_timeout",
     "final_output",
+    "first_execution",
     "json_value",
     "map_inputs",
     "map_output",
     "missing_required_inputs",
+    "owner_token",
     "pick_tool",
     "rebuild_context",
     "step_record",
@@ -280,3 +289,60 @@ def usage_entry(
         "memory_used_mb": run.memory_used_mb,
         "skill_execution_id": str(execution_id) if execution_id else None,
     }
+
+
+# -- one execution as the executor drives it (pure state; the I/O is _async/engine/executor.py) ------
+
+
+def owner_token() -> str:
+    """Names the process holding a lease, for people reading the row; unique per run."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class SkillRun:
+    """The state of one execution while this process drives it."""
+
+    execution: SkillExecution
+    steps: list[SkillStep]
+    tools: dict[str, ResolvedTool]
+    context: dict[str, Any]
+    owner: str
+    timeout: float | None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    base_ms: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def deadline(self) -> float | None:
+        """When (``time.perf_counter()``) the execution's time budget runs out (``None``: no budget)."""
+        return None if self.timeout is None else self.started + self.timeout
+
+    def remaining(self) -> float | None:
+        """Seconds left of the execution's time budget (``None``: no budget)."""
+        return None if self.timeout is None else self.started + self.timeout - time.perf_counter()
+
+
+@dataclass
+class StepResult:
+    """What one step left: its record, the tool calls it logged, its output, whether it timed out."""
+
+    record: dict[str, Any]
+    usage: list[dict[str, Any]]
+    value: Any
+    timed_out: bool = False
+
+
+def check_timeout(timeout: float | None) -> None:
+    """InvalidInputError unless ``timeout`` is None or a positive number of seconds."""
+    if timeout is not None and not timeout > 0:
+        raise InvalidInputError(
+            f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
+        )
+
+
+def first_execution(rows: Any) -> SkillExecution | None:
+    """The execution in the first row a function or query returned, if any."""
+    if not rows:
+        return None
+    return SkillExecution.model_validate(rows[0])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
-from typing import Annotated, Any
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from pydantic import (
@@ -307,3 +307,24 @@ def invalid_input_from(exc: ValidationError, *, what: str) -> InvalidInputError:
         else:
             problems.append(f"{loc}: {err['msg']}")
     return InvalidInputError(f"invalid {what}: " + "; ".join(problems), field=first_field, code="validation")
+
+
+_P = TypeVar("_P", bound=PayloadModel)
+
+
+def as_uuid(value: UUID | str, field: str = "id") -> UUID:
+    """``value`` as a UUID, or InvalidInputError naming the field (before any request)."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidInputError(f"{field} must be a UUID, got {value!r}", field=field) from None
+
+
+def validate_payload(model: type[_P], data: Mapping[str, Any], *, what: str) -> _P:
+    """Build a payload model, turning pydantic's error into InvalidInputError naming every bad field."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise invalid_input_from(exc, what=what) from None

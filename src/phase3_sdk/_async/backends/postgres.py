@@ -27,6 +27,7 @@ try:
 except ImportError as exc:
     raise missing_extra(exc, "the Postgres backend (connect(), local())", "postgres") from None
 
+from ..._flavour import AsyncLock, AsyncOutcome
 from ...backends import sql as q
 from ...backends.base import (
     DEFAULT_POOL_MAX,
@@ -40,7 +41,6 @@ from ...backends.base import (
 )
 from ...errors import ConfigurationError, Phase3ConnectionError
 from ...identity import Identity
-from .._io import Lock, Outcome
 
 T = TypeVar("T")
 
@@ -140,7 +140,7 @@ class AsyncPostgresBackend:
             name="phase3",
         )
         self._opened = False
-        self._open_lock = Lock()
+        self._open_lock = AsyncLock()
         #: Bulk insert state: column types per table, and the stage tables each pooled connection has (a
         #: weak map, so a connection the pool closes takes its entry with it).
         self._types: dict[str, dict[str, tuple[int, str]]] = {}
@@ -213,7 +213,7 @@ class AsyncPostgresBackend:
             ) from None
         await conn.close()
 
-    async def run(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
+    async def run(self, identity: Identity, work: Callable[[Conn], AsyncOutcome[T]]) -> T:
         """Run ``work`` in one transaction under ``identity``; map any failure to an SDK error."""
         if not self._opened:
             await self._open()
@@ -224,7 +224,7 @@ class AsyncPostgresBackend:
         except (psycopg.Error, PoolTimeout) as exc:
             raise q.map_error(exc) from exc
 
-    async def run_unpipelined(self, identity: Identity, work: Callable[[Conn], Outcome[T]]) -> T:
+    async def run_unpipelined(self, identity: Identity, work: Callable[[Conn], AsyncOutcome[T]]) -> T:
         """:meth:`run` without pipeline mode, for work that uses COPY (which pipeline mode does not allow)."""
         if not self._opened:
             await self._open()

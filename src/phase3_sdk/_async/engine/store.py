@@ -12,15 +12,10 @@ from typing import Any
 from uuid import UUID
 
 from ...backends.base import Rpc
+from ...engine.runs import first_execution
 from ...errors import LeaseLostError
 from ...models import SkillExecution
 from ..transport import AsyncTransport
-
-
-def _one(rows: Any) -> SkillExecution | None:
-    if not rows:
-        return None
-    return SkillExecution.model_validate(rows[0])
 
 
 class AsyncExecutionStore:
@@ -66,7 +61,7 @@ class AsyncExecutionStore:
             ),
             idempotent=True,
         )
-        row = _one(rows)
+        row = first_execution(rows)
         if row is None:  # pragma: no cover - the function raises instead
             raise LeaseLostError(f"execution {execution_id} could not be started")
         return row
@@ -131,7 +126,7 @@ class AsyncExecutionStore:
             ),
             idempotent=True,
         )
-        row = _one(rows)
+        row = first_execution(rows)
         if row is None:
             raise LeaseLostError(
                 f"execution {execution_id} is no longer held by this process; it was not finished"
@@ -153,7 +148,7 @@ class AsyncExecutionStore:
             ),
             idempotent=True,
         )
-        return _one(rows)
+        return first_execution(rows)
 
     async def find_expired(self, limit: int) -> list[tuple[UUID, UUID]]:
         """``(execution id, owner)`` of running executions whose lease expired, oldest expiry first.
@@ -173,4 +168,4 @@ class AsyncExecutionStore:
             Rpc("cancel_skill_execution", {"p_execution_id": execution_id}, returns="rows"),
             idempotent=True,
         )
-        return _one(rows)
+        return first_execution(rows)

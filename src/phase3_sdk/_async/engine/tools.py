@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
+from ..._flavour import AsyncHandlerCaller, HandlerTimeout, async_run_blocking
 from ...backends.base import Filter, Order, Query
-from ...engine.flavour import AsyncHandlerCaller, HandlerTimeout
 from ...engine.registry import ToolRegistry
 from ...engine.runs import ResolvedTool, ToolRun, json_value, pick_tool, unwrap_handler
 from ...engine.sandbox import PROFILES
@@ -24,7 +24,6 @@ from ...engine.supervisor import run_js_tool
 from ...errors import ToolTimeoutError
 from ...models import Tool
 from ...schema.tables import TOOLS
-from .. import _io
 from ..transport import AsyncTransport
 
 
@@ -165,7 +164,7 @@ class AsyncToolRunner:
         try:
             # A worker process runs the code (killed at ~1.5x the limit if a native call overruns it);
             # waiting for it blocks, so off the event loop in the async client, inline in the blocking one.
-            outcome = await _io.run_blocking(
+            outcome = await async_run_blocking(
                 run_js_tool, row.code, params, row.sandbox_profile, limits=limits
             )
         except (TypeError, ValueError) as exc:  # params that are not JSON

@@ -8,15 +8,13 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from uuid import UUID
 
-from pydantic import ValidationError
-
 from ..._deprecation import warn_deprecated
 from ..._rows_display import AsyncRows
 from ...backends.base import Delete, Filter, Insert, Order, Query, Update
 from ...errors import InvalidInputError, NotFoundError
 from ...filters import DEPRECATED_FILTERS
 from ...models import PayloadModel, RowModel, UpdateModel
-from ...models._base import invalid_input_from
+from ...models._base import as_uuid, validate_payload
 from ...schema.query import (
     DEFAULT_PAGE_SIZE,
     FilterSpec,
@@ -50,27 +48,6 @@ def transport_for(impersonate: Impersonate, user_id: UUID) -> AsyncTransport:
     its transport (0.1's ``client.as_user(...)._transport``, still accepted)."""
     acting = impersonate(user_id)
     return acting if isinstance(acting, AsyncTransport) else acting._transport
-
-
-P = TypeVar("P", bound=PayloadModel)
-
-
-def as_uuid(value: UUID | str, field: str = "id") -> UUID:
-    """``value`` as a UUID, or InvalidInputError naming the field (before any request)."""
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise InvalidInputError(f"{field} must be a UUID, got {value!r}", field=field) from None
-
-
-def validate_payload(model: type[P], data: Mapping[str, Any], *, what: str) -> P:
-    """Build a payload model, turning pydantic's error into InvalidInputError naming every bad field."""
-    try:
-        return model.model_validate(dict(data))
-    except ValidationError as exc:
-        raise invalid_input_from(exc, what=what) from None
 
 
 class AsyncTableResource(Generic[RowT]):

@@ -8,7 +8,6 @@ before any request.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,62 +21,18 @@ try:
 except ImportError as exc:
     raise missing_extra(exc, "semantic search", "search") from None
 
+from ..._flavour import async_run_blocking
 from ...backends.base import Filter, Query, Rpc
 from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension, vector_text
 from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
 from ...models import SalienceTier, SearchHit
+from ...models._search_args import check_filters, check_match_count, check_number, check_text
 from ...models.memory import SEARCH_METHODS, SearchMethod, SearchResults
 from ...schema.tables import CONVERSATIONS
-from .._io import run_blocking
 from ..transport import AsyncTransport
-
-#: The most hits one call returns (the functions clamp to the same bound).
-MAX_MATCH_COUNT = 1000
-_TIERS = frozenset({"critical", "high", "medium", "low"})
 
 #: What ``semantic`` accepts as its query: text to embed, or an embedding.
 QueryVector = Sequence[float] | npt.NDArray[Any]
-
-
-def _check_match_count(match_count: int) -> int:
-    if (
-        isinstance(match_count, bool)
-        or not isinstance(match_count, int)
-        or not 1 <= match_count <= MAX_MATCH_COUNT
-    ):
-        raise InvalidInputError(
-            f"match_count must be an integer from 1 to {MAX_MATCH_COUNT}, got {match_count!r}",
-            field="match_count",
-        )
-    return match_count
-
-
-def _check_filters(salience_tier: str | None, since: datetime | None, *, include_deleted: bool) -> None:
-    if salience_tier is not None and salience_tier not in _TIERS:
-        raise InvalidInputError(
-            f"salience_tier must be one of {sorted(_TIERS)} or None, got {salience_tier!r}",
-            field="salience_tier",
-        )
-    if since is not None and not isinstance(since, datetime):
-        raise InvalidInputError(f"since must be a datetime, got {type(since).__name__}", field="since")
-    if not isinstance(include_deleted, bool):
-        raise InvalidInputError(
-            f"include_deleted must be a bool, got {include_deleted!r}", field="include_deleted"
-        )
-
-
-def _check_number(value: Any, field: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInputError(f"{field} must be a number, got {value!r}", field=field)
-    if not low <= value <= high:
-        raise InvalidInputError(f"{field} must be between {low} and {high}, got {value}", field=field)
-    return float(value)
-
-
-def _check_text(query: Any, field: str = "query") -> str:
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidInputError(f"{field} must be a non-empty string, got {query!r}", field=field)
-    return query
 
 
 class AsyncSearch:
@@ -97,12 +52,12 @@ class AsyncSearch:
 
     async def embed(self, text: str) -> list[float]:
         """The query embedding of ``text`` (what ``semantic(text)`` searches with)."""
-        vector: list[float] = (await self._embed(_check_text(text))).tolist()
+        vector: list[float] = (await self._embed(check_text(text))).tolist()
         return vector
 
     async def _embed(self, text: str) -> npt.NDArray[np.float32]:
         # Embedding is CPU-bound (or a blocking model call): keep it off the event loop.
-        vectors = await run_blocking(self.embedder.embed, [text])
+        vectors = await async_run_blocking(self.embedder.embed, [text])
         if len(vectors) != 1:
             raise ConfigurationError(f"the embedder returned {len(vectors)} vectors for one text")
         try:
@@ -112,7 +67,7 @@ class AsyncSearch:
 
     async def _query_vector(self, query: str | QueryVector) -> npt.NDArray[np.float32]:
         if isinstance(query, str):
-            return await self._embed(_check_text(query))
+            return await self._embed(check_text(query))
         return check_dimension(query, field="query")
 
     async def _rows(self, function: str, args: dict[str, Any], casts: dict[str, str]) -> list[dict[str, Any]]:
@@ -151,10 +106,10 @@ class AsyncSearch:
         When nothing is found and some of the caller's memories have no embedding (semantic search
         cannot see those), a :class:`~phase3_sdk.errors.MissingEmbeddingsWarning` says how many.
         """
-        _check_match_count(match_count)
+        check_match_count(match_count)
         if threshold is not None:
-            threshold = _check_number(threshold, "threshold", -1.0, 1.0)
-        _check_filters(salience_tier, since, include_deleted=include_deleted)
+            threshold = check_number(threshold, "threshold", -1.0, 1.0)
+        check_filters(salience_tier, since, include_deleted=include_deleted)
         if not isinstance(exact, bool):
             raise InvalidInputError(f"exact must be a bool, got {exact!r}", field="exact")
         vector = await self._query_vector(query)
@@ -215,9 +170,9 @@ class AsyncSearch:
         ``climbing or running``), English stemming, topics weighing more than message text. Needs no
         embeddings. Each hit has ``rank`` set.
         """
-        _check_text(query)
-        _check_match_count(match_count)
-        _check_filters(salience_tier, since, include_deleted=include_deleted)
+        check_text(query)
+        check_match_count(match_count)
+        check_filters(salience_tier, since, include_deleted=include_deleted)
         return await self._call(
             "text_search",
             {
@@ -251,10 +206,10 @@ class AsyncSearch:
         ``embedding`` is given. Each hit has ``score`` and, where that side found it, ``similarity`` and
         ``rank``.
         """
-        _check_text(query)
-        _check_match_count(match_count)
-        w_sem = _check_number(semantic_weight, "semantic_weight", 0.0, 1e6)
-        w_text = _check_number(text_weight, "text_weight", 0.0, 1e6)
+        check_text(query)
+        check_match_count(match_count)
+        w_sem = check_number(semantic_weight, "semantic_weight", 0.0, 1e6)
+        w_text = check_number(text_weight, "text_weight", 0.0, 1e6)
         if w_sem == 0.0 and w_text == 0.0:
             raise InvalidInputError(
                 "semantic_weight and text_weight cannot both be 0", field="semantic_weight"
@@ -263,7 +218,7 @@ class AsyncSearch:
             raise InvalidInputError(
                 f"rrf_k must be an integer from 1 to 100000, got {rrf_k!r}", field="rrf_k"
             )
-        _check_filters(salience_tier, since, include_deleted=include_deleted)
+        check_filters(salience_tier, since, include_deleted=include_deleted)
         vector = check_dimension(embedding, field="embedding") if embedding is not None else None
         if vector is None and w_sem > 0.0:
             vector = await self._embed(query)

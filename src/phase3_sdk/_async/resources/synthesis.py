@@ -11,6 +11,7 @@ from uuid import UUID
 from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
+from ..._flavour import async_sleep
 from ..._rows_display import AsyncRows
 from ...filters import JobFilters, PatternFilters, RecommendationFilters
 from ...models import (
@@ -25,15 +26,15 @@ from ...models import (
     SynthesisJobCreate,
     SynthesisType,
 )
+from ...models._base import as_uuid
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
-from .. import _io
 from ..transport import AsyncTransport
-from ._base import AsyncTableResource, Impersonate, as_uuid, transport_for
+from ._base import AsyncTableResource, Impersonate, transport_for
 
 if TYPE_CHECKING:
     from ...synthesis.jobs import StopSignal, WorkerReport
-    from ..synthesis.runner import AnalyzerFactory
+    from ...synthesis.jobs.run import AnalyzerFactory
 
 #: ``wait`` polls quickly at first, then backs off to this interval.
 WAIT_FIRST_POLL = 0.2
@@ -180,16 +181,17 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
         """
         from ..._progress import ProgressBar
         from ...errors import SynthesisTimeoutError
+        from ...synthesis.jobs.run import job_label
 
         key = as_uuid(job_id, "job_id")
         deadline = time.monotonic() + timeout
         job = await self.get(key)
         baseline = job.last_run
-        bar = ProgressBar(_describe(job), enabled=progress)
+        bar = ProgressBar(job_label(job), enabled=progress)
         delay = poll_interval
         try:
             while True:
-                bar.update(1.0 if job.status == "completed" else job.progress, description=_describe(job))
+                bar.update(1.0 if job.status == "completed" else job.progress, description=job_label(job))
                 if job.status in ("completed", "failed"):
                     return job
                 if job.is_recurring and job.last_run != baseline and job.status != "running":
@@ -200,7 +202,7 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
                         f"synthesis job {key} is still {job.status} after {timeout:g} s "
                         f"(progress {job.progress:.0%}, attempt {job.attempts} of {job.max_attempts})"
                     )
-                await _io.sleep(min(delay, left))
+                await async_sleep(min(delay, left))
                 delay = min(delay * 1.5, WAIT_MAX_POLL)
                 job = await self.get(key)
         finally:
@@ -255,10 +257,6 @@ class AsyncSynthesisJobs(AsyncTableResource[SynthesisJob]):
             retry_cap=jobqueue.DEFAULT_RETRY_CAP if retry_cap is None else retry_cap,
         )
         return await worker.run(once=once, stop_event=stop_event)
-
-
-def _describe(job: SynthesisJob) -> str:
-    return f"{job.synthesis_type} [{job.status}]"
 
 
 class AsyncPatterns(AsyncTableResource[Pattern]):

@@ -10,6 +10,7 @@ from uuid import UUID
 from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
+from ..._flavour import async_run_blocking
 from ..._rows_display import AsyncRows
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
@@ -22,11 +23,11 @@ from ...models import (
     ToolUsage,
     ToolUsageCreate,
 )
+from ...models._base import as_uuid, validate_payload
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import TOOL_USAGE, TOOLS
-from .._io import run_blocking
 from ..transport import AsyncTransport
-from ._base import AsyncTableResource, as_uuid, validate_payload
+from ._base import AsyncTableResource
 
 H = TypeVar("H", bound=Handler)
 
@@ -41,7 +42,7 @@ async def _check_code(code: Any) -> None:
         return  # not text: the payload model names the problem
     from ...engine.supervisor import check_js_syntax
 
-    error = await run_blocking(check_js_syntax, code)
+    error = await async_run_blocking(check_js_syntax, code)
     if error is not None:
         raise InvalidInputError(
             f"code is not valid JavaScript: {error}",

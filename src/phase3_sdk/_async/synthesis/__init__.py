@@ -1,7 +1,8 @@
 """The synthesis worker: claims jobs, runs analyzers as the job's user, merges results, survives crashes."""
 
+from ...synthesis.jobs.run import JobState
 from .queue import AsyncJobQueue
-from .runner import AsyncJobRunner, JobState
+from .runner import AsyncJobRunner
 from .worker import AsyncSynthesisWorker
 
 __all__ = ["AsyncJobQueue", "AsyncJobRunner", "AsyncSynthesisWorker", "JobState"]

@@ -3,62 +3,24 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from ..._flavour import async_run_blocking
 from ...errors import LeaseLostError
-from ...models import Conversation, SynthesisJob
+from ...models import SynthesisJob
 from ...synthesis import jobs as jobqueue
-from ...synthesis.analyzers.base import Analyzer
-from ...synthesis.recommendations import recommend
-from ...synthesis.types import DetectedPattern, MemoryRecord, SynthesisType
-from .. import _io
+from ...synthesis.jobs.run import AnalyzerFactory, JobState, RunResult, memory_records, pattern_drafts
+from ...synthesis.types import DetectedPattern, MemoryRecord
 from ..resources.conversations import AsyncConversations
 from ..transport import AsyncTransport
 from .queue import AsyncJobQueue
 
-#: Which analyzers a job of a given type runs (default: the built-in ``analyzers_for``).
-AnalyzerFactory = Callable[[SynthesisType], Sequence[Analyzer]]
-
 # Progress milestones: reading memories is about half the time of a job, analysis most of the rest.
 _READ_DONE = 0.5
 _ANALYSIS_DONE = 0.9
-
-
-class JobState:
-    """What a running job shares with its heartbeat: progress so far, and whether the lease was lost."""
-
-    __slots__ = ("lost", "progress")
-
-    def __init__(self) -> None:
-        self.progress = 0.0
-        self.lost = False
-
-    def check(self, job_id: UUID) -> None:
-        """Stop the job (raise :class:`LeaseLostError`) once its heartbeat found the lease gone."""
-        if self.lost:
-            raise LeaseLostError(f"the lease on synthesis job {job_id} was lost; another worker owns it now")
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A finished run: the job row as it is now and what the run did."""
-
-    job: SynthesisJob
-    memories_analyzed: int
-    patterns_detected: int
-
-
-def _records(rows: Sequence[Conversation]) -> list[MemoryRecord]:
-    # A pydantic model's __dict__ is its field values: no copy of the 768-float embeddings.
-    return [MemoryRecord.from_row(vars(row)) for row in rows]
-
-
-def _drafts(patterns: Sequence[DetectedPattern]) -> list[dict[str, Any]]:
-    return [jobqueue.pattern_payload(p, recommend(p)) for p in patterns]
 
 
 class AsyncJobRunner:
@@ -94,7 +56,7 @@ class AsyncJobRunner:
             page = await conversations.page(
                 self._page_size, cursor, order="created_at", include_embedding=True, **filters
             )
-            records.extend(await _io.run_blocking(_records, page.items))
+            records.extend(await async_run_blocking(memory_records, page.items))
             state.progress = _READ_DONE * min(1.0, len(records) / max(total, 1))
             cursor = page.next_cursor
             if cursor is None:
@@ -111,10 +73,10 @@ class AsyncJobRunner:
         for i, analyzer in enumerate(analyzers):
             state.check(job.id)
             # CPU-bound: off the event loop in the async worker (inline in the blocking twin).
-            found.extend(await _io.run_blocking(analyzer.analyze, memories))
+            found.extend(await async_run_blocking(analyzer.analyze, memories))
             state.progress = _READ_DONE + (_ANALYSIS_DONE - _READ_DONE) * (i + 1) / max(len(analyzers), 1)
         patterns = jobqueue.best_per_key(found)
-        payload = await _io.run_blocking(_drafts, patterns)
+        payload = await async_run_blocking(pattern_drafts, patterns)
 
         insights = jobqueue.job_summary(
             synthesis_type=job.synthesis_type,

@@ -10,39 +10,27 @@ the lease expires, and only one run's results are ever merged.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from ..._concurrency import AsyncEvent, AsyncTaskGroup
+from ..._flavour import AsyncEvent, AsyncTaskGroup, async_sleep
 from ...errors import ConfigurationError, LeaseLostError, Phase3Error
 from ...identity import Identity
 from ...models import SynthesisJob
 from ...synthesis import jobs as jobqueue
 from ...synthesis.analyzers.registry import analyzers_for
-from .. import _io
+from ...synthesis.jobs.run import AnalyzerFactory, JobState, error_text
+from ...synthesis.jobs.worker_options import default_worker_id
 from ..transport import AsyncTransport
 from .queue import AsyncJobQueue
-from .runner import AnalyzerFactory, AsyncJobRunner, JobState
+from .runner import AsyncJobRunner
 
 log = logging.getLogger("phase3_sdk.synthesis.worker")
 
 #: How often an idle lane looks at the stop signal while it waits.
 _STOP_TICK = 0.05
-
-
-def default_worker_id() -> str:
-    """``host:pid:random``: unique per worker, and says where to look when a lease is held."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _error_text(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class AsyncSynthesisWorker:
@@ -119,7 +107,7 @@ class AsyncSynthesisWorker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            await _io.sleep(min(left, _STOP_TICK))
+            await async_sleep(min(left, _STOP_TICK))
 
     async def _lane(
         self,
@@ -198,7 +186,7 @@ class AsyncSynthesisWorker:
                 return
 
     async def _fail(self, job: SynthesisJob, exc: Exception, report: jobqueue.WorkerReport) -> None:
-        error = _error_text(exc)
+        error = error_text(exc)
         log.warning(
             "job %s: attempt %d of %d raised %s",
             job.id,

@@ -28,6 +28,7 @@ try:
 except ImportError as exc:
     raise missing_extra(exc, "the Postgres backend (connect(), local())", "postgres") from None
 
+from ..._flavour import Lock, Outcome
 from ...backends import sql as q
 from ...backends.base import (
     DEFAULT_POOL_MAX,
@@ -41,7 +42,6 @@ from ...backends.base import (
 )
 from ...errors import ConfigurationError, Phase3ConnectionError
 from ...identity import Identity
-from .._io import Lock, Outcome
 
 T = TypeVar("T")
 

@@ -27,27 +27,27 @@ resolve tools (unless all are Python handlers), start and finish -- at most four
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Final
 from uuid import UUID
 
+from ..._flavour import LeaseKeeper, run_blocking, sleep
 from ...backends.base import Filter, Query
 from ...engine.conditions import evaluate_condition
-from ...engine.flavour import LeaseKeeper
 from ...engine.registry import ToolRegistry
 from ...engine.runs import (
-    ResolvedTool,
+    SkillRun,
+    StepResult,
     backoff_delay,
     check_inputs,
+    check_timeout,
     final_output,
     map_inputs,
     map_output,
     missing_required_inputs,
+    owner_token,
     rebuild_context,
     step_record,
     usage_entry,
@@ -56,7 +56,6 @@ from ...engine.steps import SkillStep, parse_steps
 from ...errors import ExecutionError, InvalidInputError, LeaseLostError, NotFoundError
 from ...models import Skill, SkillExecution
 from ...schema.tables import SKILL_EXECUTIONS
-from .. import _io
 from ..transport import Transport
 from .store import ExecutionStore
 from .tools import ToolRunner
@@ -65,42 +64,6 @@ from .tools import ToolRunner
 DEFAULT_LEASE_SECONDS: Final = 30.0
 #: First wait before retrying a failed step (doubles per attempt, jittered, capped at 5 s).
 DEFAULT_RETRY_BACKOFF: Final = 0.2
-
-
-def _owner_token() -> str:
-    """Names the process holding a lease, for people reading the row; unique per run."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-@dataclass
-class _Run:
-    """The state of one execution while this process drives it."""
-
-    execution: SkillExecution
-    steps: list[SkillStep]
-    tools: dict[str, ResolvedTool]
-    context: dict[str, Any]
-    owner: str
-    timeout: float | None
-    records: list[dict[str, Any]] = field(default_factory=list)
-    base_ms: float = 0.0
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def deadline(self) -> float | None:
-        return None if self.timeout is None else self.started + self.timeout
-
-    def remaining(self) -> float | None:
-        """Seconds left of the execution's time budget (``None``: no budget)."""
-        return None if self.timeout is None else self.started + self.timeout - time.perf_counter()
-
-
-@dataclass
-class _StepResult:
-    record: dict[str, Any]
-    usage: list[dict[str, Any]]
-    value: Any
-    timed_out: bool = False
 
 
 class SkillExecutor:
@@ -138,7 +101,7 @@ class SkillExecutor:
 
         ``user_id`` is whose run it is when acting as the service role (default: the skill's owner).
         """
-        _check_timeout(timeout)
+        check_timeout(timeout)
         if not skill.is_enabled:
             raise ExecutionError(f"skill {skill.name!r} ({skill.id}) is disabled", code="skill_disabled")
         values = check_inputs(inputs)
@@ -158,7 +121,7 @@ class SkillExecutor:
                 f"no enabled custom tool visible): {', '.join(unknown)}",
                 field="steps",
             )
-        owner = _owner_token()
+        owner = owner_token()
         started = time.perf_counter()
         execution = self._store.start(
             uuid.uuid4(),
@@ -169,7 +132,7 @@ class SkillExecutor:
             owner,
             self.lease_seconds,
         )
-        run = _Run(execution, steps, tools, {"input": values}, owner, timeout, started=started)
+        run = SkillRun(execution, steps, tools, {"input": values}, owner, timeout, started=started)
         return self._drive(run)
 
     def resume(self, execution_id: UUID, *, timeout: float | None = None) -> SkillExecution:  # noqa: ASYNC109 - a run's time budget, recorded in its result
@@ -204,8 +167,8 @@ class SkillExecutor:
         nobody else is driving (``skills.resume_expired``) spends no read on the ones it cannot take.
         Raises :class:`~phase3_sdk.errors.LeaseLostError` if the lease is lost to another process mid-run.
         """
-        _check_timeout(timeout)
-        owner = _owner_token()
+        check_timeout(timeout)
+        owner = owner_token()
         execution = self._store.claim(execution_id, owner, self.lease_seconds)
         if execution is None:
             return None
@@ -219,7 +182,7 @@ class SkillExecutor:
             if remaining
             else {}
         )
-        run = _Run(
+        run = SkillRun(
             execution,
             steps,
             tools,
@@ -263,7 +226,7 @@ class SkillExecutor:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def _drive(self, run: _Run) -> SkillExecution:
+    def _drive(self, run: SkillRun) -> SkillExecution:
         def renew() -> bool:
             # claim_skill_execution extends a lease its owner already holds.
             return self._store.claim(run.execution.id, run.owner, self.lease_seconds) is not None
@@ -280,7 +243,7 @@ class SkillExecutor:
             run.execution.id, run.owner, status, final_output(run.records), error, elapsed_ms
         )
 
-    def _steps(self, run: _Run, keeper: LeaseKeeper) -> tuple[str, str | None]:
+    def _steps(self, run: SkillRun, keeper: LeaseKeeper) -> tuple[str, str | None]:
         """Run every step without a checkpoint; return the execution's final (status, error_message)."""
         done = {r["stepId"] for r in run.records}
         for step in run.steps:
@@ -305,29 +268,29 @@ class SkillExecutor:
                 return "cancelled", "cancelled"
         return "completed", None
 
-    def _step(self, run: _Run, step: SkillStep) -> _StepResult:
+    def _step(self, run: SkillRun, step: SkillStep) -> StepResult:
         """Run one step (condition, mapping, attempts); never raises for a fault of the step itself."""
         started = time.perf_counter()
 
         def elapsed() -> float:
             return (time.perf_counter() - started) * 1000
 
-        def failed(error: str, attempts: int = 0, usage: list[dict[str, Any]] | None = None) -> _StepResult:
+        def failed(error: str, attempts: int = 0, usage: list[dict[str, Any]] | None = None) -> StepResult:
             record = step_record(
                 step, success=False, error=error, attempts=attempts, execution_time_ms=elapsed()
             )
-            return _StepResult(record, usage or [], None)
+            return StepResult(record, usage or [], None)
 
         if step.condition and step.condition.strip():
             try:
                 # A sandbox worker process evaluates it (killed past ~1.5x the strict 250 ms limit); waiting
                 # for it blocks, so off the event loop in the async client.
-                go = _io.run_blocking(evaluate_condition, step.condition, run.context)
+                go = run_blocking(evaluate_condition, step.condition, run.context)
             except InvalidInputError as exc:
                 return failed(exc.message)
             if not go:
                 record = step_record(step, success=True, skipped=True, execution_time_ms=elapsed())
-                return _StepResult(record, [], None)
+                return StepResult(record, [], None)
         try:
             params = map_inputs(step, run.context)
         except InvalidInputError as exc:
@@ -350,19 +313,12 @@ class SkillExecutor:
                 record = step_record(
                     step, success=True, output=value, attempts=attempt, execution_time_ms=elapsed()
                 )
-                return _StepResult(record, usage, value)
+                return StepResult(record, usage, value)
             left = run.remaining()
             delay = backoff_delay(attempt, self.retry_backoff)
             if attempt == attempts or (left is not None and left <= delay):
                 result = failed(call.error or call.status, attempt, usage)
                 result.timed_out = call.status == "timeout"
                 return result
-            _io.sleep(delay)
+            sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and not timeout > 0:
-        raise InvalidInputError(
-            f"timeout must be a positive number of seconds, got {timeout!r}", field="timeout"
-        )

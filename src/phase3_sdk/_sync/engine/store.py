@@ -13,15 +13,10 @@ from typing import Any
 from uuid import UUID
 
 from ...backends.base import Rpc
+from ...engine.runs import first_execution
 from ...errors import LeaseLostError
 from ...models import SkillExecution
 from ..transport import Transport
-
-
-def _one(rows: Any) -> SkillExecution | None:
-    if not rows:
-        return None
-    return SkillExecution.model_validate(rows[0])
 
 
 class ExecutionStore:
@@ -67,7 +62,7 @@ class ExecutionStore:
             ),
             idempotent=True,
         )
-        row = _one(rows)
+        row = first_execution(rows)
         if row is None:  # pragma: no cover - the function raises instead
             raise LeaseLostError(f"execution {execution_id} could not be started")
         return row
@@ -132,7 +127,7 @@ class ExecutionStore:
             ),
             idempotent=True,
         )
-        row = _one(rows)
+        row = first_execution(rows)
         if row is None:
             raise LeaseLostError(
                 f"execution {execution_id} is no longer held by this process; it was not finished"
@@ -154,7 +149,7 @@ class ExecutionStore:
             ),
             idempotent=True,
         )
-        return _one(rows)
+        return first_execution(rows)
 
     def find_expired(self, limit: int) -> list[tuple[UUID, UUID]]:
         """``(execution id, owner)`` of running executions whose lease expired, oldest expiry first.
@@ -174,4 +169,4 @@ class ExecutionStore:
             Rpc("cancel_skill_execution", {"p_execution_id": execution_id}, returns="rows"),
             idempotent=True,
         )
-        return _one(rows)
+        return first_execution(rows)

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
+from ..._flavour import HandlerCaller, HandlerTimeout, run_blocking
 from ...backends.base import Filter, Order, Query
-from ...engine.flavour import HandlerCaller, HandlerTimeout
 from ...engine.registry import ToolRegistry
 from ...engine.runs import ResolvedTool, ToolRun, json_value, pick_tool, unwrap_handler
 from ...engine.sandbox import PROFILES
@@ -25,7 +25,6 @@ from ...engine.supervisor import run_js_tool
 from ...errors import ToolTimeoutError
 from ...models import Tool
 from ...schema.tables import TOOLS
-from .. import _io
 from ..transport import Transport
 
 
@@ -166,7 +165,7 @@ class ToolRunner:
         try:
             # A worker process runs the code (killed at ~1.5x the limit if a native call overruns it);
             # waiting for it blocks, so off the event loop in the async client, inline in the blocking one.
-            outcome = _io.run_blocking(
+            outcome = run_blocking(
                 run_js_tool, row.code, params, row.sandbox_profile, limits=limits
             )
         except (TypeError, ValueError) as exc:  # params that are not JSON

@@ -17,11 +17,11 @@ from ...errors import ConfigurationError, InvalidInputError, LeaseLostError, Not
 from ...filters import SkillExecutionFilters, SkillFilters
 from ...identity import Identity
 from ...models import Skill, SkillCreate, SkillExecution, SkillUpdate
-from ...models._base import check_storable
+from ...models._base import as_uuid, check_storable
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import SKILL_EXECUTIONS, SKILLS
 from ..transport import Transport
-from ._base import TableResource, Impersonate, as_uuid, transport_for
+from ._base import TableResource, Impersonate, transport_for
 
 if TYPE_CHECKING:
     from ...engine.steps import SkillStep, StepProblem

@@ -12,6 +12,7 @@ from uuid import UUID
 from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
+from ..._flavour import sleep
 from ..._rows_display import Rows
 from ...filters import JobFilters, PatternFilters, RecommendationFilters
 from ...models import (
@@ -26,15 +27,15 @@ from ...models import (
     SynthesisJobCreate,
     SynthesisType,
 )
+from ...models._base import as_uuid
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import PATTERNS, RECOMMENDATIONS, SYNTHESIS_JOBS
-from .. import _io
 from ..transport import Transport
-from ._base import TableResource, Impersonate, as_uuid, transport_for
+from ._base import TableResource, Impersonate, transport_for
 
 if TYPE_CHECKING:
     from ...synthesis.jobs import StopSignal, WorkerReport
-    from ..synthesis.runner import AnalyzerFactory
+    from ...synthesis.jobs.run import AnalyzerFactory
 
 #: ``wait`` polls quickly at first, then backs off to this interval.
 WAIT_FIRST_POLL = 0.2
@@ -181,16 +182,17 @@ class SynthesisJobs(TableResource[SynthesisJob]):
         """
         from ..._progress import ProgressBar
         from ...errors import SynthesisTimeoutError
+        from ...synthesis.jobs.run import job_label
 
         key = as_uuid(job_id, "job_id")
         deadline = time.monotonic() + timeout
         job = self.get(key)
         baseline = job.last_run
-        bar = ProgressBar(_describe(job), enabled=progress)
+        bar = ProgressBar(job_label(job), enabled=progress)
         delay = poll_interval
         try:
             while True:
-                bar.update(1.0 if job.status == "completed" else job.progress, description=_describe(job))
+                bar.update(1.0 if job.status == "completed" else job.progress, description=job_label(job))
                 if job.status in ("completed", "failed"):
                     return job
                 if job.is_recurring and job.last_run != baseline and job.status != "running":
@@ -201,7 +203,7 @@ class SynthesisJobs(TableResource[SynthesisJob]):
                         f"synthesis job {key} is still {job.status} after {timeout:g} s "
                         f"(progress {job.progress:.0%}, attempt {job.attempts} of {job.max_attempts})"
                     )
-                _io.sleep(min(delay, left))
+                sleep(min(delay, left))
                 delay = min(delay * 1.5, WAIT_MAX_POLL)
                 job = self.get(key)
         finally:
@@ -256,10 +258,6 @@ class SynthesisJobs(TableResource[SynthesisJob]):
             retry_cap=jobqueue.DEFAULT_RETRY_CAP if retry_cap is None else retry_cap,
         )
         return worker.run(once=once, stop_event=stop_event)
-
-
-def _describe(job: SynthesisJob) -> str:
-    return f"{job.synthesis_type} [{job.status}]"
 
 
 class Patterns(TableResource[Pattern]):

@@ -11,6 +11,7 @@ from uuid import UUID
 from typing_extensions import Unpack
 
 from ..._deprecation import warn_deprecated
+from ..._flavour import run_blocking
 from ..._rows_display import Rows
 from ...engine.registry import Handler, ToolRegistry
 from ...engine.runs import RegisteredHandler, ToolRun, check_inputs, usage_entry
@@ -23,11 +24,11 @@ from ...models import (
     ToolUsage,
     ToolUsageCreate,
 )
+from ...models._base import as_uuid, validate_payload
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import TOOL_USAGE, TOOLS
-from .._io import run_blocking
 from ..transport import Transport
-from ._base import TableResource, as_uuid, validate_payload
+from ._base import TableResource
 
 H = TypeVar("H", bound=Handler)
 

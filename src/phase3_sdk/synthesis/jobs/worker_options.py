@@ -1,7 +1,11 @@
-"""What ``run_worker`` takes: its defaults (lease, polling, page size) and the stop signal it watches."""
+"""What ``run_worker`` takes: its defaults (lease, polling, page size, worker id) and the stop signal it
+watches."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from typing import Protocol
 
 #: How long a claimed job stays a worker's without a heartbeat; heartbeats renew it every third of it.
@@ -18,3 +22,8 @@ class StopSignal(Protocol):
     def is_set(self) -> bool:
         """True once the worker should stop taking jobs."""
         ...
+
+
+def default_worker_id() -> str:
+    """``host:pid:random``: unique per worker, and says where to look when a lease is held."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

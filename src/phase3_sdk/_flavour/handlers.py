@@ -1,9 +1,8 @@
-"""The two places where the skill engine's asyncio and blocking flavours truly differ.
+"""Calling a Python tool handler under a time limit, from asyncio code and from blocking code.
 
-``phase3_sdk._async.engine`` is written once and turned into ``phase3_sdk._sync.engine`` by
-``scripts/gen_sync.py``, which renames ``AsyncFoo`` to ``Foo``. Calling a Python handler under a timeout
-and renewing a lease in the background cannot be written once for both (a task vs. a thread), so each
-comes here as an ``Async*`` class and its blocking twin of the same name without the prefix.
+The skill engine (``_async/engine/tools.py``) is written once against ``AsyncHandlerCaller``; the generated
+blocking engine gets ``HandlerCaller``. The two cannot be written once: a handler is awaited as a task
+in one flavour and run in a thread (or a fresh event loop) in the other.
 
 Timeouts and Python handlers: an ``async def`` handler is really cancelled at its timeout. A plain
 function cannot be stopped from outside in Python, so at its timeout the call is *reported* as a timeout
@@ -14,16 +13,14 @@ dropped. Without a timeout, the blocking flavour calls a plain handler inline (t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
-from types import TracebackType
+from collections.abc import Awaitable
 from typing import Any
 
-from .registry import Handler
+from ..engine.registry import Handler
 
-__all__ = ["AsyncHandlerCaller", "AsyncLeaseKeeper", "HandlerCaller", "HandlerTimeout", "LeaseKeeper"]
+__all__ = ["AsyncHandlerCaller", "HandlerCaller", "HandlerTimeout"]
 
 
 class HandlerTimeout(Exception):
@@ -124,74 +121,3 @@ def _call_in_thread(handler: Handler, params: dict[str, Any], timeout: float) ->
     if "error" in box:
         raise box["error"]
     return box.get("value")
-
-
-class AsyncLeaseKeeper:
-    """Renew a lease every ``interval`` seconds while the ``async with`` body runs.
-
-    ``renew`` returns False when the lease is gone (someone else took it, or the run ended); then
-    :attr:`lost` becomes True and renewing stops. A renewal that raises (a network blip) is retried at the
-    next tick: the lease outlives several ticks, so one failure is harmless.
-    """
-
-    def __init__(self, renew: Callable[[], Coroutine[Any, Any, bool]], interval: float) -> None:
-        self._renew = renew
-        self._interval = interval
-        self._task: asyncio.Task[None] | None = None
-        self.lost = False
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                held = await self._renew()
-            except Exception:
-                continue
-            if not held:
-                self.lost = True
-                return
-
-    async def __aenter__(self) -> AsyncLeaseKeeper:
-        self._task = asyncio.create_task(self._loop())
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-
-class LeaseKeeper:
-    """The blocking twin of :class:`AsyncLeaseKeeper`: a daemon thread renews while the body runs."""
-
-    def __init__(self, renew: Callable[[], bool], interval: float) -> None:
-        self._renew = renew
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.lost = False
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                held = self._renew()
-            except Exception:
-                continue
-            if not held:
-                self.lost = True
-                return
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread = threading.Thread(target=self._loop, name="phase3-lease", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()

@@ -1,21 +1,20 @@
 """Doing several things at once: asyncio tasks for the async client, threads for the blocking one.
 
-Hand-written in both flavours side by side, outside ``_async``/``_sync``, because ``scripts/gen_sync.py``
-turns ``AsyncTaskGroup`` into ``TaskGroup`` and ``AsyncEvent`` into ``Event`` in the generated code: the
-synthesis worker is written once against these names and each flavour gets the primitive right for it.
-Only what the worker needs: start concurrent work and wait for all of it, and an event to wait on with a
-timeout (a heartbeat that must stop as soon as its job ends).
+Only what the SDK needs: start concurrent work and wait for all of it (the synthesis worker's lanes), an
+event to wait on with a timeout (a heartbeat that must stop as soon as its job ends), and a lease renewed
+in the background while a body runs (a skill run).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
-__all__ = ["AsyncEvent", "AsyncTaskGroup", "Event", "TaskGroup"]
+__all__ = ["AsyncEvent", "AsyncLeaseKeeper", "AsyncTaskGroup", "Event", "LeaseKeeper", "TaskGroup"]
 
 
 class AsyncTaskGroup:
@@ -123,20 +122,77 @@ class AsyncEvent:
         return True
 
 
-class Event:
-    """A :class:`threading.Event` (same API as :class:`AsyncEvent`, blocking)."""
+class Event(threading.Event):
+    """A :class:`threading.Event`: already the API that :class:`AsyncEvent` gives asyncio code (``wait``
+    takes a timeout and says whether the event was set)."""
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
 
-    def set(self) -> None:
-        """Set the event: wake every waiter."""
-        self._event.set()
+class AsyncLeaseKeeper:
+    """Renew a lease every ``interval`` seconds while the ``async with`` body runs.
 
-    def is_set(self) -> bool:
-        """Whether the event is set."""
-        return self._event.is_set()
+    ``renew`` returns False when the lease is gone (someone else took it, or the run ended); then
+    :attr:`lost` becomes True and renewing stops. A renewal that raises (a network blip) is retried at the
+    next tick: the lease outlives several ticks, so one failure is harmless.
+    """
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the event is set or ``timeout`` seconds pass; True if it is set."""
-        return self._event.wait(timeout)
+    def __init__(self, renew: Callable[[], Coroutine[Any, Any, bool]], interval: float) -> None:
+        self._renew = renew
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self.lost = False
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                held = await self._renew()
+            except Exception:
+                continue
+            if not held:
+                self.lost = True
+                return
+
+    async def __aenter__(self) -> AsyncLeaseKeeper:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class LeaseKeeper:
+    """The blocking twin of :class:`AsyncLeaseKeeper`: a daemon thread renews while the body runs."""
+
+    def __init__(self, renew: Callable[[], bool], interval: float) -> None:
+        self._renew = renew
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.lost = False
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                held = self._renew()
+            except Exception:
+                continue
+            if not held:
+                self.lost = True
+                return
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread = threading.Thread(target=self._loop, name="phase3-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
