@@ -9,9 +9,8 @@ import httpx
 import pytest
 import respx
 
-from phase3_sdk.embeddings import Embedder
+from phase3_sdk.embeddings import Embedder, GeminiEmbedder, OllamaEmbedder, OpenAIEmbedder
 from phase3_sdk.errors import AuthError, ConfigurationError, InvalidInputError, NotFoundError, RateLimitError
-from phase3_sdk.provider_embeddings import GeminiEmbedder, OllamaEmbedder, OpenAIEmbedder
 from phase3_sdk.retry import RetryPolicy
 
 KEY = "sk-test-0123456789abcdef-SECRET"

@@ -190,7 +190,7 @@ def warn_unembedded(count: int, stacklevel: int) -> None:
 def embedder_matrix(vectors: Any, count: int) -> npt.NDArray[np.float32]:
     """What an embedder returned for ``count`` texts as an (n, 768) float32 matrix, checked before any is
     stored (a wrong count, shape or a non-finite value is the embedder's fault: ConfigurationError)."""
-    import numpy as np  # an embedder means the 'search' extra is there: embeddings.py needs numpy
+    import numpy as np  # an embedder means the 'search' extra is there: phase3_sdk.embeddings needs numpy
 
     from ..embeddings import EMBEDDING_DIMENSION
 

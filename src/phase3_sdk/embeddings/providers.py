@@ -24,9 +24,8 @@ from typing import Any
 
 import httpx
 
-from .backends.postgrest import parse_retry_after
-from .embeddings import EMBEDDING_DIMENSION
-from .errors import (
+from ..backends.postgrest import parse_retry_after
+from ..errors import (
     AuthError,
     ConfigurationError,
     InvalidInputError,
@@ -39,7 +38,8 @@ from .errors import (
     RequestError,
     TransientError,
 )
-from .retry import RetryPolicy
+from ..retry import RetryPolicy
+from .base import EMBEDDING_DIMENSION
 
 __all__ = ["GeminiEmbedder", "OllamaEmbedder", "OpenAIEmbedder", "ProviderEmbedder"]
 
