@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from uuid import UUID
 
 from .. import _local
@@ -38,8 +38,11 @@ if TYPE_CHECKING:
     # Imported where used, so that `import phase3_sdk` stays fast and needs only the base install: the
     # Postgres backend brings psycopg (the 'postgres' extra), search brings numpy, the resources bring
     # the models (pydantic classes take a while to build), auth loads only for apps that sign in.
+    from pydantic import BaseModel
+
     from ..embeddings import Embedder
     from .auth import Auth, Session
+    from .resources.app_tables import AppTable
     from .resources.conversations import Conversations
     from .resources.search import Search
     from .resources.skills import SkillExecutions, Skills
@@ -53,6 +56,8 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 #: A database function or argument name the SDK passes on as is: a plain, unquoted identifier.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _RPC_RETURNS = ("rows", "scalar", "none")
+
+M = TypeVar("M", bound="BaseModel")
 
 
 class _Shared:
@@ -378,6 +383,29 @@ class Phase3Client:
                 code=exc.code,
                 hint="create it in a migration, or check its argument names (rpc() passes arguments by name)",
             ) from exc
+
+    @overload
+    def table(
+        self, name: str, row: None = None, *, json_columns: Sequence[str] = ()
+    ) -> AppTable[dict[str, Any]]: ...
+    @overload
+    def table(self, name: str, row: type[M], *, json_columns: Sequence[str] = ()) -> AppTable[M]: ...
+    def table(
+        self, name: str, row: type[M] | None = None, *, json_columns: Sequence[str] = ()
+    ) -> AppTable[M] | AppTable[dict[str, Any]]:
+        """One of the app's own tables in the ``public`` schema, which the SDK does not model.
+
+        Rows come back as ``row`` (your pydantic model; its field names are the columns the SDK reads and
+        writes, checked as plain identifiers) or, without one, as dicts of every column. It has ``get``,
+        ``insert``, ``insert_many``, ``update``, ``delete``, ``list``, ``page`` and ``count``, run as this
+        client's identity (RLS applies), with the same retries, on both backends. Fields holding mappings
+        or models are JSON; name other jsonb columns in ``json_columns``. A bad name is an
+        :class:`InvalidInputError` here, before any request.
+        """
+        from ..schema.app_tables import AppTableSpec
+        from .resources.app_tables import AppTable
+
+        return AppTable(self._transport, AppTableSpec.make(name, row, json_columns))
 
     # -- identity ---------------------------------------------------------------------------------
 

@@ -55,7 +55,11 @@ def _table(name: str) -> sql.Composable:
 
 
 def _columns(columns: Iterable[str]) -> sql.Composable:
-    return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    names = tuple(columns)
+    if names == ("*",):
+        # Every column, as PostgREST's select=*: what the app's own tables read without a model.
+        return sql.SQL("*")
+    return sql.SQL(", ").join(sql.Identifier(c) for c in names)
 
 
 def as_list(value: Any) -> list[Any]:
