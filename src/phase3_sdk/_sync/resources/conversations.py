@@ -224,6 +224,23 @@ def _embed_texts(embedder: Embedder, texts: builtins.list[str]) -> npt.NDArray[n
     return matrix
 
 
+_warned_cleared = False
+
+
+def _warn_cleared(stacklevel: int) -> None:
+    global _warned_cleared
+    if _warned_cleared:
+        return
+    _warned_cleared = True
+    warnings.warn(
+        "a memory's messages changed and the client has no embedder: its embedding was cleared rather than "
+        "left describing the old text, so search.semantic cannot find it until it is embedded again (give "
+        "update() an 'embedding', or create the client with embedder=...). This warning is shown once.",
+        MissingEmbeddingsWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 class Conversations(TableResource[Conversation]):
     """Conversation memories (the embedding is read only with ``include_embedding=True``)."""
 
@@ -353,7 +370,23 @@ class Conversations(TableResource[Conversation]):
         return stored
 
     def update(self, id: UUID | str, **fields: Any) -> Conversation:
-        """Change the given fields of a memory."""
+        """Change the given fields of a memory.
+
+        New ``messages`` without an ``embedding`` are new text, so the old embedding no longer says what the
+        memory is about: the client's embedder (if one was configured) embeds the new text, as ``create``
+        does; with none the embedding is cleared, and a :class:`~phase3_sdk.errors.MissingEmbeddingsWarning`
+        says so (once per process). A stale vector would let semantic search find the memory by what it no
+        longer says; a cleared one is what ``search.semantic`` already counts and announces.
+        """
+        if fields.get("messages") is not None and "embedding" not in fields:
+            # Checked first: the embedder (maybe a paid API) is never called for an update that would fail.
+            payload = validate_payload(ConversationUpdate, fields, what=f"{self._what} update")
+            if self.embedder is not None:
+                matrix = _embed_texts(self.embedder, [_message_text(payload.messages or [])])
+                fields = {**fields, "embedding": matrix[0].tolist()}
+            else:
+                fields = {**fields, "embedding": None}
+                _warn_cleared(stacklevel=2)  # the user's update call
         return self._update(id, ConversationUpdate, fields)
 
     def soft_delete(self, id: UUID | str) -> Conversation:
