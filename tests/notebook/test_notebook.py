@@ -1,8 +1,10 @@
-"""examples/notebook.ipynb runs top to bottom on a throwaway embedded database, and shows what it says."""
+"""examples/notebook.ipynb runs top to bottom from the built wheel on a throwaway embedded database, and shows
+what it says."""
 
 from __future__ import annotations
 
-import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +29,53 @@ class RecordingClient(NotebookClient):
         return super().process_message(msg, cell, cell_index)
 
 
+#: Run first (not saved in the example): the SDK the notebook uses, and its schema, are the wheel's.
+FROM_THE_WHEEL = """
+import subprocess
+import sys
+from pathlib import Path
+
+import phase3_sdk
+from phase3_sdk.db.migrator import default_migrations_dir
+
+site = Path(os.environ["PYTHONPATH"])
+assert Path(phase3_sdk.__file__).is_relative_to(site), phase3_sdk.__file__
+assert default_migrations_dir() == site / "phase3_sdk" / "_migrations", default_migrations_dir()
+print("phase3_sdk and its migrations from the wheel")
+"""
+
+
 @pytest.fixture
-def executed(tmp_path: Path) -> nbformat.NotebookNode:
+def executed(tmp_path: Path, wheel: Path, monkeypatch: pytest.MonkeyPatch) -> nbformat.NotebookNode:
+    # The notebook runs on the built wheel, as a user's would: installed without its dependencies (those
+    # of this venv serve; installing them afresh would take minutes) into a folder put first on the
+    # kernel's import path, from a working folder outside the checkout.
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    work = tmp_path / "work"
+    work.mkdir()
+    assert ROOT not in work.parents
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(FROM_THE_WHEEL))
     db = tmp_path / "db"
-    os.environ["PHASE3_NOTEBOOK_DB"] = str(db)
+    monkeypatch.setenv("PHASE3_NOTEBOOK_DB", str(db))
+    monkeypatch.setenv("PYTHONPATH", str(site))
     try:
-        # The kernel is this interpreter (ipykernel in the same venv); cwd is a scratch folder.
+        # The kernel is this interpreter (ipykernel in the same venv).
         RecordingClient(
-            notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
+            notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": work}}
         ).execute()
     finally:
-        del os.environ["PHASE3_NOTEBOOK_DB"]
         # local() leaves its server running (like `phase3 dev up`): stop it, as `phase3 dev down` does.
         if db.exists():
             EmbeddedDatabase(db, persistent=True).start().stop()
+    assert "from the wheel" in _outputs(notebook.cells[0], "text/plain")
     return notebook
 
 
