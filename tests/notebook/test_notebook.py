@@ -31,8 +31,7 @@ class RecordingClient(NotebookClient):
 
 #: Run first (not saved in the example): the SDK the notebook uses, and its schema, are the wheel's.
 FROM_THE_WHEEL = """
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import phase3_sdk
