@@ -8,6 +8,8 @@
 * ``make_user`` (function): ``make_user(email=None, password=None) -> UUID``, a new ``auth.users`` row in
   the module's database, with a unique email by default.
 * ``shim_db_url`` (function): a new database with the shim and no migrations.
+* ``wheel`` (session): the wheel built from this checkout (packaging tests install it; the notebook runs
+  from it), built once.
 
 The two-backend fixtures (``backend``, ``emulator``, ``router``, ``users``) come from ``support.backends``,
 loaded here as a plugin so every folder shares one definition.
@@ -19,7 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -87,3 +92,21 @@ def make_user(db_url: str) -> MakeUser:
         return create_auth_user(db_url, email or f"user-{uuid.uuid4().hex[:12]}@example.test", password)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of this checkout, as ``pip wheel`` builds it (no dependencies)."""
+    out = tmp_path_factory.mktemp("wheel")
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO_ROOT)],
+        cwd=out,
+        # Nothing of this process's import path may reach the build.
+        env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (path,) = out.glob("phase3_sdk-*.whl")
+    return path

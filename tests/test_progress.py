@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import time
 import warnings
 
 import pytest
 from rich.console import Console
 from rich.progress import Progress
 
-from phase3_sdk._progress import ProgressBar
+from phase3_sdk._progress import ProgressBar, _CellDisplay
 
 
 def terminal() -> tuple[Console, io.StringIO]:
@@ -99,3 +100,43 @@ def test_in_a_notebook_without_ipywidgets_no_warning_and_the_final_state_is_draw
     text = console.export_text()
     assert "synthesis completed" in text
     assert "100%" in text
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ipywidgets") is not None, reason="ipywidgets is installed")
+def test_in_a_notebook_without_ipywidgets_the_bar_is_one_output_updated_in_place() -> None:
+    from IPython.core.displaypub import CapturingDisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    published = CapturingDisplayPublisher()
+    shell.display_pub, before = published, shell.display_pub
+    console = Console(file=io.StringIO(), force_jupyter=True, width=100)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # rich's ipywidgets warning would fail here
+            started = time.monotonic()
+            with ProgressBar("storing memories", total=202, unit="rows", console=console) as bar:
+                bar.advance(1)
+                # Past the redraw interval (a lower bound on the wait, so this always holds): the next
+                # change is drawn while the work runs, not only at the end.
+                time.sleep(_CellDisplay.INTERVAL + 0.05)
+                bar.advance(1)
+                for _ in range(200):
+                    bar.advance(1)
+            elapsed = time.monotonic() - started
+    finally:
+        shell.display_pub = before
+        InteractiveShell.clear_instance()
+    outputs = published.outputs
+    ids = {out["transient"]["display_id"] for out in outputs}
+    assert len(ids) == 1  # one output of the cell, replaced, never a new one per step
+    assert [out["update"] for out in outputs] == [False] + [True] * (len(outputs) - 1)
+    texts = [out["data"]["text/plain"] for out in outputs]
+    assert "0/202" in texts[0]
+    assert any("2/202" in text for text in texts[1:-1])  # drawn mid-run
+    assert "202/202" in texts[-1]
+    assert "rows/s" in texts[-1]
+    assert "storing memories" in outputs[-1]["data"]["text/html"]
+    # Throttled: at most one redraw per interval while it ran, besides the first and the last drawing
+    # (drawing all 202 steps would be 202 messages to the browser).
+    assert len(outputs) <= 2 + elapsed / _CellDisplay.INTERVAL

@@ -38,7 +38,9 @@ from .identity import Identity
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from ._async.resources.app_tables import AsyncAppTable
     from ._rows_display import AsyncRows, Rows
+    from ._sync.resources.app_tables import AppTable
     from .engine.runs import ToolRun
     from .engine.steps import SkillStep, StepProblem
     from .models.memory import SearchHit, SearchResults
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 #: Public names loaded on first use (PEP 562): they bring the models and the JSONPath engine, which
 #: `import phase3_sdk` should not pay for (it stays well under 0.3 s on the base install).
 _LAZY = {
+    "AppTable": "._sync.resources.app_tables",
+    "AsyncAppTable": "._async.resources.app_tables",
     "Rows": "._rows_display",
     "AsyncRows": "._rows_display",
     "ToolRun": ".engine.runs",
@@ -60,6 +64,8 @@ _LAZY = {
 __version__ = "0.1.0"
 
 __all__ = [
+    "AppTable",
+    "AsyncAppTable",
     "AsyncPhase3Client",
     "AsyncRows",
     "AuthError",

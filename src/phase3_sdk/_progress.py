@@ -4,15 +4,20 @@ Flavour-neutral: rich draws synchronously from its own thread, so the async and 
 it. Where nobody watches (a log file, CI, a pipe) it draws nothing, so captured output stays clean; lines
 given to :meth:`ProgressBar.print` are still written. In a notebook rich needs ``ipywidgets`` to redraw
 a bar in place (and warns once per call site without it), so there, without ``ipywidgets``, the bar is
-drawn once, in its final state, when it closes.
+one output of the cell redrawn through IPython's display handle (``display(..., display_id=True)``, then
+``handle.update``: plain kernel messages, no widget), a few times a second at most; where no IPython shell
+runs (a console forced into notebook mode) it is drawn once, in its final state, when it closes.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import sys
+import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,6 +56,7 @@ class ProgressBar:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         self._live = False
+        self._cell: _CellDisplay | None = None
         if not enabled:
             return
         try:
@@ -85,6 +91,8 @@ class ProgressBar:
         self._task = self._progress.add_task(description, total=total, rate="")
         if self._live:
             self._progress.start()
+        elif console.is_jupyter:
+            self._cell = _CellDisplay.open(self._progress, console.width)
 
     @property
     def console(self) -> Console:
@@ -106,6 +114,8 @@ class ProgressBar:
             return
         self._progress.update(self._task, completed=completed, total=total, description=description)
         self._show_rate()
+        if self._cell is not None:
+            self._cell.redraw(self._progress)
 
     def advance(self, amount: float) -> None:
         """Count ``amount`` more units done."""
@@ -113,6 +123,8 @@ class ProgressBar:
             return
         self._progress.advance(self._task, amount)
         self._show_rate()
+        if self._cell is not None:
+            self._cell.redraw(self._progress)
 
     def print(self, message: str) -> None:
         """Write a line above the bar (or plainly, when no bar is drawn)."""
@@ -128,6 +140,8 @@ class ProgressBar:
         progress, self._progress = self._progress, None
         if self._live:
             progress.stop()
+        elif self._cell is not None:
+            self._cell.redraw(progress, final=True, clear=progress.live.transient)
         elif not progress.live.transient:
             progress.console.print(progress.get_renderable())
 
@@ -148,3 +162,71 @@ class ProgressBar:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _CellDisplay:
+    """A bar in a notebook cell without ipywidgets: one display output, replaced through its display id.
+
+    Each redraw is one ``update_display_data`` message to the browser, so redraws are throttled to
+    :attr:`INTERVAL`; the final state is always drawn.
+    """
+
+    #: Seconds between redraws at most (4 a second: smooth to the eye, cheap for the kernel's channel).
+    INTERVAL = 0.25
+
+    def __init__(self, handle: Any, width: int) -> None:
+        self._handle = handle
+        self._width = width
+        self._drawn = time.monotonic()
+
+    @classmethod
+    def open(cls, progress: Progress, width: int) -> _CellDisplay | None:
+        """Show the bar as a new output of the running cell, or None where no IPython shell runs."""
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return None
+        if get_ipython() is None:
+            return None
+        show: Callable[..., Any] = display  # IPython's own signature is untyped
+        handle = show(_snapshot(progress.get_renderable(), width), display_id=True)
+        return cls(handle, width) if handle is not None else None
+
+    def redraw(self, progress: Progress, *, final: bool = False, clear: bool = False) -> None:
+        """Replace the shown bar with its current state (at most every INTERVAL seconds unless final)."""
+        now = time.monotonic()
+        if not final and now - self._drawn < self.INTERVAL:
+            return
+        self._drawn = now
+        if clear:
+            # A transient bar leaves nothing behind, as on a terminal.
+            self._handle.update(_Snapshot("", ""))
+            return
+        self._handle.update(_snapshot(progress.get_renderable(), self._width))
+
+
+class _Snapshot:
+    """A rendered bar as a notebook shows it: HTML (rich's colours), with plain text for other front ends."""
+
+    def __init__(self, html: str, text: str) -> None:
+        self._html = html
+        self._text = text
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/html": self._html, "text/plain": self._text}
+
+
+def _snapshot(renderable: Any, width: int) -> _Snapshot:
+    from rich.console import Console
+
+    # Not in notebook mode itself, or inside a kernel it would display each drawing as a new output.
+    recorder = Console(
+        file=io.StringIO(), record=True, width=width, color_system="truecolor", force_jupyter=False
+    )
+    recorder.print(renderable)
+    text = recorder.export_text(clear=False).rstrip("\n")
+    html = recorder.export_html(
+        inline_styles=True, code_format='<pre style="line-height:normal">{code}</pre>'
+    )
+    return _Snapshot(html, text)

@@ -52,8 +52,9 @@ def client_with(env: Env, embedder: Any) -> Phase3Client:
 
 @pytest.fixture(autouse=True)
 def fresh_warning_state() -> None:
-    """The write warning is shown once per process; each test starts from "not shown yet"."""
+    """The write warnings are shown once per process; each test starts from "not shown yet"."""
     _memory_write._warned_unembedded = False
+    _memory_write._warned_cleared = False
 
 
 def test_bulk_create_embeds_in_batches_and_semantic_search_finds_them(
@@ -126,3 +127,45 @@ def test_an_embedder_returning_the_wrong_width_stores_nothing(backend: Env, make
         with pytest.raises(ConfigurationError, match="768"):
             alice.conversations.bulk_create([memory("x")])
         assert alice.conversations.count() == 0
+
+
+def test_update_of_the_messages_embeds_the_new_text(backend: Env, make_user: Any) -> None:
+    embedder = CountingEmbedder()
+    with client_with(backend, embedder) as root:
+        alice = root.as_user(user_id=make_user())
+        stored = alice.conversations.create(**memory("planning the garden"))
+        alice.conversations.update(stored.id, valence=0.5)  # not the text: nothing to embed
+        assert embedder.calls == [["planning the garden\nI hear you."]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", MissingEmbeddingsWarning)
+            changed = alice.conversations.update(stored.id, **memory("fixing the bicycle", "Good luck."))
+        assert embedder.calls[1:] == [["fixing the bicycle\nGood luck."]]
+        assert changed.valence == 0.5
+        (again,) = alice.conversations.list(include_embedding=True)
+        assert again.embedding == pytest.approx(embedder.inner.embed([changed.text])[0], abs=1e-6)
+        hits = alice.search.semantic("fixing the bicycle\nGood luck.", match_count=1)
+        assert [h.id for h in hits] == [stored.id]
+        assert hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+
+
+def test_update_of_the_messages_without_an_embedder_clears_the_stale_embedding(
+    backend: Env, make_user: Any
+) -> None:
+    alice = backend.as_user(make_user())  # the fixture's client: no embedder configured
+    old = HashingEmbedder().embed(["planning the garden\nI hear you."])[0]
+    stored = alice.conversations.create(**memory("planning the garden"), embedding=old)
+    assert alice.search.semantic(old, match_count=1) != []
+    with pytest.warns(MissingEmbeddingsWarning, match="embedding was cleared"):
+        alice.conversations.update(stored.id, **memory("fixing the bicycle"))
+    (again,) = alice.conversations.list(include_embedding=True)
+    assert again.embedding is None
+    # The old vector no longer finds a memory that now says something else.
+    with pytest.warns(MissingEmbeddingsWarning, match="1 of your memories have no embedding"):
+        assert alice.search.semantic(old, match_count=1) == []
+    # An embedding given with the new messages is stored as given, with no warning.
+    new = HashingEmbedder().embed(["fixing the bicycle"])[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissingEmbeddingsWarning)
+        alice.conversations.update(stored.id, **memory("fixing the bicycle"), embedding=new)
+    (again,) = alice.conversations.list(include_embedding=True)
+    assert again.embedding == pytest.approx(new, abs=1e-6)

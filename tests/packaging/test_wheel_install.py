@@ -38,17 +38,6 @@ def _run(args: list[str], *, cwd: Path, timeout: float = 300) -> subprocess.Comp
     )
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    built = _run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)], cwd=out
-    )
-    assert built.returncode == 0, built.stderr
-    (path,) = out.glob("phase3_sdk-*.whl")
-    return path
-
-
 def test_the_wheel_carries_the_migrations_byte_for_byte(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as whl:
         packaged = {

@@ -8,11 +8,11 @@ in their immutable identity, so making one per web request costs a few attribute
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from uuid import UUID
 
 from .. import _local
@@ -37,8 +37,11 @@ if TYPE_CHECKING:
     # Imported where used, so that `import phase3_sdk` stays fast and needs only the base install: the
     # Postgres backend brings psycopg (the 'postgres' extra), search brings numpy, the resources bring
     # the models (pydantic classes take a while to build), auth loads only for apps that sign in.
+    from pydantic import BaseModel
+
     from ..embeddings import Embedder
     from .auth import AsyncAuth, AsyncSession
+    from .resources.app_tables import AsyncAppTable
     from .resources.conversations import AsyncConversations
     from .resources.search import AsyncSearch
     from .resources.skills import AsyncSkillExecutions, AsyncSkills
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+
+M = TypeVar("M", bound="BaseModel")
 
 
 class _Shared:
@@ -353,6 +358,29 @@ class AsyncPhase3Client:
                 code=exc.code,
                 hint="create it in a migration, or check its argument names (rpc() passes arguments by name)",
             ) from exc
+
+    @overload
+    def table(
+        self, name: str, row: None = None, *, json_columns: Sequence[str] = ()
+    ) -> AsyncAppTable[dict[str, Any]]: ...
+    @overload
+    def table(self, name: str, row: type[M], *, json_columns: Sequence[str] = ()) -> AsyncAppTable[M]: ...
+    def table(
+        self, name: str, row: type[M] | None = None, *, json_columns: Sequence[str] = ()
+    ) -> AsyncAppTable[M] | AsyncAppTable[dict[str, Any]]:
+        """One of the app's own tables in the ``public`` schema, which the SDK does not model.
+
+        Rows come back as ``row`` (your pydantic model; its field names are the columns the SDK reads and
+        writes, checked as plain identifiers) or, without one, as dicts of every column. It has ``get``,
+        ``insert``, ``insert_many``, ``update``, ``delete``, ``list``, ``page`` and ``count``, run as this
+        client's identity (RLS applies), with the same retries, on both backends. Fields holding mappings
+        or models are JSON; name other jsonb columns in ``json_columns``. A bad name is an
+        :class:`InvalidInputError` here, before any request.
+        """
+        from ..schema.app_tables import AppTableSpec
+        from .resources.app_tables import AsyncAppTable
+
+        return AsyncAppTable(self._transport, AppTableSpec.make(name, row, json_columns))
 
     # -- identity ---------------------------------------------------------------------------------
 

@@ -9,11 +9,11 @@ in their immutable identity, so making one per web request costs a few attribute
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from uuid import UUID
 
 from .. import _local
@@ -38,8 +38,11 @@ if TYPE_CHECKING:
     # Imported where used, so that `import phase3_sdk` stays fast and needs only the base install: the
     # Postgres backend brings psycopg (the 'postgres' extra), search brings numpy, the resources bring
     # the models (pydantic classes take a while to build), auth loads only for apps that sign in.
+    from pydantic import BaseModel
+
     from ..embeddings import Embedder
     from .auth import Auth, Session
+    from .resources.app_tables import AppTable
     from .resources.conversations import Conversations
     from .resources.search import Search
     from .resources.skills import SkillExecutions, Skills
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
 #: Per-request timeout (seconds) for HTTP reads and the default statement timeout for SQL.
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+
+M = TypeVar("M", bound="BaseModel")
 
 
 class _Shared:
@@ -354,6 +359,29 @@ class Phase3Client:
                 code=exc.code,
                 hint="create it in a migration, or check its argument names (rpc() passes arguments by name)",
             ) from exc
+
+    @overload
+    def table(
+        self, name: str, row: None = None, *, json_columns: Sequence[str] = ()
+    ) -> AppTable[dict[str, Any]]: ...
+    @overload
+    def table(self, name: str, row: type[M], *, json_columns: Sequence[str] = ()) -> AppTable[M]: ...
+    def table(
+        self, name: str, row: type[M] | None = None, *, json_columns: Sequence[str] = ()
+    ) -> AppTable[M] | AppTable[dict[str, Any]]:
+        """One of the app's own tables in the ``public`` schema, which the SDK does not model.
+
+        Rows come back as ``row`` (your pydantic model; its field names are the columns the SDK reads and
+        writes, checked as plain identifiers) or, without one, as dicts of every column. It has ``get``,
+        ``insert``, ``insert_many``, ``update``, ``delete``, ``list``, ``page`` and ``count``, run as this
+        client's identity (RLS applies), with the same retries, on both backends. Fields holding mappings
+        or models are JSON; name other jsonb columns in ``json_columns``. A bad name is an
+        :class:`InvalidInputError` here, before any request.
+        """
+        from ..schema.app_tables import AppTableSpec
+        from .resources.app_tables import AppTable
+
+        return AppTable(self._transport, AppTableSpec.make(name, row, json_columns))
 
     # -- identity ---------------------------------------------------------------------------------
 

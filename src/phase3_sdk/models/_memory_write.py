@@ -187,6 +187,24 @@ def warn_unembedded(count: int, stacklevel: int) -> None:
     )
 
 
+_warned_cleared = False
+
+
+def warn_cleared(stacklevel: int) -> None:
+    """Say once per process that an update cleared a memory's embedding (no embedder to redo it)."""
+    global _warned_cleared
+    if _warned_cleared:
+        return
+    _warned_cleared = True
+    warnings.warn(
+        "a memory's messages changed and the client has no embedder: its embedding was cleared rather than "
+        "left describing the old text, so search.semantic cannot find it until it is embedded again (give "
+        "update() an 'embedding', or create the client with embedder=...). This warning is shown once.",
+        MissingEmbeddingsWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
 def embedder_matrix(vectors: Any, count: int) -> npt.NDArray[np.float32]:
     """What an embedder returned for ``count`` texts as an (n, 768) float32 matrix, checked before any is
     stored (a wrong count, shape or a non-finite value is the embedder's fault: ConfigurationError)."""

@@ -18,7 +18,7 @@ from ...errors import InvalidInputError
 from ...filters import ConversationFilters
 from ...models import Conversation, ConversationCreate, ConversationUpdate
 from ...models._base import validate_payload
-from ...models._memory_write import bulk_chunk, embedder_matrix, message_text, warn_unembedded
+from ...models._memory_write import bulk_chunk, embedder_matrix, message_text, warn_cleared, warn_unembedded
 from ...schema.query import DEFAULT_PAGE_SIZE, FilterSpec, Page
 from ...schema.tables import CONVERSATIONS
 from ..transport import AsyncTransport
@@ -171,7 +171,23 @@ class AsyncConversations(AsyncTableResource[Conversation]):
         return stored
 
     async def update(self, id: UUID | str, **fields: Any) -> Conversation:
-        """Change the given fields of a memory."""
+        """Change the given fields of a memory.
+
+        New ``messages`` without an ``embedding`` are new text, so the old embedding no longer says what the
+        memory is about: the client's embedder (if one was configured) embeds the new text, as ``create``
+        does; with none the embedding is cleared, and a :class:`~phase3_sdk.errors.MissingEmbeddingsWarning`
+        says so (once per process). A stale vector would let semantic search find the memory by what it no
+        longer says; a cleared one is what ``search.semantic`` already counts and announces.
+        """
+        if fields.get("messages") is not None and "embedding" not in fields:
+            # Checked first: the embedder (maybe a paid API) is never called for an update that would fail.
+            payload = validate_payload(ConversationUpdate, fields, what=f"{self._what} update")
+            if self.embedder is not None:
+                matrix = await _embed_texts(self.embedder, [message_text(payload.messages or [])])
+                fields = {**fields, "embedding": matrix[0].tolist()}
+            else:
+                fields = {**fields, "embedding": None}
+                warn_cleared(stacklevel=2)  # the user's update call
         return await self._update(id, ConversationUpdate, fields)
 
     async def soft_delete(self, id: UUID | str) -> Conversation:

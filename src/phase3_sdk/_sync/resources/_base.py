@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from ..._deprecation import warn_deprecated
+from ..._flavour import Outcome
 from ..._rows_display import Rows
 from ...backends.base import Delete, Filter, Insert, Order, Query, Update
 from ...errors import InvalidInputError, NotFoundError
@@ -49,6 +50,28 @@ def transport_for(impersonate: Impersonate, user_id: UUID) -> Transport:
     its transport (0.1's ``client.as_user(...)._transport``, still accepted)."""
     acting = impersonate(user_id)
     return acting if isinstance(acting, Transport) else acting._transport
+
+
+#: Reads one page: ``(size, cursor) -> (rows, next cursor or None)``.
+ReadPage = Callable[[int, str | None], Outcome[tuple[list[dict[str, Any]], str | None]]]
+
+
+def walk_pages(
+    read: ReadPage, page_size: int, limit: int | None
+) -> Iterator[list[dict[str, Any]]]:
+    """The pages of a ``list()``, each read when the one before is used up, until ``limit`` rows in all (None:
+    no cap) or the last page."""
+    cursor: str | None = None
+    seen = 0
+    while True:
+        size = page_size if limit is None else min(page_size, limit - seen)
+        if size <= 0:
+            return
+        rows, cursor = read(size, cursor)
+        yield rows
+        seen += len(rows)
+        if cursor is None:
+            return
 
 
 class TableResource(Generic[RowT]):
@@ -250,21 +273,20 @@ class TableResource(Generic[RowT]):
         read: tuple[str, ...],
         wanted: tuple[str, ...],
     ) -> Iterator[dict[str, Any]]:
-        cursor: str | None = None
-        seen = 0
-        while True:
-            size = page_size if limit is None else min(page_size, limit - seen)
-            if size <= 0:
-                return
-            max_rows = self._transport.max_rows
-            query = page_query(self.table, filters, order_by, size, cursor, read, max_rows)
-            rows = self._transport.select(query)
-            rows, cursor = split_page(order_by, rows, size, request_size(size, max_rows))
+        for rows in walk_pages(self._page_reader(filters, order_by, read), page_size, limit):
             for row in rows:
                 yield {c: row.get(c) for c in wanted}
-            seen += len(rows)
-            if cursor is None:
-                return
+
+    def _page_reader(
+        self, filters: tuple[Filter, ...], order_by: tuple[Order, ...], columns: tuple[str, ...] | None
+    ) -> ReadPage:
+        def read(size: int, cursor: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:
+            max_rows = self._transport.max_rows
+            query = page_query(self.table, filters, order_by, size, cursor, columns, max_rows)
+            rows = self._transport.select(query)
+            return split_page(order_by, rows, size, request_size(size, max_rows))
+
+        return read
 
     def _iterate(
         self,
@@ -274,21 +296,9 @@ class TableResource(Generic[RowT]):
         limit: int | None,
         columns: tuple[str, ...] | None,
     ) -> Iterator[RowT]:
-        cursor: str | None = None
-        seen = 0
-        while True:
-            size = page_size if limit is None else min(page_size, limit - seen)
-            if size <= 0:
-                return
-            max_rows = self._transport.max_rows
-            query = page_query(self.table, filters, order_by, size, cursor, columns, max_rows)
-            rows = self._transport.select(query)
-            rows, cursor = split_page(order_by, rows, size, request_size(size, max_rows))
+        for rows in walk_pages(self._page_reader(filters, order_by, columns), page_size, limit):
             for row in self._rows(rows):
                 yield row
-            seen += len(rows)
-            if cursor is None:
-                return
 
     def _count(self, filters: Mapping[str, Any]) -> int:
         return self._transport.count(Query(self.table.name, ("id",), self._filters(filters)))

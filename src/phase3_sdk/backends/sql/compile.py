@@ -42,8 +42,12 @@ def table_sql(name: str) -> sql.Composable:
 
 
 def columns_sql(columns: Iterable[str]) -> sql.Composable:
-    """A quoted, comma-separated column list."""
-    return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    """A quoted, comma-separated column list; ``("*",)`` is every column."""
+    names = tuple(columns)
+    if names == ("*",):
+        # Every column, as PostgREST's select=*: what the app's own tables read without a model.
+        return sql.SQL("*")
+    return sql.SQL(", ").join(sql.Identifier(c) for c in names)
 
 
 def as_list(value: Any) -> list[Any]:
