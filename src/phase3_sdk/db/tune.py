@@ -81,6 +81,9 @@ DEFAULT_GROWTH = 2.0
 _M = 16
 _EF_CONSTRUCTION = 64
 _INDEX_PREFIX = "conversations_search_"
+# A rebuild's new index and the old one it replaces, while both exist (index_name + suffix).
+_NEXT, _OLD = "_next", "_old"
+_SPARE_SUFFIXES = (_NEXT, _OLD)
 # A build holds every half-precision vector of the user plus the graph in memory: ~2 KB per memory.
 _BUILD_BYTES_PER_MEMORY = 2000
 _MAX_BUILD_MEMORY = 1 << 30
@@ -318,6 +321,28 @@ def calibrate(
     return result
 
 
+def _build(conn: psycopg.Connection[Any], user: TunedUser, name: str) -> None:
+    """Build ``user``'s partial HNSW index as ``name`` (concurrently: writes go on meanwhile)."""
+    memory = min(max(64 << 20, user.memories * _BUILD_BYTES_PER_MEMORY), _MAX_BUILD_MEMORY)
+    conn.execute(sql.SQL("set maintenance_work_mem = {}").format(sql.Literal(f"{memory // 1024}kB")))
+    # An interrupted concurrent build leaves an invalid index behind under this name: start afresh.
+    conn.execute(sql.SQL("drop index concurrently if exists {}").format(sql.Identifier("public", name)))
+    conn.execute(
+        sql.SQL(
+            "create index concurrently {} on public.conversations"
+            " using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops)"
+            " with (m = {}, ef_construction = {})"
+            " where user_id = {} and embedding is not null"
+        ).format(
+            sql.Identifier(name),
+            sql.Literal(_M),
+            sql.Literal(_EF_CONSTRUCTION),
+            sql.SQL("{}::uuid").format(sql.Literal(str(user.user_id))),
+        )
+    )
+    conn.execute("reset maintenance_work_mem")
+
+
 def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None) -> TunedUser:
     started = time.perf_counter()
     name = sql.Identifier("public", user.index)
@@ -329,36 +354,47 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
         if user.action in ("shrunk", "orphan"):
             conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
             conn.execute(sql.SQL("drop index concurrently if exists {}").format(name))
+            for suffix in _SPARE_SUFFIXES:
+                spare = sql.Identifier("public", user.index + suffix)
+                conn.execute(sql.SQL("drop index concurrently if exists {}").format(spare))
         else:
-            memory = min(max(64 << 20, user.memories * _BUILD_BYTES_PER_MEMORY), _MAX_BUILD_MEMORY)
-            conn.execute(sql.SQL("set maintenance_work_mem = {}").format(sql.Literal(f"{memory // 1024}kB")))
-            # An interrupted concurrent build leaves an invalid index behind; a rebuild starts afresh too
-            # (searches meanwhile use the sketch ranking, or an exact scan: slower, never wrong).
-            conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
-            conn.execute(sql.SQL("drop index concurrently if exists {}").format(name))
-            # CONCURRENTLY: the user (and everyone else) keeps writing memories during the build.
-            conn.execute(
-                sql.SQL(
-                    "create index concurrently {} on public.conversations"
-                    " using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops)"
-                    " with (m = {}, ef_construction = {})"
-                    " where user_id = {} and embedding is not null"
-                ).format(
-                    sql.Identifier(user.index),
-                    sql.Literal(_M),
-                    sql.Literal(_EF_CONSTRUCTION),
-                    sql.SQL("{}::uuid").format(sql.Literal(str(user.user_id))),
-                )
-            )
-            conn.execute("reset maintenance_work_mem")
+            exists = conn.execute("select to_regclass(%s)", (f"public.{user.index}",)).fetchone() != (None,)
+            if user.action == "grown" and exists:
+                # The user keeps searching their old index until the new one is complete: built under a
+                # spare name, then swapped in by two renames in one transaction (an index rename locks
+                # only that index), so no search in between falls back to a scan of all their memories.
+                current = sql.Identifier("public", user.index)
+                fresh, retired = (sql.Identifier("public", user.index + x) for x in (_NEXT, _OLD))
+                _build(conn, user, user.index + _NEXT)
+                # A retired index an interrupted run left behind would take the name below.
+                conn.execute(sql.SQL("drop index concurrently if exists {}").format(retired))
+                with conn.transaction():
+                    conn.execute(
+                        sql.SQL("alter index {} rename to {}").format(
+                            current, sql.Identifier(user.index + _OLD)
+                        )
+                    )
+                    conn.execute(
+                        sql.SQL("alter index {} rename to {}").format(fresh, sql.Identifier(user.index))
+                    )
+                conn.execute(sql.SQL("drop index concurrently {}").format(retired))
+            else:
+                # No index to keep (a new user, or one whose index a failed build left invalid): the user
+                # is searched by the sketch ranking or exactly meanwhile (slower, never wrong).
+                conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
+                _build(conn, user, user.index)
             recall: tuple[float, float] | None = None
             hard_below: float | None = None
             if ef_search is None:
                 ef_search, mean, worst, hard_below = calibrate(conn, user.user_id)
                 recall = (mean, worst)
+            # A rebuilt user's old entry (the old ef_search) served their searches until now.
             conn.execute(
                 "insert into public.memory_search_indexes"
-                " (user_id, index_name, memories, ef_search, fallback_below) values (%s, %s, %s, %s, %s)",
+                " (user_id, index_name, memories, ef_search, fallback_below) values (%s, %s, %s, %s, %s)"
+                " on conflict (user_id) do update set index_name = excluded.index_name,"
+                " memories = excluded.memories, ef_search = excluded.ef_search,"
+                " fallback_below = excluded.fallback_below, built_at = now()",
                 (user.user_id, user.index, user.memories, ef_search, hard_below),
             )
             # The sketch path's cells are no longer read for this user.
