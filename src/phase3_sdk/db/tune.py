@@ -1,17 +1,18 @@
 """Per-user search indexes: build them, so that semantic search stays fast and keeps its recall.
 
 ``semantic_search`` ranks a small user's memories exactly; for a user with many, :func:`tune_search` builds a
-pgvector HNSW index over that user's memory sketches alone (a partial index, ``where user_id = '<user>'``,
-on the 2,304-bit ``embedding_sketch`` with Hamming distance), calibrates how many candidates a query takes
+pgvector HNSW index over that user's memories alone (a partial index, ``where user_id = '<user>'``, on
+half-precision copies of the embeddings with cosine distance), calibrates how many candidates a query takes
 from it (:func:`calibrate`), and records both in ``memory_search_indexes``; a query re-ranks those
 candidates by exact cosine distance. See ``supabase/migrations/20260202001500_search_user_indexes.sql``
 for the query side and why this replaced the search cells (measured on real text, they lost recall).
 
 Memories written after a build enter the graph as they are inserted, so search does not degrade between
 runs; a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from
-what the index was built for (``grown``: rebuilt and recalibrated; ``shrunk``: dropped, an exact scan is
-fast again), or has an index whose user or entry is gone (``orphan``). ``dry_run=True``
-(``phase3 db tune-search --dry-run``) reports that work without doing it.
+what the index was built for (``grown``: rebuilt under a spare name and swapped in, so that the old index
+serves the user's searches until then, and recalibrated; ``shrunk``: dropped, an exact scan is fast
+again), or has an index whose user or entry is gone (``orphan``). ``dry_run=True`` (``phase3 db
+tune-search --dry-run``) reports that work without doing it.
 
 Run it as the table owner (an index is DDL), after bulk imports and from time to time (nightly, say).
 ``phase3 db tune-search`` is the command-line face of this module.
