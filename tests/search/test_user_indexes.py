@@ -22,7 +22,7 @@ import pytest
 
 from phase3_sdk import Phase3Client
 from phase3_sdk.cli import main
-from phase3_sdk.db.tune import EF_LADDER, index_name, tune_search
+from phase3_sdk.db.tune import EF_LADDER, TARGET_RECALL, index_name, tune_search
 from phase3_sdk.embeddings import WordLlamaEmbedder
 from phase3_sdk.errors import InvalidInputError
 
@@ -121,7 +121,7 @@ def test_a_dry_run_reports_the_work_and_tuning_does_it(db_url: str, corpus: dict
         assert entry == (index_name(corpus["owner"]), N + 30, tuned.ef_search)
         assert tuned.ef_search in EF_LADDER
         assert tuned.recall is not None
-        assert tuned.recall[0] >= 0.999
+        assert tuned.recall[0] >= TARGET_RECALL
         assert tuned.recall[1] >= 0.9
         assert f"ef_search {tuned.ef_search}, recall@10" in tuned.describe()
         # A partial HNSW index over this user's memories alone.

@@ -58,15 +58,18 @@ DEFAULT_MIN_MEMORIES = 2000
 #: default each user's is measured (see :func:`calibrate`).
 DEFAULT_EF_SEARCH = 200
 #: What calibration aims for, over a sample of the user's own memories used as queries: the mean recall@10
-#: and the worst single query's.
-TARGET_RECALL = 0.999
+#: and the worst single query's. Not 0.999: over 100 queries that allows one missed hit, so one unlucky
+#: sample climbs the ladder; at 100,000 memories of real text calibration stopped at ef_search 160 in one
+#: run and climbed to 1,000 in the next, while held-out queries at 160 had 0.995-0.996 mean / 0.9 worst.
+#: (0.999 was chosen when the ladder started at 40, to keep calibration from stopping there.)
+TARGET_RECALL = 0.995
 TARGET_WORST = 0.9
 #: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000). It starts at 160
 #: because the sampled queries are the user's own memories, nodes of the graph whose nearest neighbours
 #: are linked to them, which a query written by the user is not: on real text at 20,000 memories (the
 #: search benchmark) the sample met the targets at ef_search 40 (recall@10 1.000), and held-out queries then
 #: reached 0.991 mean / 0.8 worst; 150 held-out queries gave 0.995 / 0.8 at 64, 0.997 / 0.8 at 100 and
-#: 0.999 / 0.9 at 160, where calibration had stopped at 5,000 and 100,000 memories anyway.
+#: 0.999 / 0.9 at 160, where calibration had stopped at 5,000 memories anyway.
 EF_LADDER = (160, 250, 400, 640, 1000)
 #: A query whose k-th hit is less similar than this share of the sample's k-th neighbours is "hard" and
 #: also gets a full sketch scan (semantic_search's fallback_below). Measured on real text at 100,000
@@ -437,7 +440,7 @@ def tune_search(
     memories reach ``growth`` times what it was built over, and dropped below ``min_memories / growth``
     (or when its user is gone). ``ef_search`` is the graph search's candidate list for that user's queries
     (higher: better recall, slower); by default each new index is calibrated (:func:`calibrate`): the
-    smallest list that gives recall@10 >= 0.999, and >= 0.9 on every sampled query. ``user_ids`` limits
+    smallest list that gives recall@10 >= 0.995, and >= 0.9 on every sampled query. ``user_ids`` limits
     the run to those users. ``dry_run`` only reports.
     Indexes are built concurrently: writes go on meanwhile. ``on_progress(done, total, user)`` is called
     after each user.
