@@ -31,10 +31,11 @@ it, with ``exact=True``, and as its SQL function alone on one connection returni
 the function said it ranked (``exact``, ``hnsw``, ``sketch``).
 
 Every method gets queries of its own (``--queries`` timed after 20 to warm up), drawn from the same
-held-out pool, so that none finds another's pages in the cache; recall@10 is against the exact top 10 by
-cosine similarity (numpy; a hit as similar as the true 10th counts, since duplicate texts tie), as the
-mean and the worst single query. Latency is wall time per call from
-Python, round trip included; p50 and p95.
+held-out pool, so that none finds another's pages in the cache, and the methods of one size (after
+tune-search) are timed in turn, query by query, so that all meet the same cache and the same load.
+recall@10 is against the exact top 10 by cosine similarity (numpy; a hit as similar as the true 10th
+counts, since duplicate texts tie), as the mean and the worst single query. Latency is wall time per
+call from Python, round trip included; p50 and p95.
 """
 
 from __future__ import annotations
@@ -320,28 +321,45 @@ class Timing:
 
     def measure(self, method: Method) -> tuple[float, float, float, float]:
         """p50, p95 (ms), mean and worst recall@10 of ``method`` on fresh queries."""
-        queries = self.take()
-        for q in queries[:WARMUP]:
-            method(q)
-        times, recalls = [], []
-        for q in queries[WARMUP:]:
-            t = time.perf_counter()
-            got = method(q)
-            times.append((time.perf_counter() - t) * 1000)
-            sims = self.person.vectors @ q
-            # Tie-aware, as ann-benchmarks counts: a hit is right if it is at least as similar as the true
-            # 10th (within float32 rounding). The corpus has duplicate sentences, whose identical
-            # embeddings tie, and which of two tied memories comes 10th is arbitrary.
-            tenth = np.partition(sims, -10)[-10]
-            similar = {self.person.ids[j] for j in np.flatnonzero(sims >= tenth - 1e-6)}
-            recalls.append(min(10, len(similar & set(got[:10]))) / 10)
-        times.sort()
-        return (
-            statistics.median(times),
-            times[max(0, int(len(times) * 0.95) - 1)],
-            statistics.mean(recalls),
-            min(recalls),
-        )
+        return self.measure_together([method])[0]
+
+    def measure_together(self, methods: list[Method]) -> list[tuple[float, float, float, float]]:
+        """:meth:`measure` of each method, their calls taken in turn (each on queries of its own).
+
+        Measured one after the other, a method's numbers depended on what ran before it (a search right
+        after tune-search and its vacuum found fewer pages cached than the same function after the exact
+        scans had read the table) and on the machine's load at that minute: measured so, ``search.semantic``
+        was 17 ms behind its own SQL function at 100,000 memories, and taken in turn 4 ms. Round by round,
+        every method meets the same cache and load; the order rotates, so none is always first.
+        """
+        slices = [self.take() for _ in methods]
+        times: list[list[float]] = [[] for _ in methods]
+        recalls: list[list[float]] = [[] for _ in methods]
+        for i in range(self.queries + WARMUP):
+            order = list(range(len(methods)))
+            order = order[i % len(order) :] + order[: i % len(order)]
+            for m in order:
+                q = slices[m][i]
+                t = time.perf_counter()
+                got = methods[m](q)
+                elapsed = (time.perf_counter() - t) * 1000
+                if i < WARMUP:
+                    continue
+                sims = self.person.vectors @ q
+                # Tie-aware, as ann-benchmarks counts: a hit is right if it is at least as similar as the
+                # true 10th (within float32 rounding). The corpus has duplicate sentences, whose identical
+                # embeddings tie, and which of two tied memories comes 10th is arbitrary.
+                tenth = np.partition(sims, -10)[-10]
+                similar = {self.person.ids[j] for j in np.flatnonzero(sims >= tenth - 1e-6)}
+                times[m].append(elapsed)
+                recalls[m].append(min(10, len(similar & set(got[:10]))) / 10)
+        stats = []
+        for ts, rs in zip(times, recalls, strict=True):
+            ts.sort()
+            stats.append(
+                (statistics.median(ts), ts[max(0, int(len(ts) * 0.95) - 1)], statistics.mean(rs), min(rs))
+            )
+        return stats
 
 
 def as_user_sql(url: str, uid: uuid.UUID) -> psycopg.Connection[Any]:
@@ -363,39 +381,24 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
     load_baselines(url)
     timing = Timing(person, args.queries)
     rows: list[Row] = []
+    # How each SDK method said it ranked, by method name.
+    seen: dict[str, set[str]] = {}
 
-    def record(name: str, method: Method, how: str = "") -> None:
-        p50, p95, mean, worst = timing.measure(method)
-        rows.append((person.label, name, how, p50, p95, mean, worst))
-        print(
-            f"  {person.label:>8s} {name:44s} {how:7s} {p50:7.2f} ms  recall {mean:.3f} (worst {worst:.1f})",
-            flush=True,
-        )
-
-    seen: set[str] = set()
-
-    def sdk_for(client: Phase3Client, *, exact: bool = False) -> Method:
+    def sdk_for(name: str, client: Phase3Client, *, exact: bool = False) -> Method:
         def sdk(q: Vectors) -> list[str]:
             hits = client.search.semantic(q, match_count=10, threshold=None, exact=exact)
             if hits.method is not None:
-                seen.add(hits.method)
+                seen.setdefault(name, set()).add(hits.method)
             return [str(h.id) for h in hits]
 
         return sdk
 
-    def methods_seen() -> str:
-        how = " / ".join(sorted(seen))
-        seen.clear()
-        return how
-
     with Phase3Client.connect(url) as root:
         me = root.as_user(user_id=person.uid)
         if not args.skip_untuned:
-            method = sdk_for(me)
-            p50, p95, mean, worst = timing.measure(method)
-            rows.append(
-                (person.label, "phase3 SDK, before tune-search", methods_seen(), p50, p95, mean, worst)
-            )
+            name = "phase3 SDK, before tune-search"
+            p50, p95, mean, worst = timing.measure(sdk_for(name, me))
+            rows.append((person.label, name, " / ".join(sorted(seen.get(name, ()))), p50, p95, mean, worst))
         t = time.perf_counter()
         report = tune_search(url, ef_search=args.ef_search)
         with psycopg.connect(url, autocommit=True) as conn:
@@ -405,59 +408,55 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
         )
         for user in report.tuned:
             print(f"    {user.describe()}", flush=True)
-        method = sdk_for(me)
-        p50, p95, mean, worst = timing.measure(method)
-        rows.append((person.label, "phase3 SDK (semantic)", methods_seen(), p50, p95, mean, worst))
-        p50, p95, mean, worst = timing.measure(sdk_for(me, exact=True))
-        rows.append((person.label, "phase3 SDK, exact=True", methods_seen(), p50, p95, mean, worst))
 
-    as_user = as_user_sql(url, person.uid)
+        with as_user_sql(url, person.uid) as as_user, psycopg.connect(url, autocommit=True) as conn:
 
-    def sql(q: Vectors) -> list[str]:
-        found = as_user.execute(
-            "select id, search_method from public.semantic_search(%s::extensions.vector, 10)",
-            (vector_text(q),),
-        ).fetchall()
-        seen.update(str(r[1]) for r in found)
-        return [str(r[0]) for r in found]
-
-    p50, p95, mean, worst = timing.measure(sql)
-    rows.append((person.label, "phase3 SQL function", methods_seen(), p50, p95, mean, worst))
-    as_user.close()
-
-    with psycopg.connect(url, autocommit=True) as conn:
-
-        def baseline(
-            table: str, settings: str, order: str = "embedding operator(extensions.<=>) %(q)s"
-        ) -> Method:
-            def query(q: Vectors) -> list[str]:
-                with conn.transaction():
-                    if settings:
-                        conn.execute(settings)
-                    found = conn.execute(
-                        f"select id from bench.{table} where user_id = %(u)s order by {order} limit 10",
-                        {"u": person.uid, "q": vector_text(q)},
-                    ).fetchall()
+            def sql(q: Vectors) -> list[str]:
+                found = as_user.execute(
+                    "select id, search_method from public.semantic_search(%s::extensions.vector, 10)",
+                    (vector_text(q),),
+                ).fetchall()
+                seen.setdefault("phase3 SQL function", set()).update(str(r[1]) for r in found)
                 return [str(r[0]) for r in found]
 
-            return query
+            def baseline(
+                table: str, settings: str, order: str = "embedding operator(extensions.<=>) %(q)s"
+            ) -> Method:
+                def query(q: Vectors) -> list[str]:
+                    with conn.transaction():
+                        if settings:
+                            conn.execute(settings)
+                        found = conn.execute(
+                            f"select id from bench.{table} where user_id = %(u)s order by {order} limit 10",
+                            {"u": person.uid, "q": vector_text(q)},
+                        ).fetchall()
+                    return [str(r[0]) for r in found]
 
-        hnsw = "set local hnsw.ef_search = 100; set local hnsw.iterative_scan = {}"
-        for name, table, settings, order in (
-            ("pgvector HNSW + iterative scan (strict)", "hnsw", hnsw.format("strict_order"), None),
-            ("pgvector HNSW + iterative scan (relaxed)", "hnsw", hnsw.format("relaxed_order"), None),
-            (
-                "pgvector IVFFlat + iterative scan, probes 10",
-                "ivf",
-                "set local ivfflat.probes = 10; set local ivfflat.iterative_scan = relaxed_order",
-                None,
-            ),
-            # + 0: no index can order by it: the (user_id) index and a sort, whatever the planner likes.
-            ("exact scan, (user_id) index", "ivf", "", "(embedding operator(extensions.<=>) %(q)s) + 0"),
-        ):
-            method = baseline(table, settings) if order is None else baseline(table, settings, order)
-            p50, p95, mean, worst = timing.measure(method)
-            rows.append((person.label, name, "", p50, p95, mean, worst))
+                return query
+
+            hnsw = "set local hnsw.ef_search = 100; set local hnsw.iterative_scan = {}"
+            methods: list[tuple[str, Method]] = [
+                ("phase3 SDK (semantic)", sdk_for("phase3 SDK (semantic)", me)),
+                ("phase3 SDK, exact=True", sdk_for("phase3 SDK, exact=True", me, exact=True)),
+                ("phase3 SQL function", sql),
+                ("pgvector HNSW + iterative scan (strict)", baseline("hnsw", hnsw.format("strict_order"))),
+                ("pgvector HNSW + iterative scan (relaxed)", baseline("hnsw", hnsw.format("relaxed_order"))),
+                (
+                    "pgvector IVFFlat + iterative scan, probes 10",
+                    baseline(
+                        "ivf",
+                        "set local ivfflat.probes = 10; set local ivfflat.iterative_scan = relaxed_order",
+                    ),
+                ),
+                # + 0: no index can order by it: the (user_id) index and a sort, whatever the planner likes.
+                (
+                    "exact scan, (user_id) index",
+                    baseline("ivf", "", "(embedding operator(extensions.<=>) %(q)s) + 0"),
+                ),
+            ]
+            measured = timing.measure_together([m for _, m in methods])
+    for (name, _), (p50, p95, mean, worst) in zip(methods, measured, strict=True):
+        rows.append((person.label, name, " / ".join(sorted(seen.get(name, ()))), p50, p95, mean, worst))
     db.drop_database(f"search_{size}")  # the next size needs the disk and the cache
     return rows
 

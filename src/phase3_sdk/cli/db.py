@@ -103,7 +103,7 @@ def add_db_commands(subparsers: Subparsers) -> None:
         "--ef-search",
         type=int,
         metavar="N",
-        help="HNSW candidate list per query (default: calibrated per user for recall@10 >= 0.999)",
+        help="HNSW candidate list per query (default: calibrated per user for recall@10 >= 0.995)",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="report which users need an index built, rebuilt or dropped"

@@ -248,21 +248,29 @@ class AsyncPostgresBackend:
         failure: psycopg.Error | None = None
         try:
             async with self._connection() as conn:
-                async with conn.pipeline() as pipeline:
-                    try:
-                        await conn.execute(_BEGIN)
-                        await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
-                        cur = await conn.execute(stmt, params)
-                        await conn.execute(_COMMIT)
-                        await pipeline.sync()
-                    except psycopg.Error as exc:
-                        # Ended here, inside the pipeline, so that the connection leaves it clean. The error
-                        # may come from any execute above, not only from sync(): see _drain.
-                        failure = exc
-                        await _drain(pipeline, conn)
-                        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
-                            await conn.rollback()
+                try:
+                    # No sync() in the block: leaving the pipeline sends the one Sync and reads every
+                    # answer, where a sync() here cost a second round trip for that Sync (~1.4 ms of a
+                    # 20 ms search on a loaded 2-core machine).
+                    async with conn.pipeline() as pipeline:
+                        try:
+                            await conn.execute(_BEGIN)
+                            await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
+                            cur = await conn.execute(stmt, params)
+                            await conn.execute(_COMMIT)
+                        except psycopg.Error as exc:
+                            # A statement's error can surface from a later execute (see _drain): read
+                            # what is owed here, inside the pipeline, so that leaving it is clean.
+                            failure = exc
+                            await _drain(pipeline, conn)
+                except psycopg.Error as exc:
+                    # The usual way a statement fails: its error arrives with the answers to the Sync.
+                    failure = failure or exc
                 if failure is not None:
+                    # The server skipped the COMMIT: end the aborted transaction before the connection
+                    # goes back to the pool.
+                    if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                        await conn.rollback()
                     raise failure
                 return await cur.fetchall()
         except (psycopg.Error, PoolTimeout) as exc:
