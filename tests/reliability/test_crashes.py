@@ -13,7 +13,6 @@ of a durable engine relies on, counted in the ledger:
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 import textwrap
@@ -28,7 +27,9 @@ import pytest
 
 from phase3_sdk import Phase3Client
 
-EXECUTIONS = 50
+#: Each kill step in turn, five times over: every place a crash can land is hit, in four overlapping batches.
+#: (It was 50 at random steps: 30 more process starts that exercised nothing these do not.)
+EXECUTIONS = 20
 PARALLEL = 5  # children alive at once: enough to overlap, few enough for a 2-core machine
 STEP_NAMES = ("fetch", "enrich", "score", "store")
 LEASE = 1.0
@@ -73,7 +74,6 @@ def ledger(db_url: str) -> Any:
 def test_sigkilled_executions_are_resumed_with_finished_steps_run_once(
     db_url: str, ledger: psycopg.Connection[Any], make_user: Any, tmp_path: Path
 ) -> None:
-    rng = random.Random(20261205)
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     child_args = (",".join(STEP_NAMES), str(LEASE))
@@ -83,7 +83,7 @@ def test_sigkilled_executions_are_resumed_with_finished_steps_run_once(
         for i in range(EXECUTIONS):
             me = users[i % len(users)]
             skill = me.skills.create(name=f"crash-{i}-{uuid.uuid4().hex[:6]}", steps=STEPS)
-            plan[str(skill.id)] = (me, rng.choice(STEP_NAMES))
+            plan[str(skill.id)] = (me, STEP_NAMES[i % len(STEP_NAMES)])
 
         pending = list(plan.items())
         while pending:
