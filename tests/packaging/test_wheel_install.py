@@ -9,12 +9,9 @@ reaches; pip's cache makes a second run much faster.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,23 +63,8 @@ def test_the_wheel_carries_the_migrations_byte_for_byte(wheel: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def open_dir() -> Iterator[Path]:
-    """Where the new environment and the app live: not under pytest's temp root.
-
-    As root, pgserver runs PostgreSQL's binaries (inside this venv) on data (in the app's .phase3/dev) as a
-    user of its own, which must traverse every parent folder. pgserver opens them up, but any pytest session
-    that starts meanwhile on the machine closes ``/tmp/pytest-of-<user>`` again (0700), and the next pg_ctl
-    call fails with "Permission denied": a developer running other tests beside the suite saw it.
-    """
-    path = Path(tempfile.mkdtemp(prefix="phase3-wheel-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def installed(wheel: Path, open_dir: Path) -> Path:
-    venv = open_dir / "venv"
-    venv.mkdir()
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    venv = tmp_path_factory.mktemp("venv")
     made = _run([sys.executable, "-m", "venv", str(venv)], cwd=venv)
     assert made.returncode == 0, made.stderr
     pip = _run(
@@ -98,9 +80,9 @@ def installed(wheel: Path, open_dir: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_a_new_user_gets_from_the_wheel_to_a_working_app_outside_the_repository(
-    installed: Path, open_dir: Path
+    installed: Path, tmp_path: Path
 ) -> None:
-    app = open_dir / "my-app"
+    app = tmp_path / "my-app"
     app.mkdir()
     assert ROOT not in app.parents
 
