@@ -23,8 +23,10 @@ import hashlib
 import itertools
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,6 +53,21 @@ def _db_name(prefix: str, label: str) -> str:
     slug = re.sub(r"[^a-z0-9_]", "_", label.lower())[-30:]
     digest = hashlib.sha1(label.encode()).hexdigest()[:6]
     return f"{prefix}_{slug}_{digest}_{next(_counter)}".strip("_")[:63]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the session a temp root of its own, outside ``/tmp/pytest-of-<user>``.
+
+    As root, pgserver runs PostgreSQL as a user of its own, which must traverse every folder above a data
+    directory or a socket (``tmp_path`` in many tests). pgserver opens them up, but every pytest session
+    that starts on the machine closes ``/tmp/pytest-of-<user>`` again (0700), and the next pg_ctl, initdb
+    or new connection of a running test fails with "Permission denied". Under xdist the workers' folders
+    sit below the controller's, which is the only one that sets this.
+    """
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="phase3-pytest-")
+        config.add_cleanup(lambda: shutil.rmtree(config.option.basetemp, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")

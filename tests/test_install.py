@@ -39,6 +39,9 @@ USER_EXTRAS = (
     "bench",
 )
 NAME = canonicalize_name(PYPROJECT["project"]["name"])
+#: A resolution asks the index for hundreds of files: 100 s on a busy machine. pip's own timeout (300 s,
+#: below) must fire before pytest's default (120 s) does, so that a slow index fails with pip's account.
+RESOLVE_TIMEOUT = pytest.mark.timeout(360)
 
 
 def _extra(extra: str) -> list[Requirement]:
@@ -81,11 +84,13 @@ def _resolve(requirements: list[str], constraints: list[str], tmp_path: Path) ->
         pytest.fail("the declared dependencies do not resolve:\n" + "\n".join(lines[at : at + 12]))
 
 
+@RESOLVE_TIMEOUT
 def test_declared_ranges_resolve_with_the_newest_releases(tmp_path: Path) -> None:
     reqs = [str(r) for r in _requirements(*USER_EXTRAS)]
     _resolve(reqs, [], tmp_path)
 
 
+@RESOLVE_TIMEOUT
 def test_declared_lower_bounds_are_released_and_resolve_together(tmp_path: Path) -> None:
     """The oldest versions the base ranges admit install together (each bound names a real release)."""
     reqs = _requirements()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from phase3_sdk.engine import (
     referenced_identifiers,
     validate_steps,
 )
+from phase3_sdk.engine.supervisor import default_pool
 from phase3_sdk.errors import InvalidInputError
 
 CONTEXT: dict[str, Any] = {
@@ -115,12 +115,16 @@ def test_referenced_identifiers_skips_strings_properties_and_comments() -> None:
 
 
 def test_condition_is_cheap() -> None:
+    """Conditions run in the sandbox pool's warm worker: after the first, evaluating one starts no process.
+
+    What that saves (a process start per condition) is a figure for a benchmark, not an assert: a timed
+    bound here failed whenever the machine was busy."""
+    pool = default_pool()
     evaluate_condition("step1.result > 10", CONTEXT)
-    n = 200
-    started = time.perf_counter()
-    for _ in range(n):
-        evaluate_condition("input.mode === 'fast' && step1.result > 10", CONTEXT)
-    assert (time.perf_counter() - started) * 1000 / n < 2.0
+    started = pool.started
+    results = {evaluate_condition("input.mode === 'fast' && step1.result > 10", CONTEXT) for _ in range(200)}
+    assert results == {True}
+    assert pool.started == started
 
 
 # --- JSONPath -----------------------------------------------------------------------------------

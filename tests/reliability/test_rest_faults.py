@@ -330,5 +330,7 @@ def test_rest_faults_lose_and_duplicate_nothing(emulator: Any, db_url: str, make
 
 
 @pytest.mark.slow
+# 90 s alone on a quiet machine, so pytest's default 120 s cut it off whenever the machine was busy.
+@pytest.mark.timeout(600)
 def test_rest_faults_over_1000_operations(emulator: Any, db_url: str, make_user: Any) -> None:
     run_case(1000, emulator, db_url, make_user)
