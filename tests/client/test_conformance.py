@@ -86,7 +86,7 @@ SPECS = [
     ),
     Spec("skill_executions", _execution, {"status": "completed"}, "created_at"),
     Spec(
-        "synthesis",
+        "synthesis_jobs",
         lambda c, i: c.synthesis_jobs.submit("emotional_patterns" if i % 2 == 0 else "prospective_self"),
         {"synthesis_type": "emotional_patterns"},
         "updated_at",
@@ -209,7 +209,7 @@ def test_user_cannot_touch_another_users_rows(backend: Env, spec: Spec, users: t
     # A user-scoped client cannot write rows in someone else's name.
     if spec.name not in ("skill_executions",):
         resource = getattr(b, spec.name)
-        make = resource.submit if spec.name == "synthesis" else resource.create  # the one verb each
+        make = resource.submit if spec.name == "synthesis_jobs" else resource.create  # the one verb each
         with pytest.raises(InvalidInputError) as err:
             make(user_id=users[0], **_minimal_fields(spec.name))
         assert err.value.field == "user_id"
@@ -220,7 +220,7 @@ def _minimal_fields(name: str) -> dict[str, Any]:
         "tools": {"name": "x", "code": "return 1;"},
         "tool_usage": {"status": "success"},
         "skills": {"name": "x", "steps": STEPS},
-        "synthesis": {"synthesis_type": "emotional_patterns"},
+        "synthesis_jobs": {"synthesis_type": "emotional_patterns"},
         "patterns": {"pattern_type": "p", "layer": 1, "description": "d", "confidence": 0.5},
         "recommendations": {"recommendation": "r", "category": "c"},
         "conversations": {"messages": [{"role": "user", "content": "hi"}]},

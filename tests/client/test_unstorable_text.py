@@ -83,7 +83,7 @@ def test_tool_usage_create_many_refuses_nul_inside_json(backend: Env, make_user:
 
 
 #: (resource, a valid create, the field to spoil and how).
-CREATES: list[tuple[str, dict[str, Any], str, Any]] = [
+CREATES: list[Any] = [  # (resource, valid fields, field, bad value), or a pytest.param of them
     ("tools", {"name": "ok", "code": "return 1"}, "code", f"return '{NUL}'"),
     ("tools", {"name": "ok", "code": "return 1"}, "parameters", {"type": "object", "title": f"t{NUL}"}),
     ("tools", {"name": "ok", "code": "return 1"}, "tags", ["a", f"b{SURROGATE}"]),
@@ -112,13 +112,23 @@ CREATES: list[tuple[str, dict[str, Any], str, Any]] = [
         SURROGATE,
     ),
     ("recommendations", {"recommendation": "r", "category": "c"}, "recommendation", f"r{NUL}"),
-    ("synthesis", {"synthesis_type": "full_synthesis"}, "cron_schedule", f"* * * * *{NUL}"),
+    pytest.param(
+        "synthesis_jobs",
+        {"synthesis_type": "full_synthesis"},
+        "cron_schedule",
+        f"* * * * *{NUL}",
+        # create() is the deprecated spelling of submit(), kept here for the generic payload path it shares.
+        marks=pytest.mark.filterwarnings("ignore:synthesis_jobs.create:DeprecationWarning"),
+        id="synthesis_jobs.cron_schedule",
+    ),
     ("tool_usage", {"tool_name": "t", "status": "success"}, "output_result", {"out": [1.0, float("inf")]}),
 ]
 
 
 @pytest.mark.parametrize(
-    ("resource", "valid", "field", "bad"), CREATES, ids=[f"{c[0]}.{c[2]}" for c in CREATES]
+    ("resource", "valid", "field", "bad"),
+    CREATES,
+    ids=[c.id if hasattr(c, "marks") else f"{c[0]}.{c[2]}" for c in CREATES],
 )
 def test_create_refuses_unstorable_values(
     backend: Env, make_user: Callable[..., UUID], resource: str, valid: dict[str, Any], field: str, bad: Any
