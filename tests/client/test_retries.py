@@ -151,14 +151,18 @@ def test_postgres_killed_connection_is_transient_and_a_read_retries(db_url: str,
         assert me.tools.count() == 0
 
         def kill() -> None:
+            # With a timeout, pg_terminate_backend waits until the backend has really exited (PostgreSQL
+            # 14+). Without one it only signals it: the next call could then find a connection that is
+            # still alive when the pool lends it and dies mid-query, which made this test fail at random.
             with psycopg.connect(db_url, autocommit=True) as admin:
                 killed = admin.execute(
-                    "select pg_terminate_backend(pid) from pg_stat_activity "
+                    "select pg_terminate_backend(pid, 10000) from pg_stat_activity "
                     "where datname = current_database() and pid <> pg_backend_pid() and pid <> %s "
                     "and backend_type = 'client backend'",
                     (emulator.backend_pid,),
                 ).fetchall()
                 assert killed
+                assert all(ended for (ended,) in killed)  # each backend exited within the 10 s
 
         kill()
         # The pooled connection the server ended is passed over before it is lent, so even a call with
