@@ -76,7 +76,7 @@ def env(backend: Env, app_tables: None) -> Env:
 def test_crud_with_the_apps_model(env: Env, make_user: MakeUser) -> None:
     me = env.as_user(user := make_user())
     notes = me.table("notes", row=Note)
-    made = notes.insert({"body": "first", "stars": 3, "tags": ["a", "b"], "meta": {"mood": [1, 2]}})
+    made = notes.create(body="first", stars=3, tags=["a", "b"], meta={"mood": [1, 2]})
     assert isinstance(made, Note)
     assert (made.user_id, made.body, made.stars, made.tags, made.meta) == (
         user,
@@ -87,7 +87,7 @@ def test_crud_with_the_apps_model(env: Env, make_user: MakeUser) -> None:
     )
     assert notes.get(made.id) == made
     assert notes.get(str(made.id)) == made
-    changed = notes.update(made.id, {"stars": 5, "meta": {"mood": []}})
+    changed = notes.update(made.id, stars=5, meta={"mood": []})
     assert (changed.stars, changed.meta, changed.body) == (5, {"mood": []}, "first")
     notes.delete(made.id)
     with pytest.raises(NotFoundError):
@@ -98,7 +98,7 @@ def test_crud_with_the_apps_model(env: Env, make_user: MakeUser) -> None:
 
 def test_list_page_count_use_the_filter_vocabulary(env: Env, make_user: MakeUser) -> None:
     notes = env.as_user(make_user()).table("notes", row=Note)
-    made = notes.insert_many(
+    made = notes.create_many(
         [{"body": f"n{i}", "stars": i, "tags": ["even" if i % 2 == 0 else "odd"]} for i in range(7)]
     )
     assert [n.body for n in made] == [f"n{i}" for i in range(7)]
@@ -121,26 +121,26 @@ def test_list_page_count_use_the_filter_vocabulary(env: Env, make_user: MakeUser
 
 def test_rls_holds_for_the_apps_table(env: Env, make_user: MakeUser) -> None:
     alice, bob = make_user(), make_user()
-    mine = env.as_user(alice).table("notes", row=Note).insert({"body": "alice's"})
+    mine = env.as_user(alice).table("notes", row=Note).create(body="alice's")
     theirs = env.as_user(bob).table("notes", row=Note)
     assert theirs.count() == 0
     assert list(theirs.list()) == []
     with pytest.raises(NotFoundError):
         theirs.get(mine.id)
     with pytest.raises(NotFoundError):
-        theirs.update(mine.id, {"body": "bob was here"})
+        theirs.update(mine.id, body="bob was here")
     with pytest.raises(NotFoundError):
         theirs.delete(mine.id)
     # Writing a row for someone else is refused by the policy's WITH CHECK.
     with pytest.raises(PermissionDeniedError):
-        theirs.insert({"body": "forged", "user_id": alice})
+        theirs.create(body="forged", user_id=alice)
     # The service role sees every user's rows, and the row is untouched.
     assert env.client.table("notes", row=Note).get(mine.id).body == "alice's"
 
 
 def test_rows_as_dicts_without_a_model(env: Env, make_user: MakeUser) -> None:
     me = env.as_user(make_user())
-    made = me.table("notes").insert({"body": "plain", "meta": {"k": "v"}})
+    made = me.table("notes").create(body="plain", meta={"k": "v"})
     assert isinstance(made, dict)
     assert {"id", "user_id", "body", "stars", "tags", "meta", "created_at"} <= made.keys()
     assert made["meta"] == {"k": "v"}
@@ -151,12 +151,12 @@ def test_an_id_the_sdk_cannot_make_must_be_given(env: Env) -> None:
     counters = env.client.table("counters", row=Counter)
     sent = env.sent()
     with pytest.raises(InvalidInputError, match="give each counters row its id"):
-        counters.insert({"label": "x"})
+        counters.create(label="x")
     assert env.sent() == sent
     key = uuid.uuid4().int % 2**62
-    assert counters.insert({"id": key, "label": "x"}) == Counter(id=key, label="x")
+    assert counters.create(id=key, label="x") == Counter(id=key, label="x")
     # A retried insert (same id) is read back, not duplicated.
-    assert counters.insert({"id": key, "label": "x"}).label == "x"
+    assert counters.create(id=key, label="x").label == "x"
     assert counters.count(id=key) == 1
 
 
@@ -180,12 +180,12 @@ def test_bad_names_and_values_fail_before_any_request(env: Env) -> None:
         env.client.table("notes", row=dict)  # type: ignore[type-var]
     notes = env.client.table("notes", row=Note)
     with pytest.raises(InvalidInputError, match="no column 'colour'") as unknown:
-        notes.insert({"body": "x", "colour": "red"})
+        notes.create(body="x", colour="red")
     assert unknown.value.field == "colour"
     with pytest.raises(InvalidInputError, match="stars"):
-        notes.insert({"body": "x", "stars": "many"})
+        notes.create(body="x", stars="many")
     with pytest.raises(InvalidInputError, match="no column 'colour'"):
-        notes.update(uuid.uuid4(), {"colour": "red"})
+        notes.update(uuid.uuid4(), colour="red")
     with pytest.raises(InvalidInputError, match="id"):
         notes.get("not-a-uuid")
     with pytest.raises(InvalidInputError, match="no column"):
@@ -219,7 +219,7 @@ async def aclient(
 async def test_the_async_client_has_the_same_table(aclient: AsyncPhase3Client, make_user: MakeUser) -> None:
     alice, bob = make_user(), make_user()
     notes = aclient.as_user(user_id=alice).table("notes", row=Note)
-    made = await notes.insert({"body": "async", "stars": 2})
+    made = await notes.create(body="async", stars=2)
     assert (await notes.get(made.id)).body == "async"
     assert [n.body async for n in notes.list(stars=2)] == ["async"]
     assert (await notes.page(10)).items == [made]

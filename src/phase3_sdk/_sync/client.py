@@ -373,7 +373,7 @@ class Phase3Client:
 
         Rows come back as ``row`` (your pydantic model; its field names are the columns the SDK reads and
         writes, checked as plain identifiers) or, without one, as dicts of every column. It has ``get``,
-        ``insert``, ``insert_many``, ``update``, ``delete``, ``list``, ``page`` and ``count``, run as this
+        ``create``, ``create_many``, ``update``, ``delete``, ``list``, ``page`` and ``count``, run as this
         client's identity (RLS applies), with the same retries, on both backends. Fields holding mappings
         or models are JSON; name other jsonb columns in ``json_columns``. A bad name is an
         :class:`InvalidInputError` here, before any request.

@@ -1,8 +1,9 @@
 """``client.table(name, row=Model)``: the app's own tables, which the SDK does not model.
 
-The same calls as the SDK's table resources (get, insert, update, delete, list, page, count), built on the
-same backend values, so they run under the client's identity with RLS, with the same retries, on both
-backends. Names come only from the caller's model (checked as plain identifiers); values are bound.
+The same calls as the SDK's table resources (get, create, create_many, update, delete, list, page,
+count), built on the same backend values, so they run under the client's identity with RLS, with the same
+retries, on both backends. Names come only from the caller's model (checked as plain identifiers);
+values are bound.
 """
 
 from __future__ import annotations
@@ -70,15 +71,15 @@ class AsyncAppTable(Generic[T]):
             raise NotFoundError(f"no {spec.name} row with id {id} is visible to this client", code="PGRST116")
         return self._rows(rows)[0]
 
-    async def insert(self, data: Mapping[str, Any]) -> T:
+    async def create(self, **fields: Any) -> T:
         """Insert one row (columns of the model only, values checked against its fields) and return it."""
-        return (await self.insert_many([data]))[0]
+        return (await self.create_many([fields]))[0]
 
-    async def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> builtins.list[T]:
+    async def create_many(self, rows: Sequence[Mapping[str, Any]]) -> builtins.list[T]:
         """Insert rows in one request, idempotently by id, and return them in the order given."""
         spec = self._spec
         if isinstance(rows, Mapping) or not isinstance(rows, Sequence):
-            raise InvalidInputError("insert_many() takes a list of rows", field="rows")
+            raise InvalidInputError("create_many() takes a list of rows", field="rows")
         payloads = [spec.payload(row, what=f"{spec.name} row") for row in rows]
         for payload in payloads:
             if payload.get("id") is None:
@@ -93,11 +94,11 @@ class AsyncAppTable(Generic[T]):
         )
         return self._rows(written)
 
-    async def update(self, id: Any, data: Mapping[str, Any]) -> T:
+    async def update(self, id: Any, **fields: Any) -> T:
         """Set the given columns on the row with this id; :class:`NotFoundError` if this client may not."""
         spec = self._spec
         key = spec.id_value(id)
-        changes = spec.payload(data, what=f"{spec.name} update")
+        changes = spec.payload(fields, what=f"{spec.name} update")
         if not changes:
             raise InvalidInputError(f"nothing to update on {spec.name}: give at least one column")
         if "id" in changes:
