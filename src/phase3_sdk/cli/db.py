@@ -97,7 +97,7 @@ def add_db_commands(subparsers: Subparsers) -> None:
         "--min-memories",
         type=int,
         metavar="N",
-        help="index users with at least N live memories with embeddings (default: 2000)",
+        help="index users with at least N live memories with embeddings (default: 30000)",
     )
     p.add_argument(
         "--ef-search",

@@ -1,6 +1,7 @@
 """Per-user search indexes: build them, so that semantic search stays fast and keeps its recall.
 
-``semantic_search`` ranks a small user's memories exactly; for a user with many, :func:`tune_search` builds a
+``semantic_search`` ranks a small user's memories exactly, and a larger one's by a sketch scan of all of them
+re-ranked exactly; for a user with many (:data:`DEFAULT_MIN_MEMORIES`), :func:`tune_search` builds a
 pgvector HNSW index over that user's memories alone (a partial index, ``where user_id = '<user>'``, on
 half-precision copies of the embeddings with cosine distance), calibrates how many candidates a query takes
 from it (:func:`calibrate`), and records both in ``memory_search_indexes``; a query re-ranks those
@@ -47,9 +48,12 @@ __all__ = [
     "tune_search",
 ]
 
-#: Users with fewer live, embedded memories need no index: semantic_search ranks them exactly (the
-#: function's own limit is the same 2,000).
-DEFAULT_MIN_MEMORIES = 2000
+#: Users with fewer live, embedded memories get no index. semantic_search ranks them exactly below 2,000
+#: (its own limit) and above that by a sketch scan of all their memories re-ranked exactly, which on real
+#: text (benchmarks/search.py) kept recall@10 1.000 on every query at 5,000, 20,000 and 100,000 memories,
+#: was faster than the index path at 5,000 and 20,000 and level with pgvector's own HNSW index at 20,000;
+#: being linear it loses to the index past ~30,000 (62 ms against 43 at 100,000, on a loaded machine).
+DEFAULT_MIN_MEMORIES = 30_000
 #: hnsw.ef_search for a user's queries when calibration is off: how many candidates the graph search keeps
 #: (by sketch distance) and the exact distance re-ranks. The number needed grows with the user, so by
 #: default each user's is measured (see :func:`calibrate`).
@@ -84,6 +88,10 @@ _BATCH = 10_000
 #: memory_search_indexes describes a user who no longer exists.
 DEFAULT_GROWTH = 2.0
 # pgvector's graph parameters: its defaults, which give recall@10 >= 0.99 at ef_search 100 on real text.
+# At 100,000 memories the graph (195 MB) does not fit the embedded server's 128 MB shared_buffers: one query
+# at ef_search 160 touches ~1,800 index pages, 2 ms when cached and 35 ms when read from outside (EXPLAIN
+# (ANALYZE, BUFFERS)). Measured and dropped: a graph over binary_quantize(embedding)::bit(768) (38 MB, so it
+# stays cached), its best 200 re-ranked exactly: recall@10 0.967-0.987, worst query 0.5-0.7 on real text.
 _M = 16
 _EF_CONSTRUCTION = 64
 _INDEX_PREFIX = "conversations_search_"
