@@ -8,6 +8,7 @@ function names in these values come only from the SDK's own table definitions, n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -20,6 +21,10 @@ from ..identity import Identity
 FilterOp = Literal["eq", "neq", "gt", "gte", "lt", "lte", "in", "is", "cs", "ov"]
 
 RpcReturns = Literal["rows", "scalar", "none"]
+
+#: A table, column, function or argument name the SDK takes from a caller and passes on as is: a plain,
+#: unquoted PostgreSQL identifier (what PostgREST reads without quoting; the SQL compiler quotes it too).
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 @dataclass(frozen=True, slots=True)

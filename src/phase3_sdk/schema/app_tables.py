@@ -9,7 +9,6 @@ model when there is one) and validates every value against its model field, so b
 from __future__ import annotations
 
 import functools
-import re
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,13 +18,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from ..backends.base import Filter, FilterOp, Order
+from ..backends.base import IDENTIFIER, Filter, FilterOp, Order
 from ..errors import InvalidInputError
 from ..models._base import check_storable, invalid_input_from
-
-#: A table or column name passed on as is: a plain, unquoted PostgreSQL identifier (what PostgREST takes
-#: as a column name without quoting, and what the SQL compiler quotes with ``sql.Identifier``).
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 #: ``list(column__op=value)``: the operators after ``__``, named as PostgREST names them; no suffix is eq.
 FILTER_OPS: frozenset[str] = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "in", "is", "cs", "ov"})

@@ -125,6 +125,13 @@ def check_page_size(page_size: int) -> int:
     return page_size
 
 
+def check_limit(limit: int | None) -> int | None:
+    """``list(limit=)``: None (no cap) or a non-negative integer, else InvalidInputError."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
+    return limit
+
+
 def request_size(limit: int, max_rows: int | None) -> int:
     """How many rows to ask for to fill a page of ``limit`` rows.
 
@@ -147,8 +154,22 @@ def page_query(
     columns: tuple[str, ...] | None = None,
     max_rows: int | None = None,
 ) -> Query:
-    """The query for one page (its ``limit`` is :func:`request_size`: one row more than the page, or the
-    server's max-rows if that is smaller).
+    """The query for one page of a modelled table (its light columns unless ``columns``): see
+    :func:`keyset_query`."""
+    return keyset_query(table.name, columns or table.light_columns, filters, order, limit, cursor, max_rows)
+
+
+def keyset_query(
+    table: str,
+    columns: tuple[str, ...],
+    filters: tuple[Filter, ...],
+    order: tuple[Order, ...],
+    limit: int,
+    cursor: str | None,
+    max_rows: int | None = None,
+) -> Query:
+    """The query for one page of any table (its ``limit`` is :func:`request_size`: one row more than the
+    page, or the server's max-rows if that is smaller).
 
     After a cursor, besides the keyset condition ``(a < x) or (a = x and id < y)``, the page carries the
     redundant bound ``a <= x`` (``>=`` ascending) on the leading column: an index ending with the
@@ -161,8 +182,8 @@ def page_query(
         lead = order[0]
         filters = (*filters, Filter(lead.column, "lte" if lead.descending else "gte", after.values[0]))
     return Query(
-        table=table.name,
-        columns=columns or table.light_columns,
+        table=table,
+        columns=columns,
         filters=filters,
         order=order,
         after=after,

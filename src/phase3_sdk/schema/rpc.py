@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..backends.base import Rpc, RpcReturns
+from ..backends.base import IDENTIFIER, Rpc, RpcReturns
 from ..errors import InvalidInputError
 
-#: A database function or argument name the SDK passes on as is: a plain, unquoted identifier.
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _RPC_RETURNS = ("rows", "scalar", "none")
 
 
 def rpc_call(name: str, args: Mapping[str, Any] | None, returns: RpcReturns) -> Rpc:
     """The call of ``public.<name>`` with ``args`` by name, or InvalidInputError naming what is not a plain
     name (the SDK passes names on unquoted) before any request."""
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+    if not isinstance(name, str) or not IDENTIFIER.match(name):
         raise InvalidInputError(f"rpc() needs a plain function name, got {name!r}", field="name")
     if returns not in _RPC_RETURNS:
         raise InvalidInputError(
@@ -25,7 +22,7 @@ def rpc_call(name: str, args: Mapping[str, Any] | None, returns: RpcReturns) -> 
         )
     values = dict(args or {})
     for arg in values:
-        if not isinstance(arg, str) or not _IDENTIFIER.match(arg):
+        if not isinstance(arg, str) or not IDENTIFIER.match(arg):
             raise InvalidInputError(f"rpc() argument names must be plain names, got {arg!r}", field="args")
     # Objects (and lists of them) are JSON to the function; a direct connection must say so, where
     # PostgREST reads the whole body as JSON anyway.

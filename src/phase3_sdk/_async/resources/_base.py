@@ -21,6 +21,7 @@ from ...schema.query import (
     FilterSpec,
     Page,
     build_filters,
+    check_limit,
     check_page_size,
     page_query,
     parse_order,
@@ -223,8 +224,7 @@ class AsyncTableResource(Generic[RowT]):
         # Not a generator itself: bad filters or ordering fail here, at the call, not at the first step of
         # iteration somewhere else in the caller's code. Each iteration of the result runs the query anew.
         check_page_size(page_size)
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
+        check_limit(limit)
         order_by = parse_order(self.table, order)
         found = self._filters(filters)
         return AsyncRows(lambda: self._iterate(found, order_by, page_size, limit, columns), what=self._what)
@@ -242,8 +242,7 @@ class AsyncTableResource(Generic[RowT]):
         (a model cannot be built from part of a row)."""
         wanted = self._check_columns(columns)
         check_page_size(page_size)
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
+        check_limit(limit)
         order_by = parse_order(self.table, order)
         found = self._filters(filters)
         # The cursor of the next page is made from the order columns and the id: read them too.

@@ -22,8 +22,9 @@ from ...schema.app_tables import AppTableSpec, id_filter
 from ...schema.query import (
     DEFAULT_PAGE_SIZE,
     Page,
+    check_limit,
     check_page_size,
-    decode_cursor,
+    keyset_query,
     request_size,
     split_page,
 )
@@ -139,8 +140,7 @@ class AppTable(Generic[T]):
         ``columns=[...]`` reads only those columns and gives dicts of exactly them.
         """
         check_page_size(page_size)
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-            raise InvalidInputError(f"limit must be a non-negative integer, got {limit!r}", field="limit")
+        check_limit(limit)
         spec = self._spec
         order_by = spec.order(order)
         found = spec.filters(filters)
@@ -179,11 +179,9 @@ class AppTable(Generic[T]):
         cursor: str | None,
         columns: tuple[str, ...],
     ) -> tuple[builtins.list[dict[str, Any]], str | None]:
-        after = decode_cursor(order_by, cursor) if cursor else None
         max_rows = self._transport.max_rows
-        asked = request_size(size, max_rows)
-        query = Query(self._spec.name, columns, filters, order_by, after, asked)
-        return split_page(order_by, self._transport.select(query), size, asked)
+        query = keyset_query(self._spec.name, columns, filters, order_by, size, cursor, max_rows)
+        return split_page(order_by, self._transport.select(query), size, request_size(size, max_rows))
 
     def _iterate(
         self,
