@@ -429,6 +429,36 @@ def test_a_rebuild_keeps_the_old_index_searchable_until_the_new_one_replaces_it(
     assert texts(hits) == exact_top(corpus, corpus["queries"][1], 10)
 
 
+def test_an_index_built_with_other_graph_settings_is_rebuilt(db_url: str, corpus: dict[str, Any]) -> None:
+    """An index an earlier version built (pgvector's default ef_construction, 64) is ``outdated``: rebuilt
+    with this version's settings and recalibrated, however many memories it was built over."""
+    owner = corpus["owner"]
+    name = index_name(owner)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"drop index public.{name}")
+        conn.execute(
+            f"create index {name} on public.conversations"
+            " using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops)"
+            f" where user_id = '{owner}'::uuid and embedding is not null"
+        )
+    planned = tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned
+    assert [(u.action, u.memories, u.indexed) for u in planned] == [("outdated", N + 30, N + 30)]
+    assert "other graph settings: rebuild" in planned[0].describe()
+    done = tune_search(db_url, min_memories=1000, user_ids=[owner])
+    assert [u.action for u in done.tuned] == ["outdated"]
+    assert done.summary().startswith("tuned 1 user (1 outdated)")
+    assert done.tuned[0].ef_search in EF_LADDER
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        options = conn.execute("select reloptions from pg_class where relname = %s", (name,)).fetchone()
+        assert options is not None
+        assert "ef_construction=200" in options[0]
+    assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
+    with Phase3Client.connect(db_url) as root:
+        hits = root.as_user(user_id=owner).search.semantic(corpus["queries"][2], threshold=None)
+    assert hits.method in ("hnsw", "hnsw+sketch")
+    assert texts(hits) == exact_top(corpus, corpus["queries"][2], 10)
+
+
 def test_an_index_is_dropped_when_its_user_shrinks_or_goes(db_url: str, corpus: dict[str, Any]) -> None:
     with psycopg.connect(db_url, autocommit=True) as conn:
         live = "user_id = %s and messages->0->>'content' not like 'deleted%%'"

@@ -97,13 +97,13 @@ def add_db_commands(subparsers: Subparsers) -> None:
         "--min-memories",
         type=int,
         metavar="N",
-        help="index users with at least N live memories with embeddings (default: 30000)",
+        help="index users with at least N live memories with embeddings (default: 10000)",
     )
     p.add_argument(
         "--ef-search",
         type=int,
         metavar="N",
-        help="HNSW candidate list per query (default: calibrated per user for recall@10 >= 0.995)",
+        help="HNSW candidate list per query (default: calibrated per user, see phase3_sdk.db.tune)",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="report which users need an index built, rebuilt or dropped"

@@ -11,8 +11,9 @@ for the query side and why this replaced the search cells (measured on real text
 Memories written after a build enter the graph as they are inserted, so search does not degrade between
 runs; a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from
 what the index was built for (``grown``: rebuilt under a spare name and swapped in, so that the old index
-serves the user's searches until then, and recalibrated; ``shrunk``: dropped, an exact scan is fast
-again), or has an index whose user or entry is gone (``orphan``). ``dry_run=True`` (``phase3 db
+serves the user's searches until then, and recalibrated; ``shrunk``: dropped, a scan is fast again), has
+an index built with other graph settings than this version's (``outdated``: rebuilt the same way), or has
+an index whose user or entry is gone (``orphan``). ``dry_run=True`` (``phase3 db
 tune-search --dry-run``) reports that work without doing it.
 
 Run it as the table owner (an index is DDL), after bulk imports and from time to time (nightly, say).
@@ -24,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 import numpy as np
@@ -50,28 +51,27 @@ __all__ = [
 
 #: Users with fewer live, embedded memories get no index. semantic_search ranks them exactly below 2,000
 #: (its own limit) and above that by a sketch scan of all their memories re-ranked exactly, which on real
-#: text (benchmarks/search.py) kept recall@10 1.000 on every query at 5,000, 20,000 and 100,000 memories,
-#: was faster than the index path at 5,000 and 20,000 and level with pgvector's own HNSW index at 20,000;
-#: being linear it loses to the index past ~30,000 (62 ms against 43 at 100,000, on a loaded machine).
-DEFAULT_MIN_MEMORIES = 30_000
+#: text (benchmarks/search.py) keeps recall@10 1.000 but costs ~0.35 us per memory: 7-8 ms at 20,000,
+#: where the user's own graph answers in ~3 ms (ef_search 100, 500 held-out queries: recall@10 0.999,
+#: no query below 0.9) and pgvector's table-wide HNSW index in 5.4-6. At 5,000 the scan (~2 ms) is as
+#: fast as any index and needs none; from 10,000 the graph is ahead.
+DEFAULT_MIN_MEMORIES = 10_000
 #: hnsw.ef_search for a user's queries when calibration is off: how many candidates the graph search keeps
 #: (by sketch distance) and the exact distance re-ranks. The number needed grows with the user, so by
 #: default each user's is measured (see :func:`calibrate`).
 DEFAULT_EF_SEARCH = 200
-#: What calibration aims for, over a sample of the user's own memories used as queries: the mean recall@10
-#: and the worst single query's. Not 0.999: over 100 queries that allows one missed hit, so one unlucky
-#: sample climbs the ladder; at 100,000 memories of real text calibration stopped at ef_search 160 in one
-#: run and climbed to 1,000 in the next, while held-out queries at 160 had 0.995-0.996 mean / 0.9 worst.
-#: (0.999 was chosen when the ladder started at 40, to keep calibration from stopping there.)
-TARGET_RECALL = 0.995
-TARGET_WORST = 0.9
-#: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000). It starts at 160
-#: because the sampled queries are the user's own memories, nodes of the graph whose nearest neighbours
-#: are linked to them, which a query written by the user is not: on real text at 20,000 memories (the
-#: search benchmark) the sample met the targets at ef_search 40 (recall@10 1.000), and held-out queries then
-#: reached 0.991 mean / 0.8 worst; 150 held-out queries gave 0.995 / 0.8 at 64, 0.997 / 0.8 at 100 and
-#: 0.999 / 0.9 at 160, where calibration had stopped at 5,000 memories anyway.
-EF_LADDER = (160, 250, 400, 640, 1000)
+#: What calibration aims for: the mean recall@10 of the graph search alone (its candidates re-ranked
+#: exactly) over midpoint probes (see :func:`calibrate`). Midpoints are harder than what users ask: on real
+#: text (the search benchmark, 500 held-out queries), the ef_search at which midpoints first reached 0.98
+#: (100 at 20,000 memories, 250 at 100,000) gave held-out queries 0.996 / 0.998 on the graph alone, and
+#: with the hard-query sketch scan 0.999 with no query below 0.9.
+TARGET_RECALL = 0.98
+#: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000). The probes are
+#: not the user's own memories: those are nodes of the graph, linked to their nearest neighbours, which a
+#: query written by the user is not. On real text at 100,000 memories, own memories reached recall@10
+#: 0.993 at ef_search 64 while held-out queries had 0.985 (worst 0.7); midpoints of two memories had
+#: 0.885, and their recall rises with ef_search as held-out queries' does, a step behind.
+EF_LADDER = (64, 100, 160, 250, 400, 640, 1000)
 #: A query whose k-th hit is less similar than this share of the sample's k-th neighbours is "hard" and
 #: also gets a full sketch scan (semantic_search's fallback_below). Measured on real text at 100,000
 #: memories, the held-out queries whose recall the graph search lost were all in the lowest tenth by their
@@ -79,21 +79,25 @@ EF_LADDER = (160, 250, 400, 640, 1000)
 #: median among them) pay nothing.
 FALLBACK_QUANTILE = 0.25
 _CALIBRATION_QUERIES = 100
-# semantic_search's sketch-scan depth for k = 10 (its `depth`: max(30 k, 400)).
-_SKETCH_DEPTH = 400
 _K = 10
 _BATCH = 10_000
 #: Rebuild a user's index once their live memories are this many times what it was built over (or fewer
 #: than 1/this): the graph then holds mostly entries placed one by one, and its entry in
 #: memory_search_indexes describes a user who no longer exists.
 DEFAULT_GROWTH = 2.0
-# pgvector's graph parameters: its defaults, which give recall@10 >= 0.99 at ef_search 100 on real text.
+# The graph's parameters. m is pgvector's default; ef_construction is not (64): real text has dense regions
+# whose graph, built with a short candidate list, leaves some neighbourhoods reachable only by long detours,
+# and a query that starts on the wrong side misses them whole (a top-1 at similarity 0.54 missed while ten
+# at 0.38-0.46 came back). Measured on the search benchmark's real text, graph alone at ef_search 100,
+# recall@10 mean / worst: 20,000 memories (500 held-out queries), 0.989 / 0.4 at 64, 0.994 / 0.6 at 128,
+# 0.995 / 0.7 at 200 (11 s to build); 100,000 (200 queries), 0.990 / 0.8 at 128, 0.993 / 0.8 at 200 (86 s
+# to build). m 32 gained as much but cost ~1 ms per query at 20,000.
 # At 100,000 memories the graph (195 MB) does not fit the embedded server's 128 MB shared_buffers: one query
 # at ef_search 160 touches ~1,800 index pages, 2 ms when cached and 35 ms when read from outside (EXPLAIN
 # (ANALYZE, BUFFERS)). Measured and dropped: a graph over binary_quantize(embedding)::bit(768) (38 MB, so it
 # stays cached), its best 200 re-ranked exactly: recall@10 0.967-0.987, worst query 0.5-0.7 on real text.
 _M = 16
-_EF_CONSTRUCTION = 64
+_EF_CONSTRUCTION = 200
 _INDEX_PREFIX = "conversations_search_"
 # A rebuild's new index and the old one it replaces, while both exist (index_name + suffix).
 _NEXT, _OLD = "_next", "_old"
@@ -102,7 +106,7 @@ _SPARE_SUFFIXES = (_NEXT, _OLD)
 _BUILD_BYTES_PER_MEMORY = 2000
 _MAX_BUILD_MEMORY = 1 << 30
 
-Action = Literal["new", "grown", "shrunk", "orphan"]
+Action = Literal["new", "grown", "outdated", "shrunk", "orphan"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class TunedUser:
         why = {
             "new": f"{self.memories:,} memories, no index yet: build",
             "grown": f"{self.memories:,} memories, index built over {self.indexed or 0:,}: rebuild",
+            "outdated": f"{self.memories:,} memories, index built with other graph settings: rebuild",
             "shrunk": f"{self.memories:,} memories, index built over {self.indexed or 0:,}: drop",
             "orphan": "index without a user or entry: drop",
         }[self.action]
@@ -152,9 +157,7 @@ class TuneReport:
 
     def summary(self) -> str:
         """One line for people."""
-        counts = {
-            a: sum(1 for u in self.tuned if u.action == a) for a in ("new", "grown", "shrunk", "orphan")
-        }
+        counts = {a: sum(1 for u in self.tuned if u.action == a) for a in get_args(Action)}
         done = ", ".join(f"{n} {a}" for a, n in counts.items() if n) or "nothing"
         verb = "would tune" if self.dry_run else "tuned"
         users = len(self.tuned)
@@ -167,6 +170,12 @@ class TuneReport:
 def index_name(user_id: UUID) -> str:
     """The name of ``user_id``'s partial HNSW index on ``public.conversations``."""
     return _INDEX_PREFIX + user_id.hex
+
+
+def _graph_settings(options: Sequence[str] | None) -> tuple[int, int]:
+    """``(m, ef_construction)`` of an HNSW index from its ``pg_class.reloptions`` (pgvector's defaults)."""
+    given = dict(option.split("=", 1) for option in options or ())
+    return int(given.get("m", 16)), int(given.get("ef_construction", 64))
 
 
 def _plan(
@@ -191,11 +200,12 @@ def _plan(
             {"users": users},
         ).fetchall()
     }
-    # Indexes that exist (valid or left invalid by an interrupted build) under our naming.
+    # Indexes that exist (valid or left invalid by an interrupted build) under our naming, with the graph
+    # settings each was built with.
     existing = {
-        str(name)
-        for (name,) in conn.execute(
-            "select c.relname from pg_catalog.pg_index i"
+        str(name): _graph_settings(options)
+        for name, options in conn.execute(
+            "select c.relname, c.reloptions from pg_catalog.pg_index i"
             " join pg_catalog.pg_class c on c.oid = i.indexrelid"
             " where i.indrelid = 'public.conversations'::regclass and c.relname like %s",
             (_INDEX_PREFIX + "%",),
@@ -211,11 +221,13 @@ def _plan(
             action = "shrunk"
         elif now >= built * growth:
             action = "grown"
+        elif existing[index_name(uid)] != (_M, _EF_CONSTRUCTION):
+            action = "outdated"
         if action is not None:
             plan.append(TunedUser(uid, now, action, built, 0.0, index_name(uid)))
     if users is None:
         known = {index_name(uid) for uid in entries}
-        for name in sorted(existing - known):
+        for name in sorted(set(existing) - known):
             try:
                 uid = UUID(hex=name.removeprefix(_INDEX_PREFIX))
             except ValueError:
@@ -229,14 +241,16 @@ def _plan(
 def calibrate(
     conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0
 ) -> tuple[int, float, float, float]:
-    """The smallest ``hnsw.ef_search`` of :data:`EF_LADDER` at which ``user_id``'s index meets the targets.
+    """The smallest ``hnsw.ef_search`` of :data:`EF_LADDER` at which ``user_id``'s index meets its target.
 
-    Queries are a random sample of the user's own memories; each one's true top 10 (itself left out) comes
-    from comparing it with every live memory of the user, streamed in batches, and then semantic_search's
-    own steps (the index's candidates re-ranked exactly; a sketch scan's added for a hard query) are run
-    with each ef_search in turn. Returns ``(ef_search, mean recall@10, worst query's,
-    fallback_below)``: the largest ef_search if none meets the targets, and the similarity of the k-th
-    neighbour below which a query counts as hard (:data:`FALLBACK_QUANTILE`). Needs the index built.
+    The probe queries are midpoints of random pairs of the user's memories: like a query the user writes,
+    and unlike a memory itself, a midpoint is no node of the graph (see :data:`EF_LADDER`). Each one's
+    true top 10 comes from comparing it with every live memory of the user, streamed in batches; then the
+    index's candidates, re-ranked by exact distance as semantic_search does, are scored at each
+    ef_search in turn, the graph alone (no hard-query sketch scan), until the mean recall@10 reaches
+    :data:`TARGET_RECALL`. Returns ``(ef_search, mean recall@10, worst probe's, fallback_below)``: the
+    largest ef_search if none meets the target, and the similarity of the k-th neighbour below which a
+    query counts as hard (:data:`FALLBACK_QUANTILE` of the user's own memories). Needs the index built.
     """
     info = TypeInfo.fetch(conn, "extensions.vector")
     if info is None:
@@ -245,15 +259,23 @@ def calibrate(
     live = "user_id = %s and embedding is not null and not is_deleted"
     sample = conn.execute(
         f"select id, embedding from public.conversations where {live} order by md5(id::text || %s) limit %s",
-        (user_id, str(seed), _CALIBRATION_QUERIES),
+        (user_id, str(seed), 3 * _CALIBRATION_QUERIES),
         binary=True,
     ).fetchall()
-    ids = [r[0] for r in sample]
-    queries = np.stack([r[1].to_numpy() for r in sample])
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    # Running top k+1 of every query over the user's memories (k+1: the query itself is among them).
-    best_scores = np.full((len(ids), _K + 1), -np.inf, dtype=np.float32)
-    best_ids = np.empty((len(ids), _K + 1), dtype=object)
+    vectors = np.stack([r[1].to_numpy() for r in sample]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    # The first third are the memories whose k-th neighbour sets the hard-query threshold; the other two
+    # thirds are paired into midpoints (a pair of opposite memories would give a zero vector: skipped).
+    own = vectors[:_CALIBRATION_QUERIES]
+    pairs = vectors[_CALIBRATION_QUERIES:]
+    half = len(pairs) // 2
+    midpoints = pairs[:half] + pairs[half : 2 * half]
+    norms = np.linalg.norm(midpoints, axis=1, keepdims=True)
+    midpoints = midpoints[norms[:, 0] > 1e-6] / norms[norms[:, 0] > 1e-6]
+    queries = np.concatenate([own, midpoints]) if len(midpoints) else own
+    # Running top k+1 of every query over the user's memories (k+1: an own memory finds itself first).
+    best_scores = np.full((len(queries), _K + 1), -np.inf, dtype=np.float32)
+    best_ids = np.empty((len(queries), _K + 1), dtype=object)
     with conn.transaction(), conn.cursor(name="phase3_calibrate", binary=True) as cur:
         cur.execute(f"select id, embedding from public.conversations where {live}", (user_id,))
         while rows := cur.fetchmany(_BATCH):
@@ -261,39 +283,28 @@ def calibrate(
             batch /= np.linalg.norm(batch, axis=1, keepdims=True)
             scores = np.concatenate([best_scores, queries @ batch.T], axis=1)
             labels = np.concatenate(
-                [best_ids, np.array([[r[0] for r in rows]] * len(ids), dtype=object)], axis=1
+                [best_ids, np.array([[r[0] for r in rows]] * len(queries), dtype=object)], axis=1
             )
             keep = np.argsort(-scores, axis=1, kind="stable")[:, : _K + 1]
             best_scores = np.take_along_axis(scores, keep, axis=1)
             best_ids = np.take_along_axis(labels, keep, axis=1)
-    truth = [[m for m in row if m != own][:_K] for row, own in zip(best_ids.tolist(), ids, strict=True)]
-    # The k-th neighbour's similarity, the query itself (the best, at 1.0) left out.
-    hard_below = float(np.quantile(best_scores[:, _K], FALLBACK_QUANTILE))
-    texts = [vector_text(q) for q in queries]
-    # The sketch scan a hard query adds (independent of ef_search, so asked once per query, when needed).
-    rescued: dict[int, list[Any]] = {}
-
-    def sketch_candidates(i: int) -> list[Any]:
-        if i not in rescued:
-            rescued[i] = [
-                r[0]
-                for r in conn.execute(
-                    f"select id from public.conversations where {live} and embedding_sketch is not null"
-                    " order by embedding_sketch operator(extensions.<~>)"
-                    " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s",
-                    (user_id, texts[i], _SKETCH_DEPTH),
-                ).fetchall()
-            ]
-        return rescued[i]
-
+    # An own memory's k-th neighbour, itself (the best, at 1.0) left out.
+    hard_below = float(np.quantile(best_scores[: len(own), _K], FALLBACK_QUANTILE))
+    probes = queries[len(own) :] if len(midpoints) else own
+    # Tie-aware truth (duplicate texts have identical embeddings): a hit as similar as the k-th counts.
+    first = len(own) if len(midpoints) else 0
+    truth = [
+        {m for m, s in zip(ids, scores, strict=True) if s >= scores[_K - 1] - 1e-6}
+        for ids, scores in zip(best_ids[first:].tolist(), best_scores[first:].tolist(), strict=True)
+    ]
+    texts = [vector_text(q) for q in probes]
     result = (EF_LADDER[-1], 0.0, 0.0, hard_below)
     for ef in EF_LADDER:
         recalls = []
         with conn.transaction():
             conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(ef)))
-            for i, (own, text, true) in enumerate(zip(ids, texts, truth, strict=True)):
-                # What semantic_search does: the index's best 2k (k + 1 here: the query itself is one)
-                # re-ranked by exact distance, and for a hard query a sketch scan's best too. The index,
+            for text, true in zip(texts, truth, strict=True):
+                # What semantic_search does: the index's best 2k re-ranked by exact distance. The index,
                 # never the user's rows sorted exactly (which would measure recall 1 at any ef_search).
                 conn.execute("set local enable_sort = off")
                 picked = [
@@ -302,26 +313,21 @@ def calibrate(
                         f"select id from public.conversations where {live}"
                         " order by (embedding::extensions.halfvec(768)) operator(extensions.<=>)"
                         " %s::extensions.halfvec(768) limit %s",
-                        (user_id, text, 2 * (_K + 1)),
+                        (user_id, text, 2 * _K),
                     ).fetchall()
                 ]
                 conn.execute("set local enable_sort = on")
-                ranked = conn.execute(
-                    "select c.id, 1 - (c.embedding operator(extensions.<=>) %s::extensions.vector)"
-                    " from public.conversations c where c.id = any(%s) and c.id <> %s"
-                    " order by 2 desc limit %s",
-                    (text, picked, own, _K),
-                ).fetchall()
-                if len(ranked) == _K and float(ranked[-1][1]) < hard_below:
-                    ranked = conn.execute(
-                        "select c.id from public.conversations c where c.id = any(%s) and c.id <> %s"
+                got = [
+                    r[0]
+                    for r in conn.execute(
+                        "select c.id from public.conversations c where c.id = any(%s)"
                         " order by c.embedding operator(extensions.<=>) %s::extensions.vector limit %s",
-                        (picked + sketch_candidates(i), own, text, _K),
+                        (picked, text, _K),
                     ).fetchall()
-                got = [r[0] for r in ranked]
-                recalls.append(len(set(got) & set(true)) / max(1, len(true)))
+                ]
+                recalls.append(min(_K, len(set(got) & true)) / _K)
         result = (ef, float(np.mean(recalls)), float(np.min(recalls)), hard_below)
-        if result[1] >= TARGET_RECALL and result[2] >= TARGET_WORST:
+        if result[1] >= TARGET_RECALL:
             break
     return result
 
@@ -364,7 +370,7 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
                 conn.execute(sql.SQL("drop index concurrently if exists {}").format(spare))
         else:
             exists = conn.execute("select to_regclass(%s)", (f"public.{user.index}",)).fetchone() != (None,)
-            if user.action == "grown" and exists:
+            if user.action in ("grown", "outdated") and exists:
                 # The user keeps searching their old index until the new one is complete: built under a
                 # spare name, then swapped in by two renames in one transaction (an index rename locks
                 # only that index), so no search in between falls back to a scan of all their memories.
@@ -406,7 +412,7 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
             conn.execute("delete from public.memory_search_cells where user_id = %s", (user.user_id,))
     finally:
         conn.execute(f"select pg_advisory_unlock({lock})", (user.user_id,))
-    built = user.action in ("new", "grown")
+    built = user.action in ("new", "grown", "outdated")
     return TunedUser(
         user.user_id,
         user.memories,
