@@ -68,6 +68,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "supabase" / "migrations"
 DIM = 768
 OTHERS = 20
 WARMUP = 20
+# Timed queries per method and turn, and the untimed ones before them (see Timing.measure_together).
+BLOCK, BLOCK_WARMUP = 25, 10
 SEED = 7
 Vectors = npt.NDArray[np.float32]
 
@@ -214,7 +216,7 @@ class Data:
     def __init__(self, kind: str, cache: Path, sizes: list[int], others: int, queries: int) -> None:
         self.kind = kind
         # Enough held-out queries for every method's own (see Timing).
-        self.pool = (queries + WARMUP) * 10
+        self.pool = (queries + 2 * WARMUP) * 12
         if kind == "docs":
             corpus = TextCorpus.load(cache, max(sizes) + others * 1000 + self.pool)
             self.texts, self.vectors = corpus.texts, corpus.vectors
@@ -307,13 +309,14 @@ Method = Callable[[Vectors], list[str]]
 
 
 class Timing:
-    """Each method's queries: its own slice of the held-out pool (20 to warm up, then the timed ones)."""
+    """Each method's queries: its own slice of the held-out pool, some to warm up, then the timed ones."""
 
-    def __init__(self, person: Person, queries: int) -> None:
-        self.person, self.queries, self.next = person, queries, 0
+    def __init__(self, person: Person, queries: int, *, by_query: bool = False) -> None:
+        self.person, self.queries, self.by_query, self.next = person, queries, by_query, 0
+        self.rounds = -(-queries // BLOCK)
 
     def take(self) -> Vectors:
-        n = self.queries + WARMUP
+        n = self.queries + WARMUP if self.by_query else self.rounds * (BLOCK_WARMUP + BLOCK)
         pool = self.person.queries
         chosen = pool[(np.arange(self.next, self.next + n)) % len(pool)]
         self.next += n
@@ -323,36 +326,51 @@ class Timing:
         """p50, p95 (ms), mean and worst recall@10 of ``method`` on fresh queries."""
         return self.measure_together([method])[0]
 
+    def schedule(self, methods: int) -> list[tuple[int, int, bool]]:
+        """The calls in order: (method, index into its queries, timed?)."""
+        calls: list[tuple[int, int, bool]] = []
+        if self.by_query:
+            for i in range(self.queries + WARMUP):
+                for m in range(methods):
+                    calls.append(((m + i) % methods, i, i >= WARMUP))
+            return calls
+        for r in range(self.rounds):
+            timed = min(BLOCK, self.queries - r * BLOCK)
+            for m in range(methods):
+                for j in range(BLOCK_WARMUP + timed):
+                    calls.append(((m + r) % methods, r * (BLOCK_WARMUP + BLOCK) + j, j >= BLOCK_WARMUP))
+        return calls
+
     def measure_together(self, methods: list[Method]) -> list[tuple[float, float, float, float]]:
-        """:meth:`measure` of each method, their calls taken in turn (each on queries of its own).
+        """:meth:`measure` of each method, taken in turn (each on queries of its own).
 
         Measured one after the other, a method's numbers depended on what ran before it (a search right
         after tune-search and its vacuum found fewer pages cached than the same function after the exact
-        scans had read the table) and on the machine's load at that minute: measured so, ``search.semantic``
-        was 17 ms behind its own SQL function at 100,000 memories, and taken in turn 4 ms. Round by round,
-        every method meets the same cache and load; the order rotates, so none is always first.
+        scans had read the table) and on the machine's load at that minute. So the methods take turns, in
+        blocks of :data:`BLOCK` timed queries after :data:`BLOCK_WARMUP` untimed ones, the order rotating
+        each round: every method meets the same load, and works on its own pages as it would in an app
+        that uses it alone. Turn by turn query by query (``--rotate-queries``), the scans read tens of MB
+        each between any two queries of an index method, which then finds none of its pages in the
+        server's 128 MB of shared buffers: that measures the page cache more than the methods.
         """
         slices = [self.take() for _ in methods]
         times: list[list[float]] = [[] for _ in methods]
         recalls: list[list[float]] = [[] for _ in methods]
-        for i in range(self.queries + WARMUP):
-            order = list(range(len(methods)))
-            order = order[i % len(order) :] + order[: i % len(order)]
-            for m in order:
-                q = slices[m][i]
-                t = time.perf_counter()
-                got = methods[m](q)
-                elapsed = (time.perf_counter() - t) * 1000
-                if i < WARMUP:
-                    continue
-                sims = self.person.vectors @ q
-                # Tie-aware, as ann-benchmarks counts: a hit is right if it is at least as similar as the
-                # true 10th (within float32 rounding). The corpus has duplicate sentences, whose identical
-                # embeddings tie, and which of two tied memories comes 10th is arbitrary.
-                tenth = np.partition(sims, -10)[-10]
-                similar = {self.person.ids[j] for j in np.flatnonzero(sims >= tenth - 1e-6)}
-                times[m].append(elapsed)
-                recalls[m].append(min(10, len(similar & set(got[:10]))) / 10)
+        for m, i, timed in self.schedule(len(methods)):
+            q = slices[m][i]
+            t = time.perf_counter()
+            got = methods[m](q)
+            elapsed = (time.perf_counter() - t) * 1000
+            if not timed:
+                continue
+            sims = self.person.vectors @ q
+            # Tie-aware, as ann-benchmarks counts: a hit is right if it is at least as similar as the
+            # true 10th (within float32 rounding). The corpus has duplicate sentences, whose identical
+            # embeddings tie, and which of two tied memories comes 10th is arbitrary.
+            tenth = np.partition(sims, -10)[-10]
+            similar = {self.person.ids[j] for j in np.flatnonzero(sims >= tenth - 1e-6)}
+            times[m].append(elapsed)
+            recalls[m].append(min(10, len(similar & set(got[:10]))) / 10)
         stats = []
         for ts, rs in zip(times, recalls, strict=True):
             ts.sort()
@@ -379,7 +397,7 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
     """Every method on one database holding a ``size``-memory user beside the others."""
     url, person = load(db, f"search_{size}", data, size, args.others)
     load_baselines(url)
-    timing = Timing(person, args.queries)
+    timing = Timing(person, args.queries, by_query=args.rotate_queries)
     rows: list[Row] = []
     # How each SDK method said it ranked, by method name.
     seen: dict[str, set[str]] = {}
@@ -435,10 +453,23 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
                 return query
 
             hnsw = "set local hnsw.ef_search = 100; set local hnsw.iterative_scan = {}"
-            methods: list[tuple[str, Method]] = [
+            # enable_sort off: the only other plan for the ordering is to sort the user's rows, which the
+            # planner picks for some sizes and statistics: the rows below without "index forced".
+            forced = "; set local enable_sort = off"
+            indexed: list[tuple[str, Method]] = [
                 ("phase3 SDK (semantic)", sdk_for("phase3 SDK (semantic)", me)),
-                ("phase3 SDK, exact=True", sdk_for("phase3 SDK, exact=True", me, exact=True)),
                 ("phase3 SQL function", sql),
+                (
+                    "pgvector HNSW + iterative scan (strict), index forced",
+                    baseline("hnsw", hnsw.format("strict_order") + forced),
+                ),
+                (
+                    "pgvector HNSW + iterative scan (relaxed), index forced",
+                    baseline("hnsw", hnsw.format("relaxed_order") + forced),
+                ),
+            ]
+            scans: list[tuple[str, Method]] = [
+                ("phase3 SDK, exact=True", sdk_for("phase3 SDK, exact=True", me, exact=True)),
                 ("pgvector HNSW + iterative scan (strict)", baseline("hnsw", hnsw.format("strict_order"))),
                 ("pgvector HNSW + iterative scan (relaxed)", baseline("hnsw", hnsw.format("relaxed_order"))),
                 (
@@ -454,6 +485,7 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
                     baseline("ivf", "", "(embedding operator(extensions.<=>) %(q)s) + 0"),
                 ),
             ]
+            methods = indexed + scans
             measured = timing.measure_together([m for _, m in methods])
     for (name, _), (p50, p95, mean, worst) in zip(methods, measured, strict=True):
         rows.append((person.label, name, " / ".join(sorted(seen.get(name, ()))), p50, p95, mean, worst))
@@ -475,6 +507,11 @@ def main() -> None:
         "--ef-search", type=int, default=None, help="what tune_search stores per user (default: calibrated)"
     )
     parser.add_argument("--skip-untuned", action="store_true", help="do not time the SDK before tune-search")
+    parser.add_argument(
+        "--rotate-queries",
+        action="store_true",
+        help="methods take turns query by query, not in blocks (the scans then evict every index)",
+    )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "phase3-sdk-bench")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -71,7 +71,16 @@ select extensions.vector_dims('[1]'::extensions.vector);
 
 -- The result type gains `search_method`, so the function is dropped and made again (by full signature);
 -- hybrid_search calls it by name and needs nothing.
-drop function if exists public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean);
+-- Left alone once a later file has replaced it: those mark their version in the function's comment
+-- ("semantic_search version <file>", from 20260202001700_search_rerank_once.sql on), and running this
+-- file again after them must not put this version back.
+do $guard$
+begin
+  if coalesce(
+    pg_catalog.obj_description(pg_catalog.to_regprocedure('public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean)'), 'pg_proc'), ''
+  ) not like '%semantic_search version %' then
+    execute $drop$drop function if exists public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean)$drop$;
+    execute $def$
 create or replace function public.semantic_search(
   query_embedding extensions.vector(768),
   match_count integer default 10,
@@ -309,7 +318,11 @@ begin
   where match_threshold is null or 1 - r.distance >= match_threshold
   order by r.distance, c.id;
 end;
-$$;
+$$
+    $def$;
+  end if;
+end
+$guard$;
 
 revoke execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean) from public, anon;
 grant execute on function public.semantic_search(extensions.vector, integer, double precision, text, timestamptz, boolean, boolean) to authenticated, service_role;
