@@ -95,8 +95,10 @@ _JSON_DECODER = msgspec.json.Decoder()
 
 
 async def _configure(conn: Conn) -> None:
-    """Set up a new pooled connection: the faster JSON decoder for json and jsonb columns."""
+    """Set up a new pooled connection: the faster JSON decoder for json and jsonb columns, and the binary
+    dumper of a query vector (``q.BinaryVector``, which only the SDK's own vector arguments are)."""
     set_json_loads(_JSON_DECODER.decode, conn)
+    conn.adapters.register_dumper(q.BinaryVector, q.BinaryVectorDumper)
 
 
 class AsyncPostgresBackend:
