@@ -14,9 +14,10 @@ the same cache and load:
 
 * ``SDK``: ``me.search.semantic(q, match_count=10, threshold=None)`` on the sync client (pool, one
   transaction with role and claims, full rows as ``SearchHit`` models in a ``SearchResults``).
-* ``raw psycopg, full rows, identity per call``: what the SDK does by hand with psycopg on one connection
-  (no pool): BEGIN, ``set_config`` of role and claims, ``select * from semantic_search(...)``, COMMIT in
-  one pipeline, dict rows; the vector bound in binary with pgvector's registered dumper.
+* ``raw psycopg, full rows, identity per call``: what the SDK does, by hand with psycopg on one connection
+  (no pool): ``set_config`` of role and claims and ``select * from semantic_search(...)`` in one pipeline
+  (one implicit transaction, up to its Sync), dict rows; the vector bound in binary with pgvector's
+  registered dumper.
 * ``raw psycopg, full rows``: a connection acting as the user for its whole session (as
   ``benchmarks/search.py`` runs "its SQL function alone"), dict rows, binary vector.
 * ``raw psycopg, ids``: the same returning ids only, binary vector.
@@ -170,11 +171,9 @@ def main() -> None:
                 return len(me.search.semantic(v, match_count=10, threshold=None))
 
             def raw_identity_per_call(v: Vectors) -> int:
-                with per_call.pipeline():
-                    per_call.execute("begin")
+                with per_call.pipeline():  # one implicit transaction, up to the pipeline's Sync
                     per_call.execute(q.SET_IDENTITY, q.identity_params(identity))
                     cur = per_call.execute(f"select * from {FUNCTION}", (v,))
-                    per_call.execute("commit")
                 return len(cur.fetchall())
 
             def raw_rows(v: Vectors) -> int:
