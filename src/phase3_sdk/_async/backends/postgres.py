@@ -71,7 +71,7 @@ async def _drain(pipeline: psycopg.AsyncPipeline, conn: Conn) -> None:
     """Read every answer still owed to a pipeline in which a statement has just failed.
 
     In pipeline mode each ``execute`` also reads whatever answers have already arrived, so a statement's
-    error can surface from a *later* ``execute`` (the identity's from the statement's) as well as from
+    error can surface from a *later* ``execute`` (the identity's, from the statement's) as well as from
     ``sync()``, depending on packet timing. The answers queued after the failure (the skipped statement's
     "pipeline aborted", the Sync's) are then still unread, and the next use of the pipeline (the rollback, or
     leaving the pipeline, which psycopg logs as "error ignored terminating") trips over them. Each sync
