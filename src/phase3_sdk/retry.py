@@ -103,9 +103,9 @@ class RetryPolicy:
         # Told to wait longer than the policy allows: give the caller the error (retry_after set) now.
         return not (retry_after is not None and retry_after > self.max_delay)
 
-    def _kwargs(self, *, idempotent: bool) -> dict[str, object]:
+    def _kwargs(self, *, idempotent: bool, spent: float = 0.0) -> dict[str, object]:
         return {
-            "stop": stop_after_attempt(max(self.max_attempts, 1)) | stop_after_delay(self.max_total),
+            "stop": stop_after_attempt(max(self.max_attempts, 1)) | stop_after_delay(self.max_total - spent),
             "wait": self._wait,
             "retry": retry_if_exception(lambda exc: self.should_retry(exc, idempotent=idempotent)),
             "before_sleep": self._log,
@@ -119,6 +119,17 @@ class RetryPolicy:
     def async_retrying(self, *, idempotent: bool = True) -> AsyncRetrying:
         """The same for a coroutine: ``async for attempt in policy.async_retrying(): with attempt: ...``."""
         return AsyncRetrying(**self._kwargs(idempotent=idempotent))  # type: ignore[arg-type]
+
+    def retrying_after(self, spent: float, *, idempotent: bool = True) -> Retrying:
+        """:meth:`retrying` for a call whose first attempt already ran, for ``spent`` seconds, outside it
+        and failed with an error worth retrying: that failure is to be raised again in the controller's
+        first attempt, so that it is counted, logged and waited after as its own, and the total time
+        allowed is what the first attempt left of ``max_total``."""
+        return Retrying(**self._kwargs(idempotent=idempotent, spent=spent))  # type: ignore[arg-type]
+
+    def async_retrying_after(self, spent: float, *, idempotent: bool = True) -> AsyncRetrying:
+        """:meth:`retrying_after` for a coroutine."""
+        return AsyncRetrying(**self._kwargs(idempotent=idempotent, spent=spent))  # type: ignore[arg-type]
 
 
 DEFAULT_RETRY = RetryPolicy()

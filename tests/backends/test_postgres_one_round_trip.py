@@ -1,6 +1,6 @@
 """The Postgres backend sends a one-statement call (select, count, update, delete, RPC) as one round trip:
-BEGIN, the caller's identity, the statement and COMMIT together. A statement that fails must still leave
-its pooled connection clean for the next caller."""
+the caller's identity and the statement together, one implicit transaction up to the pipeline's Sync. A
+statement that fails must still leave its pooled connection clean for the next caller."""
 
 from __future__ import annotations
 

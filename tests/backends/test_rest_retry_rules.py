@@ -8,6 +8,7 @@ every 503, 0 while the schema cache loads) and ``test/spec/Feature/Query/RpcSpec
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -98,6 +99,44 @@ def test_a_retry_after_beyond_the_cap_raises_with_it_instead_of_sleeping(
         _client().tools.count()
     assert err.value.retry_after == 120  # type: ignore[attr-defined]
     assert route.call_count == 1
+
+
+def test_each_failed_attempt_is_counted_logged_and_waited_after(
+    mock: respx.MockRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The first attempt runs outside the retry controller; its failure must still be its attempt 1.
+    unavailable = _error(503, "PGRST001", "Database client error. Retrying the connection.")
+    route = _script(mock, "HEAD", unavailable, unavailable)
+    policy = RetryPolicy(max_attempts=3, initial_delay=0.1, max_delay=2.0, jitter=False)
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="phase3_sdk.retry"):
+        assert _client(policy).tools.count() == 0
+    assert time.monotonic() - started >= 0.3  # 0.1 s after attempt 1, 0.2 s after attempt 2
+    assert route.call_count == 3
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "retrying after attempt 1 of 3",
+        "retrying after attempt 2 of 3",
+    ]
+    mock.reset()  # the call counts
+    route = _script(mock, "HEAD", unavailable, unavailable, unavailable)
+    with pytest.raises(TransientError):
+        _client(policy).tools.count()
+    assert route.call_count == 3
+
+
+def test_the_first_attempt_counts_toward_max_total(mock: respx.MockRouter) -> None:
+    answers = iter([_error(503, "PGRST001"), EMPTY_COUNT])
+
+    def slow_then_fine(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.3)
+        return next(answers)
+
+    mock.route(method="HEAD").side_effect = slow_then_fine
+    # 0.3 s of a 0.2 s budget are gone when the first attempt fails: no second attempt.
+    with pytest.raises(TransientError):
+        _client(RetryPolicy(initial_delay=0.01, max_total=0.2, jitter=False)).tools.count()
+    answers = iter([_error(503, "PGRST001"), EMPTY_COUNT])
+    assert _client(RetryPolicy(initial_delay=0.01, max_total=5.0, jitter=False)).tools.count() == 0
 
 
 # -- 4. permanent 500s are not retried; PostgREST's connection codes are --------------------------------

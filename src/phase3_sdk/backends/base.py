@@ -22,6 +22,11 @@ FilterOp = Literal["eq", "neq", "gt", "gte", "lt", "lte", "in", "is", "cs", "ov"
 
 RpcReturns = Literal["rows", "scalar", "none"]
 
+#: The cast of an :class:`Rpc` argument holding a vector (``conversations.embedding``'s type). Such an
+#: argument may be a float32 numpy array (a checked embedding): each backend sends it its own way (the
+#: Postgres backend in pgvector's binary form, the REST backend as pgvector's text form in the JSON body).
+VECTOR_CAST = "extensions.vector"
+
 #: A table, column, function or argument name the SDK takes from a caller and passes on as is: a plain,
 #: unquoted PostgreSQL identifier (what PostgREST reads without quoting; the SQL compiler quotes it too).
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -109,7 +114,8 @@ class Rpc:
 
     ``returns`` says how to read the answer: rows of a set-returning function, one scalar, or nothing.
     ``casts`` names the SQL type of arguments that a plain JSON value cannot carry (e.g. a vector), for
-    backends that bind parameters by type.
+    backends that bind parameters by type; an argument cast to :data:`VECTOR_CAST` may be a float32 numpy
+    array rather than pgvector's text form.
     """
 
     function: str

@@ -39,7 +39,7 @@ from ..errors import (
     missing_user_error,
 )
 from ..identity import Identity
-from .base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
+from .base import VECTOR_CAST, Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
 
 REST_PREFIX = "/rest/v1"
 
@@ -308,10 +308,19 @@ def delete_request(op: Delete) -> Request:
 def rpc_request(op: Rpc) -> Request:
     """``POST /rest/v1/rpc/<function>`` with the named arguments as a JSON object.
 
-    ``op.casts`` is not needed here: PostgREST reads the parameter types from the function's signature.
+    PostgREST reads the parameter types from the function's signature; of ``op.casts`` only
+    :data:`~.base.VECTOR_CAST` matters here: a vector given as floats is sent as pgvector's text form.
     """
+    args = dict(op.args)
+    for name, cast in op.casts.items():
+        value = args.get(name)
+        if cast == VECTOR_CAST and value is not None and not isinstance(value, str):
+            # Only a search passes floats here, and search needs numpy: so does vector_text.
+            from ..embeddings.base import vector_text
+
+            args[name] = vector_text(value)
     headers = {"Content-Type": "application/json"}
-    return Request("POST", f"{REST_PREFIX}/rpc/{op.function}", [], headers, encode_json(dict(op.args)))
+    return Request("POST", f"{REST_PREFIX}/rpc/{op.function}", [], headers, encode_json(args))
 
 
 # -- responses --------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The Postgres backend: psycopg 3 on a direct connection, with RLS enforced as PostgREST enforces it.
 
 Every operation is one transaction that first sets the role and the JWT claims locally, so policies and
-``auth.uid()`` behave exactly as behind PostgREST. The statements of a transaction are pipelined, so an
-operation costs two network round trips (statement batch, commit) rather than four.
+``auth.uid()`` behave exactly as behind PostgREST. The statements of a transaction are pipelined: a
+one-statement operation is one network round trip (see ``_fetch``).
 """
 
 from __future__ import annotations
@@ -53,8 +53,6 @@ _LOGIN_REFUSED = re.compile(
     r"((?:\w+ )?authentication failed[^\n]*|role \"[^\"]*\" does not exist|database \"[^\"]*\" does not "
     r"exist|no pg_hba\.conf entry[^\n]*|Tenant or user not found)"
 )
-_BEGIN = psycopg.sql.SQL("begin")
-_COMMIT = psycopg.sql.SQL("commit")
 
 
 async def _with_read_back(conn: Conn, op: Insert, written: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -73,9 +71,9 @@ async def _drain(pipeline: psycopg.AsyncPipeline, conn: Conn) -> None:
     """Read every answer still owed to a pipeline in which a statement has just failed.
 
     In pipeline mode each ``execute`` also reads whatever answers have already arrived, so a statement's
-    error can surface from a *later* ``execute`` (the COMMIT queued after it) as well as from ``sync()``,
-    depending on packet timing. The answers queued after the failure (the skipped COMMIT's "pipeline
-    aborted", the Sync's) are then still unread, and the next use of the pipeline (the rollback, or
+    error can surface from a *later* ``execute`` (the identity's, from the statement's) as well as from
+    ``sync()``, depending on packet timing. The answers queued after the failure (the skipped statement's
+    "pipeline aborted", the Sync's) are then still unread, and the next use of the pipeline (the rollback, or
     leaving the pipeline, which psycopg logs as "error ignored terminating") trips over them. Each sync
     reads at least the answers owed before it, so two suffice; four bound the loop on a broken connection.
     """
@@ -95,8 +93,10 @@ _JSON_DECODER = msgspec.json.Decoder()
 
 
 async def _configure(conn: Conn) -> None:
-    """Set up a new pooled connection: the faster JSON decoder for json and jsonb columns."""
+    """Set up a new pooled connection: the faster JSON decoder for json and jsonb columns, and the binary
+    dumper of a query vector (``q.BinaryVector``, which only the SDK's own vector arguments are)."""
     set_json_loads(_JSON_DECODER.decode, conn)
+    conn.adapters.register_dumper(q.BinaryVector, q.BinaryVectorDumper)
 
 
 class AsyncPostgresBackend:
@@ -238,10 +238,14 @@ class AsyncPostgresBackend:
     async def _fetch(self, identity: Identity, stmt: Any, params: list[Any]) -> list[dict[str, Any]]:
         """One statement in its own transaction under ``identity``, in one round trip.
 
-        BEGIN, the identity, the statement and COMMIT are sent together and answered together: what
+        The identity and the statement are sent together, with one Sync, and answered together: what
         :meth:`run` does in three round trips (its transaction block waits for each answer), which cost
-        ~0.7 ms of a 4 ms search. If the statement fails, the server skips the COMMIT, and the aborted
-        transaction is rolled back here before the connection goes back to the pool.
+        ~0.7 ms of a 4 ms search. Statements pipelined up to a Sync with no BEGIN run as one implicit
+        transaction, committed at the Sync or rolled back there if one fails, so the role and claims set
+        locally end with it exactly as with BEGIN and COMMIT, which cost two more statements to send
+        and answer (~0.05 ms of a 1.5 ms search, ``benchmarks/client_search_overhead.py``). Should a
+        failed statement leave a transaction open all the same, it is rolled back here before the
+        connection goes back to the pool.
         """
         if not self._opened:
             await self._open()
@@ -254,10 +258,8 @@ class AsyncPostgresBackend:
                     # 20 ms search on a loaded 2-core machine).
                     async with conn.pipeline() as pipeline:
                         try:
-                            await conn.execute(_BEGIN)
                             await conn.execute(q.SET_IDENTITY, q.identity_params(identity))
                             cur = await conn.execute(stmt, params)
-                            await conn.execute(_COMMIT)
                         except psycopg.Error as exc:
                             # A statement's error can surface from a later execute (see _drain): read
                             # what is owed here, inside the pipeline, so that leaving it is clean.
@@ -267,8 +269,8 @@ class AsyncPostgresBackend:
                     # The usual way a statement fails: its error arrives with the answers to the Sync.
                     failure = failure or exc
                 if failure is not None:
-                    # The server skipped the COMMIT: end the aborted transaction before the connection
-                    # goes back to the pool.
+                    # The Sync ended the implicit transaction; anything still open is ended here before
+                    # the connection goes back to the pool.
                     if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
                         await conn.rollback()
                     raise failure

@@ -23,8 +23,8 @@ except ImportError as exc:
     raise missing_extra(exc, "semantic search", "search") from None
 
 from ..._flavour import run_blocking
-from ...backends.base import Filter, Query, Rpc
-from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension, vector_text
+from ...backends.base import VECTOR_CAST, Filter, Query, Rpc
+from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension
 from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
 from ...models import SalienceTier, SearchHit
 from ...models._search_args import check_filters, check_match_count, check_number, check_text
@@ -118,7 +118,8 @@ class Search:
         rows = self._rows(
             "semantic_search",
             {
-                "query_embedding": vector_text(vector),
+                # The checked float32 array: each backend sends it its own way (see VECTOR_CAST).
+                "query_embedding": vector,
                 "match_count": match_count,
                 "match_threshold": threshold,
                 "filter_salience_tier": salience_tier,
@@ -126,7 +127,7 @@ class Search:
                 "include_deleted": include_deleted,
                 "exact": exact,
             },
-            {"query_embedding": "extensions.vector"},
+            {"query_embedding": VECTOR_CAST},
         )
         method: str | None = None
         for row in rows:
@@ -228,7 +229,7 @@ class Search:
             "hybrid_search",
             {
                 "query_text": query,
-                "query_embedding": vector_text(vector) if vector is not None else None,
+                "query_embedding": vector,
                 "match_count": match_count,
                 "semantic_weight": w_sem,
                 "text_weight": w_text,
@@ -237,5 +238,5 @@ class Search:
                 "filter_since": since,
                 "include_deleted": include_deleted,
             },
-            {"query_embedding": "extensions.vector"},
+            {"query_embedding": VECTOR_CAST},
         )

@@ -34,6 +34,8 @@ from .copy import (
 )
 from .dumpers import (
     BULK_DUMPERS,
+    BinaryVector,
+    BinaryVectorDumper,
     jsonb_binary_dumper,
     text_array_binary_dumper,
     vector_binary_dumper,
@@ -45,6 +47,8 @@ __all__ = [
     "SCHEMA",
     "SET_IDENTITY",
     "TABLE_TYPES",
+    "BinaryVector",
+    "BinaryVectorDumper",
     "adapt_value",
     "as_list",
     "columns_sql",

@@ -20,7 +20,8 @@ except ImportError as exc:
 from pydantic_core import to_json
 
 from ...identity import Identity
-from ..base import Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
+from ..base import VECTOR_CAST, Delete, Filter, Insert, Keyset, Order, Query, Rpc, Update
+from .dumpers import BinaryVector
 
 SCHEMA = "public"
 
@@ -193,14 +194,23 @@ def compile_delete(op: Delete) -> tuple[sql.Composed, list[Any]]:
     return stmt, params
 
 
+def _rpc_param(value: Any, cast: str | None) -> Any:
+    if value is None:
+        return None
+    if cast == "jsonb":
+        return Jsonb(value, dumps=json_dumps)
+    if cast == VECTOR_CAST and not isinstance(value, str):
+        # Floats go in binary (a vector's text form stays text): see BinaryVector.
+        return BinaryVector.of(value)
+    return value
+
+
 def compile_rpc(op: Rpc) -> tuple[bytes, list[Any]]:
-    """A function call with named arguments (``name => value``), as PostgREST calls it."""
-    params = [
-        Jsonb(value, dumps=json_dumps) if op.casts.get(name) == "jsonb" and value is not None else value
-        for name, value in op.args.items()
-    ]
+    """A function call with named arguments (``name => value``), as PostgREST calls it. A vector given as
+    floats is bound in pgvector's binary form (:class:`~.dumpers.BinaryVector`)."""
     names = tuple(op.args)
     casts = tuple(op.casts.get(n) for n in names)
+    params = [_rpc_param(value, cast) for value, cast in zip(op.args.values(), casts, strict=True)]
     return _rpc_statement(op.function, names, casts, op.returns, json=op.json), params
 
 
