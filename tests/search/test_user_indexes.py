@@ -116,14 +116,16 @@ def test_a_dry_run_reports_the_work_and_tuning_does_it(db_url: str, corpus: dict
             (corpus["owner"],),
         ).fetchone()
         assert entry is not None
-        # ef_search was calibrated on the user's own memories: the smallest list that met the targets.
+        # ef_search was calibrated on midpoints of the user's memories: the smallest list that met the
+        # target mean (a midpoint between two clusters can be a poor probe on its own: the worst is reported,
+        # not a target).
         tuned = report.tuned[0]
         assert entry == (index_name(corpus["owner"]), N + 30, tuned.ef_search)
         assert tuned.ef_search in EF_LADDER
         assert tuned.recall is not None
         assert tuned.recall[0] >= TARGET_RECALL
-        assert tuned.recall[1] >= 0.9
-        assert f"ef_search {tuned.ef_search}, recall@10" in tuned.describe()
+        assert 0.0 <= tuned.recall[1] <= tuned.recall[0]
+        assert f"ef_search {tuned.ef_search}, probe recall@10" in tuned.describe()
         # A partial HNSW index over this user's memories alone.
         definition = conn.execute("select pg_get_indexdef(%s::regclass)", (f"public.{entry[0]}",)).fetchone()
         assert definition is not None

@@ -125,7 +125,8 @@ class TunedUser:
     index: str
     #: The hnsw.ef_search stored for the user's queries (None when nothing was built).
     ef_search: int | None = None
-    #: Calibration's measured recall@10 at that ef_search: mean and worst query (None if not calibrated).
+    #: Calibration's recall@10 at that ef_search, graph alone, over its midpoint probes (see
+    #: :func:`calibrate`): mean and worst probe (None if not calibrated).
     recall: tuple[float, float] | None = None
 
     def describe(self) -> str:
@@ -140,7 +141,7 @@ class TunedUser:
         if self.ef_search is not None:
             why += f" (ef_search {self.ef_search}"
             if self.recall is not None:
-                why += f", recall@10 {self.recall[0]:.3f}, worst {self.recall[1]:.1f}"
+                why += f", probe recall@10 {self.recall[0]:.3f}, worst probe {self.recall[1]:.1f}"
             why += ")"
         return f"{self.user_id}: {why}"
 
