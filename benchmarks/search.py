@@ -21,7 +21,9 @@ tables of their own, so that no index of theirs is seen by the SDK's queries, or
 * ``pgvector HNSW``: one index over the whole table (m 16, ef_construction 64; ef_search 100), queried
   ``where user_id = $1 order by embedding <=> $2 limit 10`` with ``hnsw.iterative_scan`` set to
   ``strict_order`` or ``relaxed_order`` (pgvector 0.8's answer to filtered queries), the planner choosing
-  the plan, as an app that adds the index gets.
+  the plan, as an app that adds the index gets; and again with the index forced (``enable_sort`` off), its
+  strongest form: at 20,000 memories the planner took the index in one run and sorted the user's rows
+  (50 ms, recall 1) in the next, on the same data.
 * ``pgvector IVFFlat``: lists = rows / 1000, probes 10, ``ivfflat.iterative_scan = relaxed_order``.
 * ``exact scan``: the same query through a ``(user_id)`` btree index, sorting that user's rows.
 
@@ -30,9 +32,11 @@ function, full rows validated into models) before ``tune_search`` (``phase3 db t
 it, with ``exact=True``, and as its SQL function alone on one connection returning ids. ``method`` is how
 the function said it ranked (``exact``, ``hnsw``, ``sketch``).
 
-Every method gets queries of its own (``--queries`` timed after 20 to warm up), drawn from the same
-held-out pool, so that none finds another's pages in the cache, and the methods of one size (after
-tune-search) are timed in turn, query by query, so that all meet the same cache and the same load.
+Every method gets queries of its own, drawn from the same held-out pool, so that none finds another's
+pages in the cache. The methods of one size (after tune-search) take turns in blocks (10 untimed queries,
+then 25 timed; ``--queries`` timed in all), the order rotating each round, so that all meet the same load
+and each works on its own pages, as in an app that uses it alone (see ``Timing.measure_together``;
+``--rotate-queries`` takes turns query by query instead).
 recall@10 is against the exact top 10 by cosine similarity (numpy; a hit as similar as the true 10th
 counts, since duplicate texts tie), as the mean and the worst single query. Latency is wall time per
 call from Python, round trip included; p50 and p95.
