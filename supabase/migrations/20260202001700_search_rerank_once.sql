@@ -112,6 +112,23 @@ declare
       limit $6
     ) s
   $scan$;
+  -- The caller's matching memories in the order given (%s: the graph's, or one no index serves), the first
+  -- $6 with their exact distances, nearest first: each row's distance is computed where it is read.
+  ranked_scan constant text := $ranked$
+    select pg_catalog.array_agg(s.id order by s.distance, s.id),
+           pg_catalog.array_agg(s.distance order by s.distance, s.id)
+    from (
+      select m.id, m.embedding operator(extensions.<=>) $5 as distance
+      from public.conversations m
+      where m.user_id = $1
+        and m.embedding is not null
+        and m.created_at >= $2
+        and ($3 or not m.is_deleted)
+        and ($4::text is null or m.salience_tier = $4)
+      order by %s
+      limit $6
+    ) s
+  $ranked$;
   -- Candidates and their exact cosine distances, nearest first (null: candidates not ranked yet).
   picked uuid[];
   distances double precision[];
@@ -132,21 +149,10 @@ begin
       perform pg_catalog.set_config('enable_sort', 'off', true);
       -- The caller's id is bound as a value, so the planner proves the partial index's predicate
       -- (user_id = '<caller>') from it and reads only the caller's graph (over half-precision copies).
-      execute $hnsw$
-        select pg_catalog.array_agg(s.id order by s.distance, s.id),
-               pg_catalog.array_agg(s.distance order by s.distance, s.id)
-        from (
-          select m.id, m.embedding operator(extensions.<=>) $5 as distance
-          from public.conversations m
-          where m.user_id = $1
-            and m.embedding is not null
-            and m.created_at >= $2
-            and ($3 or not m.is_deleted)
-            and ($4::text is null or m.salience_tier = $4)
-          order by (m.embedding::extensions.halfvec(768)) operator(extensions.<=>) $5::extensions.halfvec(768)
-          limit $6
-        ) s
-      $hnsw$
+      execute pg_catalog.format(
+        ranked_scan,
+        '(m.embedding::extensions.halfvec(768)) operator(extensions.<=>) $5::extensions.halfvec(768)'
+      )
       into picked, distances
       using caller, since, include_deleted, filter_salience_tier, query_embedding, 2 * k;
       perform pg_catalog.set_config('enable_sort', 'on', true);
@@ -188,21 +194,7 @@ begin
   if exact then
     method := 'exact';
     -- `+ 0`: an expression no index can order by, so that a per-user HNSW index is never used here.
-    execute $exact$
-      select pg_catalog.array_agg(s.id order by s.distance, s.id),
-             pg_catalog.array_agg(s.distance order by s.distance, s.id)
-      from (
-        select m.id, m.embedding operator(extensions.<=>) $5 as distance
-        from public.conversations m
-        where m.user_id = $1
-          and m.embedding is not null
-          and m.created_at >= $2
-          and ($3 or not m.is_deleted)
-          and ($4::text is null or m.salience_tier = $4)
-        order by (m.embedding operator(extensions.<=>) $5) + 0
-        limit $6
-      ) s
-    $exact$
+    execute pg_catalog.format(ranked_scan, '(m.embedding operator(extensions.<=>) $5) + 0')
     into picked, distances
     using caller, since, include_deleted, filter_salience_tier, query_embedding, k;
   elsif distances is null then

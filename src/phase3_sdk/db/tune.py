@@ -273,9 +273,11 @@ def calibrate(
     pairs = vectors[_CALIBRATION_QUERIES:]
     half = len(pairs) // 2
     midpoints = pairs[:half] + pairs[half : 2 * half]
-    norms = np.linalg.norm(midpoints, axis=1, keepdims=True)
-    midpoints = midpoints[norms[:, 0] > 1e-6] / norms[norms[:, 0] > 1e-6]
-    queries = np.concatenate([own, midpoints]) if len(midpoints) else own
+    norms = np.linalg.norm(midpoints, axis=1)
+    midpoints = midpoints[norms > 1e-6] / norms[norms > 1e-6, None]
+    queries = np.concatenate([own, midpoints])
+    # The probes: the midpoints, or for a user too small to pair, their own memories.
+    first = len(own) if len(midpoints) else 0
     # Running top k+1 of every query over the user's memories (k+1: an own memory finds itself first).
     best_scores = np.full((len(queries), _K + 1), -np.inf, dtype=np.float32)
     best_ids = np.empty((len(queries), _K + 1), dtype=object)
@@ -293,14 +295,12 @@ def calibrate(
             best_ids = np.take_along_axis(labels, keep, axis=1)
     # An own memory's k-th neighbour, itself (the best, at 1.0) left out.
     hard_below = float(np.quantile(best_scores[: len(own), _K], FALLBACK_QUANTILE))
-    probes = queries[len(own) :] if len(midpoints) else own
     # Tie-aware truth (duplicate texts have identical embeddings): a hit as similar as the k-th counts.
-    first = len(own) if len(midpoints) else 0
     truth = [
         {m for m, s in zip(ids, scores, strict=True) if s >= scores[_K - 1] - 1e-6}
         for ids, scores in zip(best_ids[first:].tolist(), best_scores[first:].tolist(), strict=True)
     ]
-    texts = [vector_text(q) for q in probes]
+    texts = [vector_text(q) for q in queries[first:]]
     result = (EF_LADDER[-1], 0.0, 0.0, hard_below)
     for ef in EF_LADDER:
         recalls = []

@@ -23,12 +23,9 @@ from ...schema.query import (
     Page,
     check_limit,
     check_page_size,
-    keyset_query,
-    request_size,
-    split_page,
 )
 from ..transport import AsyncTransport
-from ._base import walk_pages
+from ._base import read_page, walk_pages
 
 T = TypeVar("T")
 
@@ -178,9 +175,7 @@ class AsyncAppTable(Generic[T]):
         cursor: str | None,
         columns: tuple[str, ...],
     ) -> tuple[builtins.list[dict[str, Any]], str | None]:
-        max_rows = self._transport.max_rows
-        query = keyset_query(self._spec.name, columns, filters, order_by, size, cursor, max_rows)
-        return split_page(order_by, await self._transport.select(query), size, request_size(size, max_rows))
+        return await read_page(self._transport, self._spec.name, columns, filters, order_by, size, cursor)
 
     async def _iterate(
         self,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import uuid
 from collections.abc import Iterator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -24,7 +25,7 @@ from ...schema.query import (
     build_filters,
     check_limit,
     check_page_size,
-    page_query,
+    keyset_query,
     parse_order,
     request_size,
     split_page,
@@ -55,6 +56,21 @@ def transport_for(impersonate: Impersonate, user_id: UUID) -> Transport:
 
 #: Reads one page: ``(size, cursor) -> (rows, next cursor or None)``.
 ReadPage = Callable[[int, str | None], Outcome[tuple[list[dict[str, Any]], str | None]]]
+
+
+def read_page(
+    transport: Transport,
+    table: str,
+    columns: tuple[str, ...],
+    filters: tuple[Filter, ...],
+    order_by: tuple[Order, ...],
+    size: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One keyset page of ``table`` (at most ``size`` rows) and the cursor after it (None: the last page)."""
+    max_rows = transport.max_rows
+    query = keyset_query(table, columns, filters, order_by, size, cursor, max_rows)
+    return split_page(order_by, transport.select(query), size, request_size(size, max_rows))
 
 
 def walk_pages(
@@ -207,10 +223,8 @@ class TableResource(Generic[RowT]):
             page_size = limit
         check_page_size(page_size)
         order_by = parse_order(self.table, order)
-        max_rows = self._transport.max_rows
-        query = page_query(self.table, self._filters(filters), order_by, page_size, cursor, columns, max_rows)
-        rows = self._transport.select(query)
-        rows, next_cursor = split_page(order_by, rows, page_size, request_size(page_size, max_rows))
+        found = self._filters(filters)
+        rows, next_cursor = self._read_page(found, order_by, columns, page_size, cursor)
         return Page(self._rows(rows), next_cursor)
 
     def _list(
@@ -276,16 +290,22 @@ class TableResource(Generic[RowT]):
             for row in rows:
                 yield {c: row.get(c) for c in wanted}
 
+    def _read_page(
+        self,
+        filters: tuple[Filter, ...],
+        order_by: tuple[Order, ...],
+        columns: tuple[str, ...] | None,
+        size: int,
+        cursor: str | None,
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        # A modelled table's pages hold its light columns unless the caller narrowed them.
+        read = columns or self.table.light_columns
+        return read_page(self._transport, self.table.name, read, filters, order_by, size, cursor)
+
     def _page_reader(
         self, filters: tuple[Filter, ...], order_by: tuple[Order, ...], columns: tuple[str, ...] | None
     ) -> ReadPage:
-        def read(size: int, cursor: str | None) -> tuple[builtins.list[dict[str, Any]], str | None]:
-            max_rows = self._transport.max_rows
-            query = page_query(self.table, filters, order_by, size, cursor, columns, max_rows)
-            rows = self._transport.select(query)
-            return split_page(order_by, rows, size, request_size(size, max_rows))
-
-        return read
+        return functools.partial(self._read_page, filters, order_by, columns)
 
     def _iterate(
         self,
