@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import select
 import weakref
+from collections import deque
 from collections.abc import Iterator, Callable, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -100,6 +101,27 @@ def _configure(conn: Conn) -> None:
     conn.adapters.register_dumper(q.BinaryVector, q.BinaryVectorDumper)
 
 
+class HotFirstPool(ConnectionPool[Conn]):
+    """A pool that hands out the connection returned last, not the one idle longest.
+
+    psycopg_pool keeps its idle connections in a queue, so once it holds two or more (a burst of
+    concurrent calls made them, or the first call found the pool still opening) every call takes the next
+    server process in turn, each with its caches (catalog, plans, the CPU's own) cold from serving nobody
+    since its last turn: 0.9 ms of a 9 ms search at 20,000 memories, measured alternating two connections
+    against one. Handing out the warmest connection first is also what PgBouncer does by default; those
+    left idle at the far end are the ones the pool closes when it shrinks.
+    """
+
+    def _get_ready_connection(self, timeout: float | None) -> Conn | None:  # noqa: ASYNC109 (the base's signature)
+        # Called under the pool's lock. The base pops the idle queue's head and returns connections to its
+        # tail, so the last returned is moved to the head first. Should a later psycopg_pool keep its idle
+        # connections otherwise, this does nothing and the pool is as it was.
+        idle = getattr(self, "_pool", None)
+        if isinstance(idle, deque) and len(idle) > 1:
+            idle.rotate(1)
+        return super()._get_ready_connection(timeout)
+
+
 class PostgresBackend:
     """Runs the SDK's operations on a PostgreSQL database through a connection pool."""
 
@@ -130,7 +152,7 @@ class PostgresBackend:
             "options": options,
             "connect_timeout": max(int(connect_timeout), 1),
         }
-        self._pool: ConnectionPool[Conn] = ConnectionPool(
+        self._pool: ConnectionPool[Conn] = HotFirstPool(
             conninfo,
             min_size=min_size,
             max_size=max_size,
