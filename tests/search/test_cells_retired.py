@@ -1,6 +1,6 @@
 """A user who still has search cells from the earlier tuner is searched over ALL their memories.
 
-Users below tune-search's threshold (10,000 memories) are ranked by the sketch scan; if cells left by the
+Users below tune-search's threshold (5,000 memories) are ranked by the sketch scan; if cells left by the
 earlier tuner still steered that scan, it would read only the cells nearest the query (recall@10 0.92 on real
 text). 20260202001600_search_cells_retired.sql clears them, and since 20260202001700_search_rerank_once.sql
 semantic_search no longer reads them at all. This file has a database of its own because that migration

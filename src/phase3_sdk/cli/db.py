@@ -97,13 +97,19 @@ def add_db_commands(subparsers: Subparsers) -> None:
         "--min-memories",
         type=int,
         metavar="N",
-        help="index users with at least N live memories with embeddings (default: 10000)",
+        help="index users with at least N live memories with embeddings (default: 5000)",
     )
     p.add_argument(
         "--ef-search",
         type=int,
         metavar="N",
         help="HNSW candidate list per query (default: calibrated per user, see phase3_sdk.db.tune)",
+    )
+    p.add_argument(
+        "--max-indexes",
+        type=int,
+        metavar="N",
+        help="at most N users hold an index, the largest (default: 100; each one slows all planning)",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="report which users need an index built, rebuilt or dropped"
@@ -208,12 +214,15 @@ def _db_tune_search(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "min_memories": tune.DEFAULT_MIN_MEMORIES if args.min_memories is None else args.min_memories,
         "ef_search": args.ef_search,
+        "max_indexes": tune.DEFAULT_MAX_INDEXES if args.max_indexes is None else args.max_indexes,
         "user_ids": args.users,
     }
     if args.dry_run:
         report = tune.tune_search(url, dry_run=True, **options)
         for user in report.tuned:
             print(user.describe())
+        for user_id in report.left_out:
+            print(f"{user_id}: enough memories, but larger users fill the index limit: no index")
         print(report.summary())
         return 0
     with ProgressBar("tuning users", total=None, unit="users", transient=True, console=stderr()) as progress:

@@ -12,8 +12,9 @@ Memories written after a build enter the graph as they are inserted, so search d
 runs; a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from
 what the index was built for (``grown``: rebuilt under a spare name and swapped in, so that the old index
 serves the user's searches until then, and recalibrated; ``shrunk``: dropped, a scan is fast again), has
-an index built with other graph settings than this version's (``outdated``: rebuilt the same way), or has
-an index whose user or entry is gone (``orphan``). ``dry_run=True`` (``phase3 db
+an index built with other graph settings than this version's (``outdated``: rebuilt the same way), has
+an index that larger users now need room for (``crowded``: dropped; at most :data:`DEFAULT_MAX_INDEXES`
+users hold one), or has an index whose user or entry is gone (``orphan``). ``dry_run=True`` (``phase3 db
 tune-search --dry-run``) reports that work without doing it.
 
 Run it as the table owner (an index is DDL), after bulk imports and from time to time (nightly, say).
@@ -40,6 +41,7 @@ from ..errors import ConfigurationError, InvalidInputError
 __all__ = [
     "DEFAULT_EF_SEARCH",
     "DEFAULT_GROWTH",
+    "DEFAULT_MAX_INDEXES",
     "DEFAULT_MIN_MEMORIES",
     "EF_LADDER",
     "TuneReport",
@@ -51,11 +53,18 @@ __all__ = [
 
 #: Users with fewer live, embedded memories get no index. semantic_search ranks them exactly below 2,000
 #: (its own limit) and above that by a sketch scan of all their memories re-ranked exactly, which on real
-#: text (benchmarks/search.py) keeps recall@10 1.000 but costs ~0.35 us per memory: 7-8 ms at 20,000,
-#: where the user's own graph answers in ~3 ms (ef_search 100, 500 held-out queries: recall@10 0.999,
-#: no query below 0.9) and pgvector's table-wide HNSW index in 5.4-6. At 5,000 the scan (~2 ms) is as
-#: fast as any index and needs none; from 10,000 the graph is ahead.
-DEFAULT_MIN_MEMORIES = 10_000
+#: text (benchmarks/search.py) keeps recall@10 1.000 but costs ~0.35 us per memory plus the re-ranking of
+#: 400 candidates. At 5,000 memories (one user beside 20 of 1,000, 100 held-out queries, methods in
+#: blocks, twice each way) the SQL function took 7.7-8.2 ms by that scan and 5.4-5.9 ms by the user's own
+#: graph (recall@10 1.000 both), pgvector's table-wide HNSW index 10-15 ms on that loaded machine.
+DEFAULT_MIN_MEMORIES = 5_000
+#: At most this many users have an index of their own, the largest first. Every index on
+#: public.conversations is one more the planner weighs for each statement it plans on that table (each
+#: search, each REST read, as PostgREST plans every request) and one more partial-index predicate each
+#: insert checks: planning the search's graph query took 0.08 ms with no other partial index, 0.63 ms with
+#: 100, 1.26 with 300 and 9.4 with 1,000 (EXPLAIN's planning time, median of 40). Past this many, larger
+#: users displace smaller ones (``crowded``) and the rest are searched by the sketch scan.
+DEFAULT_MAX_INDEXES = 100
 #: hnsw.ef_search for a user's queries when calibration is off: how many candidates the graph search keeps
 #: (by sketch distance) and the exact distance re-ranks. The number needed grows with the user, so by
 #: default each user's is measured (see :func:`calibrate`).
@@ -108,7 +117,7 @@ _SPARE_SUFFIXES = (_NEXT, _OLD)
 _BUILD_BYTES_PER_MEMORY = 2000
 _MAX_BUILD_MEMORY = 1 << 30
 
-Action = Literal["new", "grown", "outdated", "shrunk", "orphan"]
+Action = Literal["new", "grown", "outdated", "shrunk", "crowded", "orphan"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,8 @@ class TunedUser:
     user_id: UUID
     #: Live memories with embeddings now.
     memories: int
-    #: What needs doing: ``new`` (build), ``grown`` (rebuild), ``shrunk`` or ``orphan`` (drop).
+    #: What needs doing: ``new`` (build), ``grown`` or ``outdated`` (rebuild), ``shrunk``, ``crowded`` (larger
+    #: users fill :data:`DEFAULT_MAX_INDEXES`) or ``orphan`` (drop).
     action: Action
     #: Memories the existing index was built over (None when there is none).
     indexed: int | None
@@ -138,6 +148,7 @@ class TunedUser:
             "grown": f"{self.memories:,} memories, index built over {self.indexed or 0:,}: rebuild",
             "outdated": f"{self.memories:,} memories, index built with other graph settings: rebuild",
             "shrunk": f"{self.memories:,} memories, index built over {self.indexed or 0:,}: drop",
+            "crowded": f"{self.memories:,} memories, larger users fill the index limit: drop",
             "orphan": "index without a user or entry: drop",
         }[self.action]
         if self.ef_search is not None:
@@ -157,6 +168,9 @@ class TuneReport:
     skipped: int
     seconds: float
     dry_run: bool = False
+    #: Users with enough memories for an index who get none, since larger users fill the index limit (those
+    #: who lose theirs for that reason are in ``tuned`` as ``crowded``).
+    left_out: tuple[UUID, ...] = ()
 
     def summary(self) -> str:
         """One line for people."""
@@ -164,10 +178,17 @@ class TuneReport:
         done = ", ".join(f"{n} {a}" for a, n in counts.items() if n) or "nothing"
         verb = "would tune" if self.dry_run else "tuned"
         users = len(self.tuned)
-        return (
+        line = (
             f"{verb} {users} user{'' if users == 1 else 's'} ({done}) in {self.seconds:.1f} s; "
             f"{self.skipped} user{'' if self.skipped == 1 else 's'} needed nothing"
         )
+        if self.left_out:
+            n = len(self.left_out)
+            line += (
+                f"; {n} user{'' if n == 1 else 's'} with enough memories left without an index: larger users"
+                " fill the index limit (max_indexes, --max-indexes)"
+            )
+        return line
 
 
 def index_name(user_id: UUID) -> str:
@@ -181,9 +202,21 @@ def _graph_settings(options: Sequence[str] | None) -> tuple[int, int]:
     return int(given.get("m", 16)), int(given.get("ef_construction", 64))
 
 
+def _owner(name: str) -> UUID | None:
+    """The user of an index named by :func:`index_name` (None for a spare or someone else's index)."""
+    try:
+        return UUID(hex=name.removeprefix(_INDEX_PREFIX))
+    except ValueError:
+        return None
+
+
 def _plan(
-    conn: psycopg.Connection[Any], min_memories: int, growth: float, user_ids: Sequence[UUID] | None
-) -> tuple[list[TunedUser], int]:
+    conn: psycopg.Connection[Any],
+    min_memories: int,
+    growth: float,
+    max_indexes: int,
+    user_ids: Sequence[UUID] | None,
+) -> tuple[list[TunedUser], int, tuple[UUID, ...]]:
     users = list(user_ids) if user_ids is not None else None
     counts = {
         uid: int(n)
@@ -228,17 +261,64 @@ def _plan(
             action = "outdated"
         if action is not None:
             plan.append(TunedUser(uid, now, action, built, 0.0, index_name(uid)))
+    plan, left_out = _within_limit(plan, counts, entries, existing, growth, max_indexes, users)
     if users is None:
         known = {index_name(uid) for uid in entries}
         for name in sorted(set(existing) - known):
-            try:
-                uid = UUID(hex=name.removeprefix(_INDEX_PREFIX))
-            except ValueError:
-                continue  # someone else's index that happens to share the prefix: not ours to drop
-            if not any(u.user_id == uid for u in plan):
-                plan.append(TunedUser(uid, counts.get(uid, 0), "orphan", None, 0.0, name))
-    untouched = len(counts) - sum(1 for u in plan if u.user_id in counts)
-    return plan, untouched
+            owner = _owner(name)
+            # None: someone else's index that happens to share the prefix, not ours to drop.
+            if owner is not None and not any(u.user_id == owner for u in plan):
+                plan.append(TunedUser(owner, counts.get(owner, 0), "orphan", None, 0.0, name))
+    untouched = len(counts) - sum(1 for u in plan if u.user_id in counts) - len(left_out)
+    # Drops first, so that a run never holds more indexes than the limit while it builds.
+    plan.sort(key=lambda u: u.action not in ("shrunk", "crowded", "orphan"))
+    return plan, untouched, left_out
+
+
+def _within_limit(
+    plan: list[TunedUser],
+    counts: dict[UUID, int],
+    entries: dict[UUID, int],
+    existing: dict[str, tuple[int, int]],
+    growth: float,
+    max_indexes: int,
+    users: list[UUID] | None,
+) -> tuple[list[TunedUser], tuple[UUID, ...]]:
+    """``plan`` with at most ``max_indexes`` users holding an index after it, the largest; the rest left out.
+
+    A user who has an index counts as ``growth`` times their size, so that a newcomer displaces them only
+    when that much larger (as a rebuild waits for that much growth): two users of about the same size
+    never take turns. A run limited to some users leaves the others' indexes as they are and fits into
+    the room those leave.
+    """
+    acting = {u.user_id: u for u in plan}
+
+    def holds_after(uid: UUID) -> bool:
+        if uid in acting:
+            return acting[uid].action in ("new", "grown", "outdated")
+        return uid in entries and index_name(uid) in existing
+
+    def weight(uid: UUID) -> tuple[float, str]:
+        indexed = uid in entries and index_name(uid) in existing
+        return (-counts.get(uid, 0) * (growth if indexed else 1.0), str(uid))
+
+    scope = set(counts) | set(entries)
+    others = (
+        0 if users is None else sum(1 for n in existing if (o := _owner(n)) is not None and o not in scope)
+    )
+    ranked = sorted((uid for uid in scope if holds_after(uid)), key=weight)
+    over = ranked[max(0, max_indexes - others) :]
+    left_out: list[UUID] = []
+    for uid in over:
+        if uid in acting and acting[uid].action == "new":
+            left_out.append(uid)
+            del acting[uid]
+        else:
+            now = counts.get(uid, 0)
+            acting[uid] = TunedUser(uid, now, "crowded", entries.get(uid), 0.0, index_name(uid))
+    order = {u.user_id: i for i, u in enumerate(plan)}
+    kept = sorted(acting.values(), key=lambda u: (order.get(u.user_id, len(order)), str(u.user_id)))
+    return kept, tuple(sorted(left_out, key=str))
 
 
 def calibrate(
@@ -365,7 +445,7 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
     lock = "hashtext('phase3_tune_search'), hashtext(%s::text)"
     conn.execute(f"select pg_advisory_lock({lock})", (user.user_id,))
     try:
-        if user.action in ("shrunk", "orphan"):
+        if user.action in ("shrunk", "crowded", "orphan"):
             conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
             conn.execute(sql.SQL("drop index concurrently if exists {}").format(name))
             for suffix in _SPARE_SUFFIXES:
@@ -434,6 +514,7 @@ def tune_search(
     min_memories: int = DEFAULT_MIN_MEMORIES,
     ef_search: int | None = None,
     growth: float = DEFAULT_GROWTH,
+    max_indexes: int = DEFAULT_MAX_INDEXES,
     user_ids: Sequence[UUID] | None = None,
     dry_run: bool = False,
     on_progress: Callable[[int, int, TunedUser], None] | None = None,
@@ -443,14 +524,19 @@ def tune_search(
     ``url`` is a database URL of the table owner (building an index is DDL). A user with at least
     ``min_memories`` live, embedded memories and no index gets one; an index is rebuilt when its user's
     memories reach ``growth`` times what it was built over, and dropped below ``min_memories / growth``
-    (or when its user is gone). ``ef_search`` is the graph search's candidate list for that user's queries
-    (higher: better recall, slower); by default each new index is calibrated (:func:`calibrate`): the
-    smallest list that gives recall@10 >= 0.995, and >= 0.9 on every sampled query. ``user_ids`` limits
-    the run to those users. ``dry_run`` only reports.
+    (or when its user is gone). At most ``max_indexes`` users hold an index, the largest (see
+    :data:`DEFAULT_MAX_INDEXES`: each index costs every statement planned on the table); the report's
+    ``left_out`` names those who qualify but get none. ``ef_search`` is the graph search's candidate list
+    for that user's queries (higher: better recall, slower); by default each new index is calibrated
+    (:func:`calibrate`): the smallest list of :data:`EF_LADDER` whose midpoint probes reach
+    :data:`TARGET_RECALL`. ``user_ids`` limits the run to those users. ``dry_run`` only reports.
     Indexes are built concurrently: writes go on meanwhile. ``on_progress(done, total, user)`` is called
     after each user.
     """
-    checks: list[tuple[str, Any, int, int]] = [("min_memories", min_memories, 1, 10**9)]
+    checks: list[tuple[str, Any, int, int]] = [
+        ("min_memories", min_memories, 1, 10**9),
+        ("max_indexes", max_indexes, 0, 100_000),
+    ]
     if ef_search is not None:
         checks.append(("ef_search", ef_search, 10, 1000))
     for name, value, low, high in checks:
@@ -467,9 +553,10 @@ def tune_search(
                 "public.memory_search_indexes does not exist: this database is not migrated",
                 hint="run `phase3 db migrate` first",
             )
-        plan, untouched = _plan(conn, min_memories, float(growth), user_ids)
+        plan, untouched, left_out = _plan(conn, min_memories, float(growth), max_indexes, user_ids)
         if dry_run:
-            return TuneReport(tuple(plan), untouched, time.perf_counter() - started, dry_run=True)
+            seconds = time.perf_counter() - started
+            return TuneReport(tuple(plan), untouched, seconds, dry_run=True, left_out=left_out)
         for done, user in enumerate(plan, start=1):
             result = _apply(conn, user, ef_search)
             tuned.append(result)
@@ -477,4 +564,4 @@ def tune_search(
                 on_progress(done, len(plan), result)
         if tuned:
             conn.execute("analyze public.memory_search_indexes")
-    return TuneReport(tuple(tuned), untouched, time.perf_counter() - started)
+    return TuneReport(tuple(tuned), untouched, time.perf_counter() - started, left_out=left_out)

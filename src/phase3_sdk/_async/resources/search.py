@@ -99,7 +99,7 @@ class AsyncSearch:
 
         By default the ranking is exact for callers with few memories (under 2,000) and approximate for
         larger ones: a sketch scan of all their memories, or, where ``phase3 db tune-search`` built their
-        own HNSW index (from 10,000 memories), that index (recall@10 >= 0.99 measured on real text, see
+        own HNSW index (from 5,000 memories), that index (recall@10 >= 0.99 measured on real text, see
         ``benchmarks/search.py``); the result's ``method`` and ``approximate`` say which was used.
         ``exact=True`` compares the query with every matching memory instead: the true top
         ``match_count``, at a cost linear in the caller's memory count.
