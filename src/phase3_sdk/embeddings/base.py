@@ -45,6 +45,14 @@ def check_dimension(
     list of ``expected`` numbers or contains NaN or infinity, which pgvector would reject or, worse,
     store and then return NaN distances for.
     """
+    if type(vector) is np.ndarray and vector.dtype == np.float32 and vector.shape == (expected,):
+        # What an embedder returns, already in the stored form: a copy and one dot product, where the general
+        # path's five numpy calls took ~0.9 ms of a search on a machine that evicted the client's caches
+        # while it waited for the server. v.v is finite exactly when every element is, unless it overflows
+        # (elements past ~1e19), which the general path then decides.
+        array32 = vector.copy()
+        if math.isfinite(array32.dot(array32)):
+            return array32
     try:
         array = np.asarray(vector, dtype=np.float64)
     except (TypeError, ValueError) as exc:

@@ -26,6 +26,7 @@ from ...backends.base import VECTOR_CAST, Filter, Query, Rpc
 from ...embeddings import EMBEDDING_DIMENSION, Embedder, HashingEmbedder, check_dimension
 from ...errors import ConfigurationError, InvalidInputError, MissingEmbeddingsWarning
 from ...models import SalienceTier, SearchHit
+from ...models._rows import row_factory
 from ...models._search_args import check_filters, check_match_count, check_number, check_text
 from ...models.memory import SEARCH_METHODS, SearchMethod, SearchResults
 from ...schema.tables import CONVERSATIONS
@@ -77,7 +78,14 @@ class AsyncSearch:
         return rows
 
     async def _call(self, function: str, args: dict[str, Any], casts: dict[str, str]) -> list[SearchHit]:
-        return [SearchHit.model_validate(r) for r in await self._rows(function, args, casts)]
+        return self._hits(await self._rows(function, args, casts))
+
+    @staticmethod
+    def _hits(rows: list[dict[str, Any]]) -> list[SearchHit]:
+        # One validation call for the whole result (see models/_rows.py), where a model_validate per hit took
+        # 0.66 ms of a search on a machine that evicted the client's caches while it waited for the server
+        # (30 us where it did not). Untyped: a function's rows are JSON on the REST backend.
+        return row_factory(SearchHit).build(rows, typed=False)
 
     async def semantic(
         self,
@@ -134,7 +142,7 @@ class AsyncSearch:
         if not rows and self._transport.identity.user_id is not None:
             await self._notice_unembedded(include_deleted=include_deleted)
         return SearchResults(
-            [SearchHit.model_validate(r) for r in rows],
+            self._hits(rows),
             cast(SearchMethod, method) if method in SEARCH_METHODS else None,
         )
 
