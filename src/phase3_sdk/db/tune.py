@@ -61,9 +61,10 @@ DEFAULT_MIN_MEMORIES = 5_000
 #: At most this many users have an index of their own, the largest first. Every index on
 #: public.conversations is one more the planner weighs for each statement it plans on that table (each
 #: search, each REST read, as PostgREST plans every request) and one more partial-index predicate each
-#: insert checks: planning the search's graph query took 0.08 ms with no other partial index, 0.63 ms with
-#: 100, 1.26 with 300 and 9.4 with 1,000 (EXPLAIN's planning time, median of 40). Past this many, larger
-#: users displace smaller ones (``crowded``) and the rest are searched by the sketch scan.
+#: insert checks. benchmarks/index_planning.py, other users' indexes 0 / 100 / 300 / 1,000: planning the
+#: search's graph query 0.05 / 0.34 / 1.2 / 9.7 ms, a REST-style read 0.03 / 0.39 / 0.98 / 6.8 ms, and
+#: semantic_search end to end 4.1 / 4.0 / 5.9 / 17.6 ms. Past this many, larger users displace smaller
+#: ones (``crowded``) and the rest are searched by the sketch scan.
 DEFAULT_MAX_INDEXES = 100
 #: hnsw.ef_search for a user's queries when calibration is off: how many candidates the graph search keeps
 #: (by sketch distance) and the exact distance re-ranks. The number needed grows with the user, so by
