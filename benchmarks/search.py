@@ -48,12 +48,15 @@ import argparse
 import ast
 import hashlib
 import re
+import shutil
 import statistics
 import sys
 import sysconfig
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -495,6 +498,36 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
     return rows
 
 
+#: The server's shared_buffers by default: what Supabase sets on its Small compute (2 cores, 2 GB of memory;
+#: 256MB on Micro, 1 GB), the 2-core machine of the targets. PostgreSQL's own default is 128MB, which a
+#: 100,000-memory user's graph (195 MB) does not fit.
+SHARED_BUFFERS = "512MB"
+
+
+@contextmanager
+def server(shared_buffers: str) -> Iterator[EmbeddedDatabase]:
+    """A throwaway embedded server with ``shared_buffers`` set (a restart applies it)."""
+    root = Path(tempfile.mkdtemp(prefix="phase3-bench-"))
+    db = EmbeddedDatabase(root / "pgdata")
+    try:
+        db.start()
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            conn.execute(
+                psycopg.sql.SQL("alter system set shared_buffers = {}").format(
+                    psycopg.sql.Literal(shared_buffers)
+                )
+            )
+        db.stop()
+        db.start()
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            row = conn.execute("show shared_buffers").fetchone()
+        print(f"server: shared_buffers {row[0] if row else '?'}", flush=True)
+        yield db
+    finally:
+        db.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -514,13 +547,18 @@ def main() -> None:
         action="store_true",
         help="methods take turns query by query, not in blocks (the scans then evict every index)",
     )
+    parser.add_argument(
+        "--shared-buffers",
+        default=SHARED_BUFFERS,
+        help=f"the server's shared_buffers (default {SHARED_BUFFERS}, Supabase's Small; 128MB: PostgreSQL's)",
+    )
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "phase3-sdk-bench")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     t_start = time.perf_counter()
     data = Data(args.data, args.cache, sizes, args.others, args.queries)
     table: list[Row] = []
-    with EmbeddedDatabase() as db:
+    with server(args.shared_buffers) as db:
         for size in sizes:
             print(f"size {size:,}:", flush=True)
             table.extend(run_size(db, data, size, args))
