@@ -13,10 +13,12 @@ what is installed, so the run prints how many there are and a digest of them. Qu
 generated`` is the earlier synthetic corpus (clustered unit vectors, :class:`Corpus`): kinder than real
 embeddings, kept for comparison. Embeddings are cached (``--cache``).
 
-Each size is its own throwaway database: one user holding that many memories beside ``--others`` users
-of 1,000 (so every method must find one user's rows in a shared table), loaded through the SDK
-(``bulk_create``), vacuumed and analysed. The baselines get the same rows (ids, users, embeddings) in
-tables of their own, so that no index of theirs is seen by the SDK's queries, or ours by theirs:
+The server is a throwaway embedded PostgreSQL with Supabase Small's shared_buffers, 512MB
+(``--shared-buffers``; PostgreSQL's default is 128MB). Each size is its own throwaway database: one user
+holding that many memories beside ``--others`` users of 1,000 (so every method must find one user's rows in
+a shared table), loaded through the SDK (``bulk_create``), vacuumed and analysed. The baselines get the same
+rows (ids, users, embeddings) in tables of their own, so that no index of theirs is seen by the SDK's
+queries, or ours by theirs:
 
 * ``pgvector HNSW``: one index over the whole table (m 16, ef_construction 64; ef_search 100), queried
   ``where user_id = $1 order by embedding <=> $2 limit 10`` with ``hnsw.iterative_scan`` set to
