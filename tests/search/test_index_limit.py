@@ -123,6 +123,22 @@ def test_a_run_for_some_users_fits_into_the_room_the_others_leave(
     out = capsys.readouterr().out
     assert "enough memories, but larger users fill the index limit: no index" in out
     assert "(1 crowded)" in out
+    # An entry whose index a failed build never made: with no room for a build, the entry goes too (it
+    # would otherwise send the user's searches to an index that is not there).
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into public.memory_search_indexes (user_id, index_name, memories, ef_search)"
+            " values (%s, %s, 200, 100)",
+            (outside, index_name(outside)),
+        )
+    planned = tune_search(db_url, min_memories=MIN, max_indexes=LIMIT, dry_run=True)
+    assert [(u.user_id, u.action) for u in planned.tuned] == [(outside, "crowded")]
+    assert planned.left_out == ()
+    tune_search(db_url, min_memories=MIN, max_indexes=LIMIT)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute(
+            "select count(*) from public.memory_search_indexes where user_id = %s", (outside,)
+        ).fetchone() == (0,)
     # No limit at all: every index goes.
     done = tune_search(db_url, min_memories=MIN, max_indexes=0)
     assert {u.action for u in done.tuned} == {"crowded"}

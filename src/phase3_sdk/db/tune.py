@@ -311,10 +311,11 @@ def _within_limit(
     over = ranked[max(0, max_indexes - others) :]
     left_out: list[UUID] = []
     for uid in over:
-        if uid in acting and acting[uid].action == "new":
+        if uid in acting and acting[uid].action == "new" and uid not in entries:
             left_out.append(uid)
             del acting[uid]
         else:
+            # An index to drop, or an entry whose index is gone (a failed build) that would keep naming it.
             now = counts.get(uid, 0)
             acting[uid] = TunedUser(uid, now, "crowded", entries.get(uid), 0.0, index_name(uid))
     order = {u.user_id: i for i, u in enumerate(plan)}
