@@ -38,7 +38,7 @@ import psycopg
 
 from phase3_sdk import Phase3Client
 from phase3_sdk.db.embedded import EmbeddedDatabase, create_auth_user
-from phase3_sdk.db.tune import tune_search
+from phase3_sdk.db.tune import index_name, tune_search
 from phase3_sdk.embeddings import vector_text
 
 MEMORIES = 2000
@@ -111,8 +111,8 @@ def main() -> None:
             for count in counts:
                 t = time.perf_counter()
                 while made < count:
-                    name = f"conversations_search_{uuid.uuid4().hex}"
-                    su.execute(INDEX.format(name=name, user=uuid.uuid4()))
+                    other = uuid.uuid4()
+                    su.execute(INDEX.format(name=index_name(other), user=other))
                     made += 1
                 built = time.perf_counter() - t
                 params = {"u": user, "q": queries[0]}

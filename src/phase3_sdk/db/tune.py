@@ -293,20 +293,19 @@ def _within_limit(
     the room those leave.
     """
     acting = {u.user_id: u for u in plan}
+    indexed = {uid for uid in entries if index_name(uid) in existing}
 
     def holds_after(uid: UUID) -> bool:
         if uid in acting:
             return acting[uid].action in ("new", "grown", "outdated")
-        return uid in entries and index_name(uid) in existing
+        return uid in indexed
 
     def weight(uid: UUID) -> tuple[float, str]:
-        indexed = uid in entries and index_name(uid) in existing
-        return (-counts.get(uid, 0) * (growth if indexed else 1.0), str(uid))
+        return (-counts.get(uid, 0) * (growth if uid in indexed else 1.0), str(uid))
 
     scope = set(counts) | set(entries)
-    others = (
-        0 if users is None else sum(1 for n in existing if (o := _owner(n)) is not None and o not in scope)
-    )
+    owners = {_owner(name) for name in existing} - {None}
+    others = 0 if users is None else len(owners - scope)
     ranked = sorted((uid for uid in scope if holds_after(uid)), key=weight)
     over = ranked[max(0, max_indexes - others) :]
     left_out: list[UUID] = []
