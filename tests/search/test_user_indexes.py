@@ -126,11 +126,13 @@ def test_a_dry_run_reports_the_work_and_tuning_does_it(db_url: str, corpus: dict
         assert tuned.recall[0] >= TARGET_RECALL
         assert 0.0 <= tuned.recall[1] <= tuned.recall[0]
         assert f"ef_search {tuned.ef_search}, probe recall@10" in tuned.describe()
-        # A partial HNSW index over this user's memories alone.
+        # A partial HNSW index over this user's memories alone, linking their sketches.
         definition = conn.execute("select pg_get_indexdef(%s::regclass)", (f"public.{entry[0]}",)).fetchone()
         assert definition is not None
-        assert "USING hnsw" in definition[0]
+        assert "USING hnsw (embedding_sketch extensions.bit_hamming_ops)" in definition[0]
         assert str(corpus["owner"]) in definition[0]
+        graph = conn.execute("select graph from memory_search_indexes where user_id = %s", (corpus["owner"],))
+        assert graph.fetchone() == ("sketch",)
         assert conn.execute(
             "select count(*) from memory_search_indexes where user_id = %s", (corpus["small"],)
         ).fetchone() == (0,)
@@ -431,18 +433,35 @@ def test_a_rebuild_keeps_the_old_index_searchable_until_the_new_one_replaces_it(
     assert texts(hits) == exact_top(corpus, corpus["queries"][1], 10)
 
 
-def test_an_index_built_with_other_graph_settings_is_rebuilt(db_url: str, corpus: dict[str, Any]) -> None:
-    """An index an earlier version built (pgvector's default ef_construction, 64) is ``outdated``: rebuilt
-    with this version's settings and recalibrated, however many memories it was built over."""
+@pytest.mark.parametrize(
+    ("settings", "graph"),
+    [
+        # What the previous version built: a graph over half-precision copies, its entry saying so.
+        ("with (m = 16, ef_construction = 200)", "halfvec"),
+        # An earlier one still: pgvector's default ef_construction (64).
+        ("", "halfvec"),
+    ],
+)
+def test_an_index_built_with_other_graph_settings_is_rebuilt(
+    db_url: str, corpus: dict[str, Any], settings: str, graph: str
+) -> None:
+    """An index an earlier version built is ``outdated``: searched as it is until then, rebuilt over the
+    sketches with this version's settings and recalibrated, however many memories it was built over."""
     owner = corpus["owner"]
     name = index_name(owner)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(f"drop index public.{name}")
         conn.execute(
             f"create index {name} on public.conversations"
-            " using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops)"
+            f" using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops) {settings}"
             f" where user_id = '{owner}'::uuid and embedding is not null"
         )
+        conn.execute("update memory_search_indexes set graph = %s where user_id = %s", (graph, owner))
+    # Before the rebuild the entry's graph is walked as what it is, and finds the true top hits.
+    with Phase3Client.connect(db_url) as root:
+        hits = root.as_user(user_id=owner).search.semantic(corpus["queries"][1], threshold=None)
+    assert hits.method in ("hnsw", "hnsw+sketch")
+    assert texts(hits) == exact_top(corpus, corpus["queries"][1], 10)
     planned = tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned
     assert [(u.action, u.memories, u.indexed) for u in planned] == [("outdated", N + 30, N + 30)]
     assert "other graph settings: rebuild" in planned[0].describe()
@@ -453,7 +472,12 @@ def test_an_index_built_with_other_graph_settings_is_rebuilt(db_url: str, corpus
     with psycopg.connect(db_url, autocommit=True) as conn:
         options = conn.execute("select reloptions from pg_class where relname = %s", (name,)).fetchone()
         assert options is not None
-        assert "ef_construction=200" in options[0]
+        assert "ef_construction=400" in options[0]
+        definition = conn.execute("select pg_get_indexdef(%s::regclass)", (f"public.{name}",)).fetchone()
+        assert definition is not None
+        assert "bit_hamming_ops" in definition[0]
+        entry = conn.execute("select graph from memory_search_indexes where user_id = %s", (owner,))
+        assert entry.fetchone() == ("sketch",)
     assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
     with Phase3Client.connect(db_url) as root:
         hits = root.as_user(user_id=owner).search.semantic(corpus["queries"][2], threshold=None)

@@ -2,11 +2,12 @@
 
 ``semantic_search`` ranks a small user's memories exactly, and a larger one's by a sketch scan of all of them
 re-ranked exactly; for a user with many (:data:`DEFAULT_MIN_MEMORIES`), :func:`tune_search` builds a
-pgvector HNSW index over that user's memories alone (a partial index, ``where user_id = '<user>'``, on
-half-precision copies of the embeddings with cosine distance), calibrates how many candidates a query takes
-from it (:func:`calibrate`), and records both in ``memory_search_indexes``; a query re-ranks those
+pgvector HNSW index over that user's memories alone (a partial index, ``where user_id = '<user>'``, over
+the 2,304-bit sketch every memory stores, with Hamming distance), calibrates how many candidates a query
+takes from it (:func:`calibrate`), and records both in ``memory_search_indexes``; a query re-ranks those
 candidates by exact cosine distance. See ``supabase/migrations/20260202001500_search_user_indexes.sql``
-for the query side and why this replaced the search cells (measured on real text, they lost recall).
+for the query side and why this replaced the search cells (measured on real text, they lost recall), and
+``20260202001800_search_sketch_graph.sql`` for why the graph links sketches.
 
 Memories written after a build enter the graph as they are inserted, so search does not degrade between
 runs; a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from
@@ -44,10 +45,12 @@ __all__ = [
     "DEFAULT_MAX_INDEXES",
     "DEFAULT_MIN_MEMORIES",
     "EF_LADDER",
+    "Graph",
     "TuneReport",
     "TunedUser",
     "calibrate",
     "index_name",
+    "rerank_pool",
     "tune_search",
 ]
 
@@ -67,15 +70,18 @@ DEFAULT_MIN_MEMORIES = 5_000
 #: ones (``crowded``) and the rest are searched by the sketch scan.
 DEFAULT_MAX_INDEXES = 100
 #: hnsw.ef_search for a user's queries when calibration is off: how many candidates the graph search keeps
-#: (by sketch distance) and the exact distance re-ranks. The number needed grows with the user, so by
-#: default each user's is measured (see :func:`calibrate`).
+#: (by sketch distance); the best quarter of them (at least 5k) are re-ranked by exact distance. The number
+#: needed grows with the user, so by default each user's is measured (see :func:`calibrate`).
 DEFAULT_EF_SEARCH = 200
 #: What calibration aims for: the mean recall@10 of the graph search alone (its candidates re-ranked
 #: exactly) over midpoint probes (see :func:`calibrate`). Midpoints are harder than what users ask, and
 #: more so the larger the user: on real text (the search benchmark's corpus, graphs built as below), the
 #: midpoints' recall at ef_search 100 / 160 / 250 was 0.991 / 0.999 / 0.9995 at 20,000 memories and 0.944
 #: / 0.974 / 0.989 at 100,000, while 500 held-out queries, with the hard-query sketch scan, had 0.999 (worst
-#: 0.9) at 100 for 20,000 and 0.9996 (worst 0.9) at 160 for 100,000 (1.000 at 250, ~25% slower).
+#: 0.9) at 100 for 20,000 and 0.9996 (worst 0.9) at 160 for 100,000 (1.000 at 250, ~25% slower). Those
+#: were graphs over half-precision copies; over sketches, the same target chose 100 at 5,000 and 20,000
+#: memories (probe recall 0.994, 0.983-0.988) and 160 at 100,000 (0.972), where 300 held-out queries with
+#: the hard-query sketch scan had recall@10 0.998 / 0.999 / 1.000, worst 0.9 / 0.9 / 1.0.
 TARGET_RECALL = 0.97
 #: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000). The probes are
 #: not the user's own memories: those are nodes of the graph, linked to their nearest neighbours, which a
@@ -104,21 +110,31 @@ DEFAULT_GROWTH = 2.0
 # recall@10 mean / worst: 20,000 memories (500 held-out queries), 0.989 / 0.4 at 64, 0.994 / 0.6 at 128,
 # 0.995 / 0.7 at 200 (11 s to build); 100,000 (200 queries), 0.990 / 0.8 at 128, 0.993 / 0.8 at 200 (86 s
 # to build). m 32 gained as much but cost ~1 ms per query at 20,000.
-# At 100,000 memories the graph (195 MB) does not fit the embedded server's 128 MB shared_buffers: one query
-# at ef_search 160 touches ~1,800 index pages, 2 ms when cached and 35 ms when read from outside (EXPLAIN
-# (ANALYZE, BUFFERS)). Measured and dropped: a graph over binary_quantize(embedding)::bit(768) (38 MB, so it
-# stays cached), its best 200 re-ranked exactly: recall@10 0.967-0.987, worst query 0.5-0.7 on real text.
+# Those figures are for the earlier graph over half-precision copies (195 MB at 100,000 memories). The graph
+# over sketches (57 MB; see 20260202001800_search_sketch_graph.sql), at 100,000 memories:
+#   * ef_search 200, its best 100 re-ranked, 600 held-out queries: recall@10 0.994 / worst 0.5 built at
+#     ef_construction 100 (23 s), 0.998 / 0.8 at 200 (37 s);
+#   * ef_search 100, its best 50 re-ranked, 240 held-out queries: 0.989 / 0.7 at 200, 0.993 / 0.9 at 400
+#     (52 s), and calibration's midpoint probes at ef_search 160 reached the target at 400 (0.976), not at
+#     200, so that a search there reads 50 rows, not 80 (p50 ~5.5 ms against ~6.5-8.5);
+#   * m 24 with ef_construction 400 (67 MB, 63 s): no better than m 16 (probes 0.971 at 160, held-out 0.994).
+# Measured and dropped: a graph over binary_quantize(embedding)::bit(768) (38 MB), its best 200 re-ranked
+# exactly: recall@10 0.967-0.987, worst query 0.5-0.7 on real text. The sketch keeps three levels per
+# dimension (2,304 bits), not the sign alone.
 _M = 16
-_EF_CONSTRUCTION = 200
+_EF_CONSTRUCTION = 400
 _INDEX_PREFIX = "conversations_search_"
 # A rebuild's new index and the old one it replaces, while both exist (index_name + suffix).
 _NEXT, _OLD = "_next", "_old"
 _SPARE_SUFFIXES = (_NEXT, _OLD)
-# A build holds every half-precision vector of the user plus the graph in memory: ~2 KB per memory.
-_BUILD_BYTES_PER_MEMORY = 2000
+# A build holds every sketch of the user plus the graph in memory: ~0.6 KB per memory (57 MB at 100,000).
+_BUILD_BYTES_PER_MEMORY = 700
 _MAX_BUILD_MEMORY = 1 << 30
 
 Action = Literal["new", "grown", "outdated", "shrunk", "crowded", "orphan"]
+#: What a user's graph links: their memories' sketches (this version) or half-precision copies of their
+#: embeddings (earlier versions; semantic_search still walks those until they are rebuilt).
+Graph = Literal["sketch", "halfvec"]
 
 
 @dataclass(frozen=True)
@@ -197,10 +213,13 @@ def index_name(user_id: UUID) -> str:
     return _INDEX_PREFIX + user_id.hex
 
 
-def _graph_settings(options: Sequence[str] | None) -> tuple[int, int]:
-    """``(m, ef_construction)`` of an HNSW index from its ``pg_class.reloptions`` (pgvector's defaults)."""
+def _graph_settings(definition: str, options: Sequence[str] | None) -> tuple[Graph, int, int]:
+    """``(graph, m, ef_construction)`` of an HNSW index from its definition and ``pg_class.reloptions``
+    (pgvector's defaults where unset): ``sketch`` for a graph over ``embedding_sketch``, else ``halfvec``
+    (an earlier version's graph over half-precision copies)."""
     given = dict(option.split("=", 1) for option in options or ())
-    return int(given.get("m", 16)), int(given.get("ef_construction", 64))
+    graph: Graph = "sketch" if "bit_hamming_ops" in definition else "halfvec"
+    return graph, int(given.get("m", 16)), int(given.get("ef_construction", 64))
 
 
 def _owner(name: str) -> UUID | None:
@@ -240,9 +259,9 @@ def _plan(
     # Indexes that exist (valid or left invalid by an interrupted build) under our naming, with the graph
     # settings each was built with.
     existing = {
-        str(name): _graph_settings(options)
-        for name, options in conn.execute(
-            "select c.relname, c.reloptions from pg_catalog.pg_index i"
+        str(name): _graph_settings(str(definition), options)
+        for name, definition, options in conn.execute(
+            "select c.relname, pg_catalog.pg_get_indexdef(c.oid), c.reloptions from pg_catalog.pg_index i"
             " join pg_catalog.pg_class c on c.oid = i.indexrelid"
             " where i.indrelid = 'public.conversations'::regclass and c.relname like %s",
             (_INDEX_PREFIX + "%",),
@@ -258,7 +277,7 @@ def _plan(
             action = "shrunk"
         elif now >= built * growth:
             action = "grown"
-        elif existing[index_name(uid)] != (_M, _EF_CONSTRUCTION):
+        elif existing[index_name(uid)] != ("sketch", _M, _EF_CONSTRUCTION):
             action = "outdated"
         if action is not None:
             plan.append(TunedUser(uid, now, action, built, 0.0, index_name(uid)))
@@ -280,7 +299,7 @@ def _within_limit(
     plan: list[TunedUser],
     counts: dict[UUID, int],
     entries: dict[UUID, int],
-    existing: dict[str, tuple[int, int]],
+    existing: dict[str, tuple[Graph, int, int]],
     growth: float,
     max_indexes: int,
     users: list[UUID] | None,
@@ -387,26 +406,19 @@ def calibrate(
         recalls = []
         with conn.transaction():
             conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(ef)))
+            # The index, never the user's rows sorted by sketch distance (which would measure the sketch's
+            # recall at any ef_search): sorting is what enable_sort = off leaves only for the re-ranking.
+            conn.execute("set local enable_sort = off")
             for text, true in zip(texts, truth, strict=True):
-                # What semantic_search does: the index's best 2k re-ranked by exact distance. The index,
-                # never the user's rows sorted exactly (which would measure recall 1 at any ef_search).
-                conn.execute("set local enable_sort = off")
-                picked = [
-                    r[0]
-                    for r in conn.execute(
-                        f"select id from public.conversations where {live}"
-                        " order by (embedding::extensions.halfvec(768)) operator(extensions.<=>)"
-                        " %s::extensions.halfvec(768) limit %s",
-                        (user_id, text, 2 * _K),
-                    ).fetchall()
-                ]
-                conn.execute("set local enable_sort = on")
+                # What semantic_search does: the graph's best candidates re-ranked by exact distance.
                 got = [
                     r[0]
                     for r in conn.execute(
-                        "select c.id from public.conversations c where c.id = any(%s)"
+                        f"select c.id from (select id, embedding from public.conversations where {live}"
+                        " order by embedding_sketch operator(extensions.<~>)"
+                        " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c"
                         " order by c.embedding operator(extensions.<=>) %s::extensions.vector limit %s",
-                        (picked, text, _K),
+                        (user_id, text, rerank_pool(ef, _K), text, _K),
                     ).fetchall()
                 ]
                 recalls.append(min(_K, len(set(got) & true)) / _K)
@@ -414,6 +426,20 @@ def calibrate(
         if result[1] >= TARGET_RECALL:
             break
     return result
+
+
+def rerank_pool(ef_search: int, k: int) -> int:
+    """How many of the graph's candidates semantic_search ranks by exact distance for ``k`` hits.
+
+    A quarter of the candidate list, at least 5k: each candidate re-ranked is a row read, and rows are
+    what a search at 100,000 memories spends most on once its graph is cached. Measured on real text (the
+    search benchmark's corpus, 100,000 memories, 280 held-out queries, graph alone): ef_search 160 with its
+    best 80 re-ranked, p50 8.5 ms and recall@10 0.998; best 40, 5.9 ms and 0.994; ef_search 100 with its
+    best 50, 5.1 ms and 0.989, with 25, 4.6 ms and 0.975 (0.980 at 20,000: too few). The SQL function
+    computes the same (20260202001800_search_sketch_graph.sql); calibration measures with this, so a
+    smaller pool is paid for by a longer list where the data needs one.
+    """
+    return max(min(max(ef_search, 4 * k), 1000) // 4, 5 * k)
 
 
 def _build(conn: psycopg.Connection[Any], user: TunedUser, name: str) -> None:
@@ -425,7 +451,7 @@ def _build(conn: psycopg.Connection[Any], user: TunedUser, name: str) -> None:
     conn.execute(
         sql.SQL(
             "create index concurrently {} on public.conversations"
-            " using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops)"
+            " using hnsw (embedding_sketch extensions.bit_hamming_ops)"
             " with (m = {}, ef_construction = {})"
             " where user_id = {} and embedding is not null"
         ).format(
@@ -472,6 +498,12 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
                     conn.execute(
                         sql.SQL("alter index {} rename to {}").format(fresh, sql.Identifier(user.index))
                     )
+                    # An outdated entry may name a graph over half-precision copies: from here the name
+                    # is a graph over sketches, searched with the entry's ef_search until calibrated.
+                    conn.execute(
+                        "update public.memory_search_indexes set graph = 'sketch' where user_id = %s",
+                        (user.user_id,),
+                    )
                 conn.execute(sql.SQL("drop index concurrently {}").format(retired))
             else:
                 # No index to keep (a new user, or one whose index a failed build left invalid): the user
@@ -486,10 +518,11 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
             # A rebuilt user's old entry (the old ef_search) served their searches until now.
             conn.execute(
                 "insert into public.memory_search_indexes"
-                " (user_id, index_name, memories, ef_search, fallback_below) values (%s, %s, %s, %s, %s)"
+                " (user_id, index_name, memories, ef_search, fallback_below, graph)"
+                " values (%s, %s, %s, %s, %s, 'sketch')"
                 " on conflict (user_id) do update set index_name = excluded.index_name,"
                 " memories = excluded.memories, ef_search = excluded.ef_search,"
-                " fallback_below = excluded.fallback_below, built_at = now()",
+                " fallback_below = excluded.fallback_below, graph = excluded.graph, built_at = now()",
                 (user.user_id, user.index, user.memories, ef_search, hard_below),
             )
             # The sketch path's cells are no longer read for this user.
