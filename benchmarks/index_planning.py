@@ -46,8 +46,8 @@ MEMORIES = 2000
 GRAPH = (
     "explain (summary) select m.id from public.conversations m where m.user_id = %(u)s"
     " and m.embedding is not null and not m.is_deleted"
-    " order by (m.embedding::extensions.halfvec(768)) operator(extensions.<=>) %(q)s::extensions.halfvec(768)"
-    " limit 20"
+    " order by m.embedding_sketch operator(extensions.<~>)"
+    " public.embedding_sketch(%(q)s::extensions.vector)::bit(2304) limit 50"
 )
 READ = (
     "explain (summary) select * from public.conversations where user_id = %(u)s"
@@ -59,7 +59,7 @@ INSERT = (
 )
 INDEX = (
     "create index {name} on public.conversations"
-    " using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops)"
+    " using hnsw (embedding_sketch extensions.bit_hamming_ops)"
     " with (m = 16, ef_construction = 200) where user_id = '{user}'::uuid and embedding is not null"
 )
 
