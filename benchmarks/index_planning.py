@@ -60,7 +60,7 @@ INSERT = (
 INDEX = (
     "create index {name} on public.conversations"
     " using hnsw (embedding_sketch extensions.bit_hamming_ops)"
-    " with (m = 16, ef_construction = 200) where user_id = '{user}'::uuid and embedding is not null"
+    " with (m = 16, ef_construction = 400) where user_id = '{user}'::uuid and embedding is not null"
 )
 
 

@@ -433,17 +433,23 @@ def test_a_rebuild_keeps_the_old_index_searchable_until_the_new_one_replaces_it(
     assert texts(hits) == exact_top(corpus, corpus["queries"][1], 10)
 
 
+HALFVEC = "((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops)"
+SKETCH = "(embedding_sketch extensions.bit_hamming_ops)"
+
+
 @pytest.mark.parametrize(
-    ("settings", "graph"),
+    ("graph", "over", "settings"),
     [
         # What the previous version built: a graph over half-precision copies, its entry saying so.
-        ("with (m = 16, ef_construction = 200)", "halfvec"),
+        ("halfvec", HALFVEC, "with (m = 16, ef_construction = 200)"),
         # An earlier one still: pgvector's default ef_construction (64).
-        ("", "halfvec"),
+        ("halfvec", HALFVEC, ""),
+        # A graph over sketches with other settings than this version's.
+        ("sketch", SKETCH, "with (m = 16, ef_construction = 200)"),
     ],
 )
 def test_an_index_built_with_other_graph_settings_is_rebuilt(
-    db_url: str, corpus: dict[str, Any], settings: str, graph: str
+    db_url: str, corpus: dict[str, Any], graph: str, over: str, settings: str
 ) -> None:
     """An index an earlier version built is ``outdated``: searched as it is until then, rebuilt over the
     sketches with this version's settings and recalibrated, however many memories it was built over."""
@@ -453,7 +459,7 @@ def test_an_index_built_with_other_graph_settings_is_rebuilt(
         conn.execute(f"drop index public.{name}")
         conn.execute(
             f"create index {name} on public.conversations"
-            f" using hnsw ((embedding::extensions.halfvec(768)) extensions.halfvec_cosine_ops) {settings}"
+            f" using hnsw {over} {settings}"
             f" where user_id = '{owner}'::uuid and embedding is not null"
         )
         conn.execute("update memory_search_indexes set graph = %s where user_id = %s", (graph, owner))
