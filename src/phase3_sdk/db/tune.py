@@ -119,7 +119,8 @@ DEFAULT_GROWTH = 2.0
 #   * ef_search 100, its best 50 re-ranked, 240 held-out queries: 0.989 / 0.7 at 200, 0.993 / 0.9 at 400
 #     (52 s); calibration's midpoint probes at ef_search 160 (best 50) reached the target at 400 (0.976),
 #     not at 200, where calibration went on to 250 (best 62; benchmark p50 8.7 ms against 7.3-8.0);
-#   * m 24 with ef_construction 400 (67 MB, 63 s): no better than m 16 (probes 0.971 at 160, held-out 0.994).
+#   * m 24 with ef_construction 400 (67 MB, 63 s): no better than m 16 (probes 0.971 at 160, held-out 0.994);
+#     m 8 (49 MB, 38 s): worse (probes 0.941 at 160, held-out 0.984 with a worst query of 0.7).
 # Measured and dropped: a graph over binary_quantize(embedding)::bit(768) (38 MB), its best 200 re-ranked
 # exactly: recall@10 0.967-0.987, worst query 0.5-0.7 on real text. The sketch keeps three levels per
 # dimension (2,304 bits), not the sign alone.
