@@ -436,7 +436,7 @@ def rerank_pool(ef_search: int, k: int) -> int:
 
     A quarter of the candidate list, at least 5k: each candidate re-ranked is a row read, and rows are
     what a search at 100,000 memories spends most on once its graph is cached. Measured on real text (the
-    search benchmark's corpus, 100,000 memories, 280 held-out queries, graph alone): ef_search 160 with its
+    search benchmark's corpus, 100,000 memories, 320 held-out queries, graph alone): ef_search 160 with its
     best 80 re-ranked, p50 8.5 ms and recall@10 0.998; best 40, 5.9 ms and 0.994; ef_search 100 with its
     best 50, 5.1 ms and 0.989, with 25, 4.6 ms and 0.975 (0.980 at 20,000: too few). The SQL function
     computes the same (20260202001800_search_sketch_graph.sql); calibration measures with this, so a
