@@ -138,6 +138,9 @@ Action = Literal["new", "grown", "outdated", "shrunk", "crowded", "orphan"]
 #: What a user's graph links: their memories' sketches (this version) or half-precision copies of their
 #: embeddings (earlier versions; semantic_search still walks those until they are rebuilt).
 Graph = Literal["sketch", "halfvec"]
+# What this version's graph indexes, as both CREATE INDEX and pg_get_indexdef spell it: the build writes it
+# and the plan recognises it, so the two cannot disagree.
+_INDEXED = "embedding_sketch extensions.bit_hamming_ops"
 
 
 @dataclass(frozen=True)
@@ -221,7 +224,7 @@ def _graph_settings(definition: str, options: Sequence[str] | None) -> tuple[Gra
     (pgvector's defaults where unset): ``sketch`` for a graph over ``embedding_sketch``, else ``halfvec``
     (an earlier version's graph over half-precision copies)."""
     given = dict(option.split("=", 1) for option in options or ())
-    graph: Graph = "sketch" if "bit_hamming_ops" in definition else "halfvec"
+    graph: Graph = "sketch" if f"hnsw ({_INDEXED})" in definition else "halfvec"
     return graph, int(given.get("m", 16)), int(given.get("ef_construction", 64))
 
 
@@ -454,7 +457,7 @@ def _build(conn: psycopg.Connection[Any], user: TunedUser, name: str) -> None:
     conn.execute(
         sql.SQL(
             "create index concurrently {} on public.conversations"
-            " using hnsw (embedding_sketch extensions.bit_hamming_ops)"
+            f" using hnsw ({_INDEXED})"
             " with (m = {}, ef_construction = {})"
             " where user_id = {} and embedding is not null"
         ).format(
