@@ -159,6 +159,30 @@ def test_an_indexed_user_gets_the_true_top_hits_and_is_told_they_are_approximate
         assert {h.user_id for h in small} == {corpus["small"]}
 
 
+def test_calibration_scores_what_the_search_returns_for_hard_queries(
+    db_url: str, corpus: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A probe that semantic_search would treat as hard is scored with the sketch scan's best joined in.
+
+    The shortest list the search walks (40 for k 10) with only its 10 best kept: the graph alone loses
+    some true neighbours. A threshold above any similarity makes every probe hard; with the sketch scan
+    taking all the user's memories (the search takes 400), their ranking together is exact. A threshold
+    below any similarity leaves the graph alone.
+    """
+    from phase3_sdk.db import tune
+
+    monkeypatch.setattr(tune, "EF_LADDER", (40,))
+    monkeypatch.setattr(tune, "rerank_pool", lambda ef, k: k)
+    monkeypatch.setattr(tune, "_RESCUE_DEPTH", 2 * N)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        monkeypatch.setattr(tune, "_hard_below", lambda kth: -2.0)
+        _, alone, _, _ = tune.calibrate(conn, corpus["owner"])
+        monkeypatch.setattr(tune, "_hard_below", lambda kth: 2.0)
+        _, rescued, worst, _ = tune.calibrate(conn, corpus["owner"])
+    assert alone < 0.999
+    assert (rescued, worst) == (1.0, 1.0)
+
+
 def test_exact_never_reads_the_index(db_url: str, corpus: dict[str, Any]) -> None:
     """Hide a planted memory from the graph's reach by forcing a tiny candidate list: the index search may
     miss it, exact=True must not."""
@@ -256,6 +280,56 @@ def test_cli_dry_run_reports_and_changes_nothing(
     assert main(["db", "tune-search", "--db-url", db_url, "--ef-search", "5"]) == 1
     errors = capsys.readouterr().err.strip().splitlines()
     assert errors == ["phase3: error: ef_search must be an integer from 10 to 1000, got 5"]
+
+
+def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
+    db_url: str, corpus: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner, name = corpus["owner"], index_name(corpus["owner"])
+    entry = "select ef_search, fallback_below from memory_search_indexes where user_id = %s"
+    oid = "select %s::regclass::oid"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        before = conn.execute(entry, (owner,)).fetchone()
+        index = conn.execute(oid, (f"public.{name}",)).fetchone()
+        try:
+            # An entry as an earlier calibration may have left it: a long list, no hard-query threshold.
+            conn.execute(
+                "update memory_search_indexes set ef_search = 1000, fallback_below = null where user_id = %s",
+                (owner,),
+            )
+            base = ["db", "tune-search", "--db-url", db_url, "--min-memories", "1000"]
+            assert main([*base, "--dry-run"]) == 0
+            assert "would tune 0 users (nothing)" in capsys.readouterr().out
+            assert main([*base, "--recalibrate", "--dry-run"]) == 0
+            out = capsys.readouterr().out
+            assert f"{owner}: {N + 30:,} memories, index up to date: calibrate its ef_search again" in out
+            assert "would tune 1 user (1 recalibrate)" in out
+            assert conn.execute(entry, (owner,)).fetchone() == (1000, None)
+
+            report = tune_search(db_url, min_memories=1000, recalibrate=True)
+            [user] = report.tuned
+            assert user.action == "recalibrate"
+            assert user.ef_search in EF_LADDER
+            assert user.ef_search < 1000
+            assert user.recall is not None
+            assert user.recall[0] >= TARGET_RECALL
+            ef_search, fallback_below = conn.execute(entry, (owner,)).fetchone() or (None, None)
+            assert ef_search == user.ef_search
+            assert fallback_below is not None
+            # The same index: measured, not rebuilt.
+            assert conn.execute(oid, (f"public.{name}",)).fetchone() == index
+
+            # A list given is set as it is; the threshold measured stays.
+            tune_search(db_url, min_memories=1000, recalibrate=True, ef_search=250)
+            assert conn.execute(entry, (owner,)).fetchone() == (250, fallback_below)
+        finally:
+            assert before is not None
+            conn.execute(
+                "update memory_search_indexes set ef_search = %s, fallback_below = %s where user_id = %s",
+                (*before, owner),
+            )
+    with pytest.raises(InvalidInputError, match="recalibrate must be a bool"):
+        tune_search(db_url, recalibrate="yes")  # type: ignore[arg-type]
 
 
 # -- drift: real text, a new topic after tuning ---------------------------------------------------------

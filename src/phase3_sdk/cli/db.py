@@ -112,6 +112,11 @@ def add_db_commands(subparsers: Subparsers) -> None:
         help="at most N users hold an index, the largest (default: 100; each one slows all planning)",
     )
     p.add_argument(
+        "--recalibrate",
+        action="store_true",
+        help="also calibrate ef_search again for users whose index needs nothing else (it is kept)",
+    )
+    p.add_argument(
         "--dry-run", action="store_true", help="report which users need an index built, rebuilt or dropped"
     )
     p.add_argument(
@@ -216,6 +221,7 @@ def _db_tune_search(args: argparse.Namespace) -> int:
         "ef_search": args.ef_search,
         "max_indexes": tune.DEFAULT_MAX_INDEXES if args.max_indexes is None else args.max_indexes,
         "user_ids": args.users,
+        "recalibrate": args.recalibrate,
     }
     if args.dry_run:
         report = tune.tune_search(url, dry_run=True, **options)

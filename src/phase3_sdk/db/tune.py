@@ -73,25 +73,25 @@ DEFAULT_MAX_INDEXES = 100
 #: (by sketch distance); the best quarter of them (at least 5k) are re-ranked by exact distance. The number
 #: needed grows with the user, so by default each user's is measured (see :func:`calibrate`).
 DEFAULT_EF_SEARCH = 200
-#: What calibration aims for: the mean recall@10 of the graph search alone (its candidates re-ranked
-#: exactly) over midpoint probes (see :func:`calibrate`). Midpoints are harder than what users ask, and
-#: more so the larger the user: on real text (the search benchmark's corpus, graphs built as below), the
-#: midpoints' recall at ef_search 100 / 160 / 250 was 0.991 / 0.999 / 0.9995 at 20,000 memories and 0.944
-#: / 0.974 / 0.989 at 100,000, while 500 held-out queries, with the hard-query sketch scan, had 0.999 (worst
-#: 0.9) at 100 for 20,000 and 0.9996 (worst 0.9) at 160 for 100,000 (1.000 at 250, ~25% slower). Those
-#: were graphs over half-precision copies. Over sketches (ef_construction 400), the search benchmark's
-#: calibration chose 100 at 5,000 and 20,000 memories (probe recall 0.997, 0.984) and 160 at 100,000
-#: (0.975-0.980); its held-out queries then had recall@10 0.999 / 1.000 / 1.000 through the SDK, worst 0.9
-#: / 1.0 / 1.0. At 100,000, of 900 held-out queries one stayed at 0.8 (its 10th hit just above the
-#: hard-query threshold).
-TARGET_RECALL = 0.97
+#: What calibration aims for: the mean recall@10 over midpoint probes (see :func:`calibrate`) of what
+#: semantic_search does: the graph's candidates re-ranked exactly and, for a hard query, the sketch scan's
+#: best joined in. Midpoints are harder than what users ask, and more so the larger the user. On real text
+#: (the search benchmark's corpus, graphs over sketches at ef_construction 400), at ef_search 64 / 80 / 100 /
+#: 120 / 160 the probes reached 0.978-0.985 / 0.987 / 0.990 (20,000 memories) and - / - / 0.971-0.978 /
+#: 0.976-0.984 / 0.985-0.989 (100,000; two samples each), while held-out queries through the SQL function
+#: had 0.997 (worst 0.9, 900 queries) at 64 for 20,000 and 0.996-0.999 at 100 / 0.997-0.999 at 120 /
+#: 0.998-0.999 at 160 for 100,000, each with a worst query of 0.7-0.9 in 300-900. So 0.975 chooses 64 at
+#: 5,000 and 20,000 memories and 100-120 at 100,000, where 160 cost 15-20% more per query for no better
+#: worst query. (The target was 0.97 for the graph alone before, which chose 160 at 100,000.)
+TARGET_RECALL = 0.975
 #: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000). The probes are
 #: not the user's own memories: those are nodes of the graph, linked to their nearest neighbours, which a
-#: query written by the user is not. On real text at 100,000 memories, own memories reached recall@10
-#: 0.993 at ef_search 64 while held-out queries had 0.985 (worst 0.7); midpoints of two memories had
-#: 0.885, and their recall rises with ef_search as held-out queries' does, a step behind. It starts at 100:
-#: at 20,000 memories midpoints passed at 64, where held-out queries had 0.997 but a worst of 0.8.
-EF_LADDER = (100, 160, 250, 400, 640, 1000)
+#: query written by the user is not. On real text at 100,000 memories, own memories (leaving themselves
+#: out) had recall@10 0.997-0.998 at every ef_search from 64 to 160, as did queries leaning 4 to 1 towards
+#: one memory: too easy to tell the steps apart, while midpoints of two memories fall as held-out queries'
+#: recall does, a step behind. The steps are close at the bottom, where a large user's search spends
+#: most of its time walking the graph (about 0.027 ms per unit of ef_search at 100,000 memories).
+EF_LADDER = (64, 80, 100, 120, 160, 250, 400, 640, 1000)
 #: A query whose k-th hit is less similar than this share of the sample's k-th neighbours is "hard" and
 #: also gets a full sketch scan (semantic_search's fallback_below). Measured on real text at 100,000
 #: memories, the held-out queries whose recall the graph search lost were all in the lowest tenth by their
@@ -100,6 +100,8 @@ EF_LADDER = (100, 160, 250, 400, 640, 1000)
 FALLBACK_QUANTILE = 0.25
 _CALIBRATION_QUERIES = 200
 _K = 10
+# How many candidates semantic_search's hard path takes from the sketch scan for k = 10 (its `depth`).
+_RESCUE_DEPTH = 400
 _BATCH = 10_000
 #: Rebuild a user's index once their live memories are this many times what it was built over (or fewer
 #: than 1/this): the graph then holds mostly entries placed one by one, and its entry in
@@ -134,7 +136,9 @@ _SPARE_SUFFIXES = (_NEXT, _OLD)
 _BUILD_BYTES_PER_MEMORY = 700
 _MAX_BUILD_MEMORY = 1 << 30
 
-Action = Literal["new", "grown", "outdated", "shrunk", "crowded", "orphan"]
+Action = Literal["new", "grown", "outdated", "recalibrate", "shrunk", "crowded", "orphan"]
+# The actions after which the user holds an index.
+_HOLDING: tuple[Action, ...] = ("new", "grown", "outdated", "recalibrate")
 #: What a user's graph links: their memories' sketches (this version) or half-precision copies of their
 #: embeddings (earlier versions; semantic_search still walks those until they are rebuilt).
 Graph = Literal["sketch", "halfvec"]
@@ -150,8 +154,9 @@ class TunedUser:
     user_id: UUID
     #: Live memories with embeddings now.
     memories: int
-    #: What needs doing: ``new`` (build), ``grown`` or ``outdated`` (rebuild), ``shrunk``, ``crowded`` (larger
-    #: users fill :data:`DEFAULT_MAX_INDEXES`) or ``orphan`` (drop).
+    #: What needs doing: ``new`` (build), ``grown`` or ``outdated`` (rebuild), ``recalibrate`` (measure the
+    #: index again, asked for), ``shrunk``, ``crowded`` (larger users fill :data:`DEFAULT_MAX_INDEXES`) or
+    #: ``orphan`` (drop).
     action: Action
     #: Memories the existing index was built over (None when there is none).
     indexed: int | None
@@ -160,7 +165,7 @@ class TunedUser:
     index: str
     #: The hnsw.ef_search stored for the user's queries (None when nothing was built).
     ef_search: int | None = None
-    #: Calibration's recall@10 at that ef_search, graph alone, over its midpoint probes (see
+    #: Calibration's recall@10 at that ef_search over its midpoint probes, as semantic_search ranks them (see
     #: :func:`calibrate`): mean and worst probe (None if not calibrated).
     recall: tuple[float, float] | None = None
 
@@ -170,6 +175,7 @@ class TunedUser:
             "new": f"{self.memories:,} memories, no index yet: build",
             "grown": f"{self.memories:,} memories, index built over {self.indexed or 0:,}: rebuild",
             "outdated": f"{self.memories:,} memories, index built with other graph settings: rebuild",
+            "recalibrate": f"{self.memories:,} memories, index up to date: calibrate its ef_search again",
             "shrunk": f"{self.memories:,} memories, index built over {self.indexed or 0:,}: drop",
             "crowded": f"{self.memories:,} memories, larger users fill the index limit: drop",
             "orphan": "index without a user or entry: drop",
@@ -242,6 +248,8 @@ def _plan(
     growth: float,
     max_indexes: int,
     user_ids: Sequence[UUID] | None,
+    *,
+    recalibrate: bool = False,
 ) -> tuple[list[TunedUser], int, tuple[UUID, ...]]:
     users = list(user_ids) if user_ids is not None else None
     counts = {
@@ -285,6 +293,8 @@ def _plan(
             action = "grown"
         elif existing[index_name(uid)] != ("sketch", _M, _EF_CONSTRUCTION):
             action = "outdated"
+        elif recalibrate:
+            action = "recalibrate"
         if action is not None:
             plan.append(TunedUser(uid, now, action, built, 0.0, index_name(uid)))
     plan, left_out = _within_limit(plan, counts, entries, existing, growth, max_indexes, users)
@@ -322,7 +332,7 @@ def _within_limit(
 
     def holds_after(uid: UUID) -> bool:
         if uid in acting:
-            return acting[uid].action in ("new", "grown", "outdated")
+            return acting[uid].action in _HOLDING
         return uid in indexed
 
     def weight(uid: UUID) -> tuple[float, str]:
@@ -354,12 +364,13 @@ def calibrate(
 
     The probe queries are midpoints of random pairs of the user's memories: like a query the user writes,
     and unlike a memory itself, a midpoint is no node of the graph (see :data:`EF_LADDER`). Each one's
-    true top 10 comes from comparing it with every live memory of the user, streamed in batches; then the
-    index's candidates, re-ranked by exact distance as semantic_search does, are scored at each
-    ef_search in turn, the graph alone (no hard-query sketch scan), until the mean recall@10 reaches
-    :data:`TARGET_RECALL`. Returns ``(ef_search, mean recall@10, worst probe's, fallback_below)``: the
-    largest ef_search if none meets the target, and the similarity of the k-th neighbour below which a
-    query counts as hard (:data:`FALLBACK_QUANTILE` of the user's own memories). Needs the index built.
+    true top 10 comes from comparing it with every live memory of the user, streamed in batches; then
+    what semantic_search returns is scored at each ef_search in turn, until the mean recall@10 reaches
+    :data:`TARGET_RECALL`: the index's candidates re-ranked by exact distance and, where the k-th of them
+    is less similar than ``fallback_below`` (a hard query), ranked together with the sketch scan's best.
+    Returns ``(ef_search, mean recall@10, worst probe's, fallback_below)``: the largest ef_search if none
+    meets the target, and the similarity of the k-th neighbour below which a query counts as hard
+    (:data:`FALLBACK_QUANTILE` of the user's own memories). Needs the index built.
     """
     info = TypeInfo.fetch(conn, "extensions.vector")
     if info is None:
@@ -400,38 +411,78 @@ def calibrate(
             best_scores = np.take_along_axis(scores, keep, axis=1)
             best_ids = np.take_along_axis(labels, keep, axis=1)
     # An own memory's k-th neighbour, itself (the best, at 1.0) left out.
-    hard_below = float(np.quantile(best_scores[: len(own), _K], FALLBACK_QUANTILE))
+    hard_below = _hard_below(best_scores[: len(own), _K])
     # Tie-aware truth (duplicate texts have identical embeddings): a hit as similar as the k-th counts.
     truth = [
         {m for m, s in zip(ids, scores, strict=True) if s >= scores[_K - 1] - 1e-6}
         for ids, scores in zip(best_ids[first:].tolist(), best_scores[first:].tolist(), strict=True)
     ]
     texts = [vector_text(q) for q in queries[first:]]
+    # A hard probe's second opinion does not depend on ef_search: fetched once, when first needed.
+    rescues: dict[int, set[Any]] = {}
     result = (EF_LADDER[-1], 0.0, 0.0, hard_below)
     for ef in EF_LADDER:
         recalls = []
-        with conn.transaction():
-            conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(ef)))
-            # The index, never the user's rows sorted by sketch distance (which would measure the sketch's
-            # recall at any ef_search): sorting is what enable_sort = off leaves only for the re-ranking.
-            conn.execute("set local enable_sort = off")
-            for text, true in zip(texts, truth, strict=True):
+        for i, (text, true) in enumerate(zip(texts, truth, strict=True)):
+            with conn.transaction():
+                # The list semantic_search walks for k hits: at least 4k, at most pgvector's 1,000.
+                walked = min(max(ef, 4 * _K), 1000)
+                conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(walked)))
+                # The index, never the user's rows sorted by sketch distance (which would measure the
+                # sketch's recall at any ef_search): sorting is what enable_sort = off leaves only for the
+                # re-ranking.
+                conn.execute("set local enable_sort = off")
                 # What semantic_search does: the graph's best candidates re-ranked by exact distance.
-                got = [
-                    r[0]
-                    for r in conn.execute(
-                        f"select c.id from (select id, embedding from public.conversations where {live}"
-                        " order by embedding_sketch operator(extensions.<~>)"
-                        " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c"
-                        " order by c.embedding operator(extensions.<=>) %s::extensions.vector limit %s",
-                        (user_id, text, rerank_pool(ef, _K), text, _K),
-                    ).fetchall()
-                ]
-                recalls.append(min(_K, len(set(got) & true)) / _K)
+                found = conn.execute(
+                    f"select c.id, c.embedding operator(extensions.<=>) %s::extensions.vector"
+                    f" from (select id, embedding from public.conversations where {live}"
+                    " order by embedding_sketch operator(extensions.<~>)"
+                    " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c"
+                    " order by 2 limit %s",
+                    (text, user_id, text, rerank_pool(ef, _K), _K),
+                ).fetchall()
+            got = [r[0] for r in found]
+            if len(found) < _K:
+                # Fewer than k candidates: semantic_search ranks the user's memories exactly instead.
+                recalls.append(1.0)
+                continue
+            if 1 - found[-1][1] < hard_below:
+                # ... and, for a hard query, the best of the graph's and the sketch scan's candidates.
+                if i not in rescues:
+                    rescues[i] = _sketch_rescue(conn, user_id, text)
+                got = _rank(conn, set(got) | rescues[i], text)
+            recalls.append(min(_K, len(set(got) & true)) / _K)
         result = (ef, float(np.mean(recalls)), float(np.min(recalls)), hard_below)
         if result[1] >= TARGET_RECALL:
             break
     return result
+
+
+def _hard_below(kth: np.ndarray[Any, Any]) -> float:
+    """semantic_search's fallback_below from the user's own memories' k-th neighbour similarities."""
+    return float(np.quantile(kth, FALLBACK_QUANTILE))
+
+
+def _sketch_rescue(conn: psycopg.Connection[Any], user_id: UUID, text: str) -> set[Any]:
+    """The user's best :data:`_RESCUE_DEPTH` memories by sketch distance, as semantic_search's hard path."""
+    rows = conn.execute(
+        "select id from public.conversations"
+        " where user_id = %s and embedding_sketch is not null and not is_deleted"
+        " order by embedding_sketch operator(extensions.<~>)"
+        " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s",
+        (user_id, text, _RESCUE_DEPTH),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _rank(conn: psycopg.Connection[Any], candidates: set[Any], text: str) -> list[Any]:
+    """The :data:`_K` of ``candidates`` nearest the query by exact distance."""
+    rows = conn.execute(
+        "select id from public.conversations where id = any(%s)"
+        " order by embedding operator(extensions.<=>) %s::extensions.vector limit %s",
+        (list(candidates), text, _K),
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def rerank_pool(ef_search: int, k: int) -> int:
@@ -477,8 +528,25 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
     # session lock, since CREATE INDEX CONCURRENTLY cannot run inside a transaction.
     lock = "hashtext('phase3_tune_search'), hashtext(%s::text)"
     conn.execute(f"select pg_advisory_lock({lock})", (user.user_id,))
+    recall: tuple[float, float] | None = None
+    hard_below: float | None = None
     try:
-        if user.action in ("shrunk", "crowded", "orphan"):
+        if user.action == "recalibrate":
+            # The index stays as it is: only what its entry says about searching it is measured again.
+            if ef_search is None:
+                ef_search, mean, worst, hard_below = calibrate(conn, user.user_id)
+                recall = (mean, worst)
+                conn.execute(
+                    "update public.memory_search_indexes set ef_search = %s, fallback_below = %s"
+                    " where user_id = %s",
+                    (ef_search, hard_below, user.user_id),
+                )
+            else:
+                conn.execute(
+                    "update public.memory_search_indexes set ef_search = %s where user_id = %s",
+                    (ef_search, user.user_id),
+                )
+        elif user.action in ("shrunk", "crowded", "orphan"):
             conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
             conn.execute(sql.SQL("drop index concurrently if exists {}").format(name))
             for suffix in _SPARE_SUFFIXES:
@@ -516,8 +584,6 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
                 # is searched by the sketch ranking or exactly meanwhile (slower, never wrong).
                 conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
                 _build(conn, user, user.index)
-            recall: tuple[float, float] | None = None
-            hard_below: float | None = None
             if ef_search is None:
                 ef_search, mean, worst, hard_below = calibrate(conn, user.user_id)
                 recall = (mean, worst)
@@ -535,7 +601,7 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
             conn.execute("delete from public.memory_search_cells where user_id = %s", (user.user_id,))
     finally:
         conn.execute(f"select pg_advisory_unlock({lock})", (user.user_id,))
-    built = user.action in ("new", "grown", "outdated")
+    built = user.action in _HOLDING
     return TunedUser(
         user.user_id,
         user.memories,
@@ -557,6 +623,7 @@ def tune_search(
     max_indexes: int = DEFAULT_MAX_INDEXES,
     user_ids: Sequence[UUID] | None = None,
     dry_run: bool = False,
+    recalibrate: bool = False,
     on_progress: Callable[[int, int, TunedUser], None] | None = None,
 ) -> TuneReport:
     """Build, rebuild or drop per-user search indexes where users' memories call for it.
@@ -569,7 +636,10 @@ def tune_search(
     ``left_out`` names those who qualify but get none. ``ef_search`` is the graph search's candidate list
     for that user's queries (higher: better recall, slower); by default each new index is calibrated
     (:func:`calibrate`): the smallest list of :data:`EF_LADDER` whose midpoint probes reach
-    :data:`TARGET_RECALL`. ``user_ids`` limits the run to those users. ``dry_run`` only reports.
+    :data:`TARGET_RECALL`. ``recalibrate`` also calibrates every user whose index needs nothing else (or
+    sets ``ef_search`` on them, when given), keeping the index: after an upgrade that calibrates
+    differently, or a change in what users ask. ``user_ids`` limits the run to those users. ``dry_run``
+    only reports.
     Indexes are built concurrently: writes go on meanwhile. ``on_progress(done, total, user)`` is called
     after each user.
     """
@@ -583,6 +653,8 @@ def tune_search(
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             message = f"{name} must be an integer from {low} to {high}, got {value!r}"
             raise InvalidInputError(message, field=name)
+    if not isinstance(recalibrate, bool):
+        raise InvalidInputError(f"recalibrate must be a bool, got {recalibrate!r}", field="recalibrate")
     if isinstance(growth, bool) or not isinstance(growth, int | float) or not growth > 1:
         raise InvalidInputError(f"growth must be a number > 1, got {growth!r}", field="growth")
     started = time.perf_counter()
@@ -593,7 +665,9 @@ def tune_search(
                 "public.memory_search_indexes does not exist: this database is not migrated",
                 hint="run `phase3 db migrate` first",
             )
-        plan, untouched, left_out = _plan(conn, min_memories, float(growth), max_indexes, user_ids)
+        plan, untouched, left_out = _plan(
+            conn, min_memories, float(growth), max_indexes, user_ids, recalibrate=recalibrate
+        )
         if dry_run:
             seconds = time.perf_counter() - started
             return TuneReport(tuple(plan), untouched, seconds, dry_run=True, left_out=left_out)
