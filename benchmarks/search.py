@@ -36,9 +36,9 @@ the function said it ranked (``exact``, ``hnsw``, ``sketch``).
 
 Every method gets queries of its own, drawn from the same held-out pool, so that none finds another's
 pages in the cache. The methods of one size (after tune-search) take turns in blocks (10 untimed queries,
-then 25 timed; ``--queries`` timed in all), the order rotating each round, so that all meet the same load
-and each works on its own pages, as in an app that uses it alone (see ``Timing.measure_together``;
-``--rotate-queries`` takes turns query by query instead).
+then 25 timed; ``--queries`` timed in all), each round in its own shuffled order, so that all meet the
+same load and each works on its own pages, as in an app that uses it alone (see
+``Timing.measure_together``; ``--rotate-queries`` takes turns query by query instead).
 recall@10 is against the exact top 10 by cosine similarity (numpy; a hit as similar as the true 10th
 counts, since duplicate texts tie), as the mean and the worst single query. Latency is wall time per
 call from Python, round trip included; p50 and p95.
@@ -343,11 +343,16 @@ class Timing:
                 for m in range(methods):
                     calls.append(((m + i) % methods, i, i >= WARMUP))
             return calls
+        # Each round in its own order (seeded): a rotation keeps every method behind the same one, so the
+        # method after a scan of the whole table always started cold and the one after it warm (at 100,000
+        # memories the SDK, behind the exact scan, measured 1.2-1.9 ms above its own SQL function, behind
+        # the SDK; 0.2 ms apart when timed alone).
+        rng = np.random.default_rng(7)
         for r in range(self.rounds):
             timed = min(BLOCK, self.queries - r * BLOCK)
-            for m in range(methods):
+            for m in rng.permutation(methods).tolist():
                 for j in range(BLOCK_WARMUP + timed):
-                    calls.append(((m + r) % methods, r * (BLOCK_WARMUP + BLOCK) + j, j >= BLOCK_WARMUP))
+                    calls.append((m, r * (BLOCK_WARMUP + BLOCK) + j, j >= BLOCK_WARMUP))
         return calls
 
     def measure_together(self, methods: list[Method]) -> list[tuple[float, float, float, float]]:
@@ -356,7 +361,7 @@ class Timing:
         Measured one after the other, a method's numbers depended on what ran before it (a search right
         after tune-search and its vacuum found fewer pages cached than the same function after the exact
         scans had read the table) and on the machine's load at that minute. So the methods take turns, in
-        blocks of :data:`BLOCK` timed queries after :data:`BLOCK_WARMUP` untimed ones, the order rotating
+        blocks of :data:`BLOCK` timed queries after :data:`BLOCK_WARMUP` untimed ones, the order shuffled
         each round: every method meets the same load, and works on its own pages as it would in an app
         that uses it alone. Turn by turn query by query (``--rotate-queries``), the scans read tens of MB
         each between any two queries of an index method, which then finds none of its pages in the
