@@ -76,15 +76,16 @@ DEFAULT_EF_SEARCH = 200
 #: What calibration aims for: the mean recall@10 over midpoint probes (see :func:`calibrate`) of what
 #: semantic_search does: the graph's candidates re-ranked exactly and, for a hard query, the sketch scan's
 #: best joined in. Midpoints are harder than what users ask, and more so the larger the user. On real text
-#: (the search benchmark's corpus, graphs over sketches at ef_construction 400), at ef_search 64 / 80 / 100 /
-#: 120 / 160 the probes reached 0.978-0.985 / 0.987 / 0.990 (20,000 memories) and - / - / 0.971-0.978 /
-#: 0.976-0.984 / 0.985-0.989 (100,000; two samples each), while held-out queries through the SQL function
-#: had 0.997 (worst 0.9, 900 queries) at 64 for 20,000 and 0.996-0.999 at 100 / 0.997-0.999 at 120 /
-#: 0.998-0.999 at 160 for 100,000, each with a worst query of 0.7-0.9 in 300-900. So 0.98 chooses 64-80
-#: at 5,000 and 20,000 memories and 100-120 at 100,000, where 160 cost 15-20% more per query for no better
-#: worst query. At 0.975 the search benchmark's calibration once chose 80 at 100,000 (probes 0.975), where
-#: the SQL function's worst of 300 held-out queries was 0.7. (The target was 0.97 for the graph alone
-#: before, which chose 160 at 100,000.)
+#: (the search benchmark's corpus, graphs over sketches at ef_construction 400; two samples of probes each):
+#:   * 20,000 memories: probes 0.978-0.985 at ef_search 64, 0.987 at 80, 0.990 at 100; held-out queries
+#:     through the SQL function 0.997 at 64 (worst 0.9 of 900);
+#:   * 100,000: probes 0.971-0.978 at 100, 0.976-0.984 at 120, 0.985-0.989 at 160; held-out queries
+#:     0.996-0.999 at 100, 0.997-0.999 at 120, 0.998-0.999 at 160, with a worst query of 0.7-0.9 in 300-900
+#:     at each.
+#: So 0.98 chooses 64-80 at 5,000 and 20,000 memories and 100-120 at 100,000, where 160 cost 15-20% more per
+#: query for no better worst query. At 0.975 the search benchmark's calibration once chose 80 at 100,000
+#: (probes 0.975), where the SQL function's worst of 300 held-out queries was 0.7. (The target was 0.97 for
+#: the graph alone before, which chose 160 at 100,000.)
 TARGET_RECALL = 0.98
 #: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000). The probes are
 #: not the user's own memories: those are nodes of the graph, linked to their nearest neighbours, which a
