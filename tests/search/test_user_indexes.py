@@ -297,7 +297,8 @@ def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
                 "update memory_search_indexes set ef_search = 1000, fallback_below = null where user_id = %s",
                 (owner,),
             )
-            base = ["db", "tune-search", "--db-url", db_url, "--min-memories", "1000"]
+            # Scoped to the owner: what other tests of this module do to other users' indexes is theirs.
+            base = ["db", "tune-search", "--db-url", db_url, "--min-memories", "1000", "--user", str(owner)]
             assert main([*base, "--dry-run"]) == 0
             assert "would tune 0 users (nothing)" in capsys.readouterr().out
             assert main([*base, "--recalibrate", "--dry-run"]) == 0
@@ -306,7 +307,7 @@ def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
             assert "would tune 1 user (1 recalibrate)" in out
             assert conn.execute(entry, (owner,)).fetchone() == (1000, None)
 
-            report = tune_search(db_url, min_memories=1000, recalibrate=True)
+            report = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True)
             [user] = report.tuned
             assert user.action == "recalibrate"
             assert user.ef_search in EF_LADDER
@@ -320,7 +321,7 @@ def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
             assert conn.execute(oid, (f"public.{name}",)).fetchone() == index
 
             # A list given is set as it is; the threshold measured stays.
-            tune_search(db_url, min_memories=1000, recalibrate=True, ef_search=250)
+            tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, ef_search=250)
             assert conn.execute(entry, (owner,)).fetchone() == (250, fallback_below)
         finally:
             assert before is not None
