@@ -425,18 +425,16 @@ def calibrate(
     rescues: dict[int, set[Any]] = {}
     result = (EF_LADDER[-1], 0.0, 0.0, hard_below)
     for ef in EF_LADDER:
-        recalls = []
-        for i, (text, true) in enumerate(zip(texts, truth, strict=True)):
-            with conn.transaction():
-                # The list semantic_search walks for k hits: at least 4k, at most pgvector's 1,000.
-                walked = min(max(ef, 4 * _K), 1000)
-                conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(walked)))
-                # The index, never the user's rows sorted by sketch distance (which would measure the
-                # sketch's recall at any ef_search): sorting is what enable_sort = off leaves only for the
-                # re-ranking.
-                conn.execute("set local enable_sort = off")
-                # What semantic_search does: the graph's best candidates re-ranked by exact distance.
-                found = conn.execute(
+        # The list semantic_search walks for k hits: at least 4k, at most pgvector's 1,000.
+        walked = min(max(ef, 4 * _K), 1000)
+        with conn.transaction():
+            conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(walked)))
+            # The index, never the user's rows sorted by sketch distance (which would measure the sketch's
+            # recall at any ef_search): sorting is what enable_sort = off leaves only for the re-ranking.
+            conn.execute("set local enable_sort = off")
+            # What semantic_search does: the graph's best candidates re-ranked by exact distance.
+            candidates = [
+                conn.execute(
                     f"select c.id, c.embedding operator(extensions.<=>) %s::extensions.vector"
                     f" from (select id, embedding from public.conversations where {live}"
                     " order by embedding_sketch operator(extensions.<~>)"
@@ -444,11 +442,16 @@ def calibrate(
                     " order by 2 limit %s",
                     (text, user_id, text, rerank_pool(ef, _K), _K),
                 ).fetchall()
-            got = [r[0] for r in found]
+                for text in texts
+            ]
+        # Outside that transaction: a hard query's sketch scan sorts, as the search's does.
+        recalls = []
+        for i, (text, true, found) in enumerate(zip(texts, truth, candidates, strict=True)):
             if len(found) < _K:
                 # Fewer than k candidates: semantic_search ranks the user's memories exactly instead.
                 recalls.append(1.0)
                 continue
+            got = [r[0] for r in found]
             if 1 - found[-1][1] < hard_below:
                 # ... and, for a hard query, the best of the graph's and the sketch scan's candidates.
                 if i not in rescues:
