@@ -183,6 +183,22 @@ def test_calibration_scores_what_the_search_returns_for_hard_queries(
     assert (rescued, worst) == (1.0, 1.0)
 
 
+def test_calibration_plans_each_probe_for_its_user(
+    db_url: str, corpus: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No probe's statement is prepared: a prepared statement may get a generic plan, which cannot know the
+    user (the hard-query sketch scan then read every heap row, 25x slower at 100,000 memories, and the
+    graph's partial index cannot serve it). Every probe hard, so that all three kinds of statement run."""
+    from phase3_sdk.db import tune
+
+    monkeypatch.setattr(tune, "EF_LADDER", (40, 80))
+    monkeypatch.setattr(tune, "_hard_below", lambda kth: 2.0)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        tune.calibrate(conn, corpus["owner"])
+        prepared = conn.execute("select statement from pg_prepared_statements").fetchall()
+    assert [s for (s,) in prepared if "conversations" in s] == []
+
+
 def test_exact_never_reads_the_index(db_url: str, corpus: dict[str, Any]) -> None:
     """Hide a planted memory from the graph's reach by forcing a tiny candidate list: the index search may
     miss it, exact=True must not."""

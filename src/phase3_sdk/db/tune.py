@@ -433,6 +433,11 @@ def calibrate(
             # recall at any ef_search): sorting is what enable_sort = off leaves only for the re-ranking.
             conn.execute("set local enable_sort = off")
             # What semantic_search does: the graph's best candidates re-ranked by exact distance.
+            # prepare=False here and in the helpers below: each probe's statement is planned for its own
+            # user id, as the function's EXECUTE is. psycopg prepares a statement run five times, and after
+            # five more the server may keep a generic plan, which cannot know the user: the sketch scan's
+            # then read every heap row (1.4 s a probe instead of 60 ms at 100,000 memories; 51 of the 69 s
+            # calibration took there), and the graph's partial index cannot serve `user_id = $1` at all.
             candidates = [
                 conn.execute(
                     f"select c.id, c.embedding operator(extensions.<=>) %s::extensions.vector"
@@ -441,6 +446,7 @@ def calibrate(
                     " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c"
                     " order by 2 limit %s",
                     (text, user_id, text, rerank_pool(ef, _K), _K),
+                    prepare=False,
                 ).fetchall()
                 for text in texts
             ]
@@ -477,6 +483,7 @@ def _sketch_rescue(conn: psycopg.Connection[Any], user_id: UUID, text: str) -> s
         " order by embedding_sketch operator(extensions.<~>)"
         " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s",
         (user_id, text, _RESCUE_DEPTH),
+        prepare=False,
     ).fetchall()
     return {r[0] for r in rows}
 
@@ -487,6 +494,7 @@ def _rank(conn: psycopg.Connection[Any], candidates: set[Any], text: str) -> lis
         "select id from public.conversations where id = any(%s)"
         " order by embedding operator(extensions.<=>) %s::extensions.vector limit %s",
         (list(candidates), text, _K),
+        prepare=False,
     ).fetchall()
     return [r[0] for r in rows]
 
