@@ -199,6 +199,35 @@ def test_calibration_plans_each_probe_for_its_user(
     assert [s for (s,) in prepared if "conversations" in s] == []
 
 
+def test_the_exact_paths_kept_plan_answers_each_caller_with_their_own_filters(
+    db_url: str, corpus: dict[str, Any]
+) -> None:
+    """The exact ranking is a plain statement of the function, whose plan PostgreSQL may keep for the
+    session after five calls (20260202001900_search_exact_plan_kept.sql). One session, taking turns between
+    the indexed user (exact=true) and the small one, each call with other filters: each gets their own
+    exact top."""
+    from phase3_sdk.embeddings import vector_text
+
+    call = (
+        "select messages->0->>'content'"
+        " from public.semantic_search(%s::extensions.vector, %s, null, %s, null, %s, %s)"
+    )
+    small = corpus["vectors"][:50]
+    with psycopg.connect(db_url) as conn:
+        for turn in range(4):
+            for j, q in enumerate(corpus["queries"]):
+                tier = "high" if (turn + j) % 2 else None
+                with conn.transaction():
+                    as_user(conn, corpus["owner"])
+                    top = conn.execute(call, (vector_text(q), 5, tier, False, True)).fetchall()
+                    deleted = conn.execute(call, (vector_text(q), 1, None, True, True)).fetchall()
+                    as_user(conn, corpus["small"])
+                    theirs = conn.execute(call, (vector_text(q), 3, None, False, False)).fetchall()
+                assert [r[0] for r in top] == exact_top(corpus, q, 5, tier=tier)
+                assert [r[0] for r in deleted] == [f"deleted{j}"]
+                assert [r[0] for r in theirs] == [f"s{i}" for i in np.argsort(-(small @ q))[:3]]
+
+
 def test_exact_never_reads_the_index(db_url: str, corpus: dict[str, Any]) -> None:
     """Hide a planted memory from the graph's reach by forcing a tiny candidate list: the index search may
     miss it, exact=True must not."""
