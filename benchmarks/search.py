@@ -32,8 +32,8 @@ ours by theirs; each returns what the SDK returns, the memories' columns and the
 
 The SDK is timed end to end (``client.search.semantic``: pool, transaction with role and JWT claims, the
 function, full rows validated into models) before ``tune_search`` (``phase3 db tune-search``) and after
-it, with ``exact=True``, and as its SQL function alone on one connection returning ids. ``method`` is how
-the function said it ranked (``exact``, ``hnsw``, ``sketch``).
+it, with ``exact=True``, and as its SQL function alone on one connection (every column, no models).
+``method`` is how the function said it ranked (``exact``, ``hnsw``, ``sketch``).
 
 Every method gets queries of its own, drawn from the same held-out pool, so that none finds another's
 pages in the cache. The methods of one size (after tune-search) take turns in blocks (10 untimed queries,
@@ -455,11 +455,11 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
         with as_user_sql(url, person.uid) as as_user, ExitStack() as connections:
 
             def sql(q: Vectors) -> list[str]:
+                # Every column, as the SDK reads them and the baselines return them.
                 found = as_user.execute(
-                    "select id, search_method from public.semantic_search(%s::extensions.vector, 10)",
-                    (vector_text(q),),
+                    "select * from public.semantic_search(%s::extensions.vector, 10)", (vector_text(q),)
                 ).fetchall()
-                seen.setdefault("phase3 SQL function", set()).update(str(r[1]) for r in found)
+                seen.setdefault("phase3 SQL function", set()).update(str(r[-1]) for r in found)
                 return [str(r[0]) for r in found]
 
             def baseline(
