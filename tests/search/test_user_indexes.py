@@ -22,7 +22,7 @@ import pytest
 
 from phase3_sdk import Phase3Client
 from phase3_sdk.cli import main
-from phase3_sdk.db.tune import EF_LADDER, TARGET_RECALL, index_name, tune_search
+from phase3_sdk.db.tune import CALIBRATION, EF_LADDER, TARGET_RECALL, index_name, tune_search
 from phase3_sdk.embeddings import WordLlamaEmbedder
 from phase3_sdk.errors import InvalidInputError
 
@@ -331,7 +331,7 @@ def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
     db_url: str, corpus: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     owner, name = corpus["owner"], index_name(corpus["owner"])
-    entry = "select ef_search, fallback_below from memory_search_indexes where user_id = %s"
+    entry = "select ef_search, fallback_below, calibration from memory_search_indexes where user_id = %s"
     oid = "select %s::regclass::oid"
     with psycopg.connect(db_url, autocommit=True) as conn:
         before = conn.execute(entry, (owner,)).fetchone()
@@ -350,28 +350,40 @@ def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
             out = capsys.readouterr().out
             assert f"{owner}: {N + 30:,} memories, index up to date: calibrate its ef_search again" in out
             assert "would tune 1 user (1 recalibrate)" in out
-            assert conn.execute(entry, (owner,)).fetchone() == (1000, None)
+            assert conn.execute(entry, (owner,)).fetchone() == (1000, None, CALIBRATION)
 
-            report = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True)
+            # Measured by an earlier calibration (null: before the column): measured again unasked.
+            conn.execute("update memory_search_indexes set calibration = null where user_id = %s", (owner,))
+            assert main([*base, "--dry-run"]) == 0
+            out = capsys.readouterr().out
+            assert f"{owner}: {N + 30:,} memories, index up to date: calibrate its ef_search again" in out
+            report = tune_search(db_url, min_memories=1000, user_ids=[owner])
             [user] = report.tuned
             assert user.action == "recalibrate"
             assert user.ef_search in EF_LADDER
             assert user.ef_search < 1000
             assert user.recall is not None
             assert user.recall[0] >= TARGET_RECALL
-            ef_search, fallback_below = conn.execute(entry, (owner,)).fetchone() or (None, None)
+            ef_search, fallback_below, calibration = conn.execute(entry, (owner,)).fetchone() or (None,) * 3
             assert ef_search == user.ef_search
             assert fallback_below is not None
+            assert calibration == CALIBRATION
             # The same index: measured, not rebuilt.
             assert conn.execute(oid, (f"public.{name}",)).fetchone() == index
+            assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
 
-            # A list given is set as it is; the threshold measured stays.
+            # Asked for, a list given is set as it is, the threshold measured stays, and the entry is marked
+            # as given by hand: no later run measures it again unasked.
             tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, ef_search=250)
-            assert conn.execute(entry, (owner,)).fetchone() == (250, fallback_below)
+            assert conn.execute(entry, (owner,)).fetchone() == (250, fallback_below, 0)
+            assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
+            report = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, dry_run=True)
+            assert [u.action for u in report.tuned] == ["recalibrate"]
         finally:
             assert before is not None
             conn.execute(
-                "update memory_search_indexes set ef_search = %s, fallback_below = %s where user_id = %s",
+                "update memory_search_indexes set ef_search = %s, fallback_below = %s, calibration = %s"
+                " where user_id = %s",
                 (*before, owner),
             )
     with pytest.raises(InvalidInputError, match="recalibrate must be a bool"):

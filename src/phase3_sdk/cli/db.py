@@ -114,7 +114,8 @@ def add_db_commands(subparsers: Subparsers) -> None:
     p.add_argument(
         "--recalibrate",
         action="store_true",
-        help="also calibrate ef_search again for users whose index needs nothing else (it is kept)",
+        help="also calibrate ef_search again for users whose index needs nothing else (it is kept; entries an"
+        " earlier version calibrated are measured again without this)",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="report which users need an index built, rebuilt or dropped"

@@ -9,14 +9,15 @@ candidates by exact cosine distance. See ``supabase/migrations/20260202001500_se
 for the query side and why this replaced the search cells (measured on real text, they lost recall), and
 ``20260202001800_search_sketch_graph.sql`` for why the graph links sketches.
 
-Memories written after a build enter the graph as they are inserted, so search does not degrade between
-runs; a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from
-what the index was built for (``grown``: rebuilt under a spare name and swapped in, so that the old index
-serves the user's searches until then, and recalibrated; ``shrunk``: dropped, a scan is fast again), has
-an index built with other graph settings than this version's (``outdated``: rebuilt the same way), has
-an index that larger users now need room for (``crowded``: dropped; at most :data:`DEFAULT_MAX_INDEXES`
-users hold one), or has an index whose user or entry is gone (``orphan``). ``dry_run=True`` (``phase3 db
-tune-search --dry-run``) reports that work without doing it.
+Memories written after a build enter the graph as they are inserted, so search does not degrade between runs;
+a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from what the
+index was built for (``grown``: rebuilt under a spare name and swapped in, so that the old index serves the
+user's searches until then, and recalibrated; ``shrunk``: dropped, a scan is fast again), has an index built
+with other graph settings than this version's (``outdated``: rebuilt the same way), has an index whose
+ef_search an earlier version's calibration chose (``recalibrate``: measured again, the index kept; see
+:data:`CALIBRATION`), has an index that larger users now need room for (``crowded``: dropped; at most
+:data:`DEFAULT_MAX_INDEXES` users hold one), or has an index whose user or entry is gone (``orphan``).
+``dry_run=True`` (``phase3 db tune-search --dry-run``) reports that work without doing it.
 
 Run it as the table owner (an index is DDL), after bulk imports and from time to time (nightly, say).
 ``phase3 db tune-search`` is the command-line face of this module.
@@ -139,6 +140,14 @@ _SPARE_SUFFIXES = (_NEXT, _OLD)
 _BUILD_BYTES_PER_MEMORY = 700
 _MAX_BUILD_MEMORY = 1 << 30
 
+#: Which calibration measured an entry's ef_search, recorded in ``memory_search_indexes.calibration``:
+#: 2, :func:`calibrate` scoring what semantic_search returns (0.2.0; 1 was the graph alone, never recorded);
+#: 0, an ef_search given by hand (``ef_search=``). An entry measured by an earlier method (or written before
+#: the column, null) is calibrated again by the next run, which keeps the index (``recalibrate``); one given
+#: by hand is left as it is. Raise this when calibration changes what it chooses.
+CALIBRATION = 2
+_BY_HAND = 0
+
 Action = Literal["new", "grown", "outdated", "recalibrate", "shrunk", "crowded", "orphan"]
 # The actions after which the user holds an index.
 _HOLDING: tuple[Action, ...] = ("new", "grown", "outdated", "recalibrate")
@@ -158,8 +167,8 @@ class TunedUser:
     #: Live memories with embeddings now.
     memories: int
     #: What needs doing: ``new`` (build), ``grown`` or ``outdated`` (rebuild), ``recalibrate`` (measure the
-    #: index again, asked for), ``shrunk``, ``crowded`` (larger users fill :data:`DEFAULT_MAX_INDEXES`) or
-    #: ``orphan`` (drop).
+    #: index again: asked for, or measured by an earlier calibration), ``shrunk``, ``crowded`` (larger users
+    #: fill :data:`DEFAULT_MAX_INDEXES`) or ``orphan`` (drop).
     action: Action
     #: Memories the existing index was built over (None when there is none).
     indexed: int | None
@@ -265,14 +274,17 @@ def _plan(
             {"users": users},
         ).fetchall()
     }
-    entries = {
-        uid: int(n)
-        for uid, n in conn.execute(
-            "select user_id, memories from public.memory_search_indexes"
-            " where %(users)s::uuid[] is null or user_id = any(%(users)s::uuid[])",
-            {"users": users},
-        ).fetchall()
-    }
+    entries: dict[UUID, int] = {}
+    # Entries whose ef_search an earlier calibration chose (see CALIBRATION).
+    measured_before: set[UUID] = set()
+    for uid, n, calibration in conn.execute(
+        "select user_id, memories, calibration from public.memory_search_indexes"
+        " where %(users)s::uuid[] is null or user_id = any(%(users)s::uuid[])",
+        {"users": users},
+    ).fetchall():
+        entries[uid] = int(n)
+        if calibration is None or _BY_HAND < calibration < CALIBRATION:
+            measured_before.add(uid)
     # Indexes that exist (valid or left invalid by an interrupted build) under our naming, with the graph
     # settings each was built with.
     existing = {
@@ -296,7 +308,7 @@ def _plan(
             action = "grown"
         elif existing[index_name(uid)] != ("sketch", _M, _EF_CONSTRUCTION):
             action = "outdated"
-        elif recalibrate:
+        elif recalibrate or uid in measured_before:
             action = "recalibrate"
         if action is not None:
             plan.append(TunedUser(uid, now, action, built, 0.0, index_name(uid)))
@@ -551,14 +563,15 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
                 ef_search, mean, worst, hard_below = calibrate(conn, user.user_id)
                 recall = (mean, worst)
                 conn.execute(
-                    "update public.memory_search_indexes set ef_search = %s, fallback_below = %s"
-                    " where user_id = %s",
-                    (ef_search, hard_below, user.user_id),
+                    "update public.memory_search_indexes set ef_search = %s, fallback_below = %s,"
+                    " calibration = %s where user_id = %s",
+                    (ef_search, hard_below, CALIBRATION, user.user_id),
                 )
             else:
                 conn.execute(
-                    "update public.memory_search_indexes set ef_search = %s where user_id = %s",
-                    (ef_search, user.user_id),
+                    "update public.memory_search_indexes set ef_search = %s, calibration = %s"
+                    " where user_id = %s",
+                    (ef_search, _BY_HAND, user.user_id),
                 )
         elif user.action in ("shrunk", "crowded", "orphan"):
             conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
@@ -598,18 +611,20 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
                 # is searched by the sketch ranking or exactly meanwhile (slower, never wrong).
                 conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
                 _build(conn, user, user.index)
+            calibration = _BY_HAND
             if ef_search is None:
                 ef_search, mean, worst, hard_below = calibrate(conn, user.user_id)
-                recall = (mean, worst)
+                recall, calibration = (mean, worst), CALIBRATION
             # A rebuilt user's old entry (the old ef_search) served their searches until now.
             conn.execute(
                 "insert into public.memory_search_indexes"
-                " (user_id, index_name, memories, ef_search, fallback_below, graph)"
-                " values (%s, %s, %s, %s, %s, 'sketch')"
+                " (user_id, index_name, memories, ef_search, fallback_below, graph, calibration)"
+                " values (%s, %s, %s, %s, %s, 'sketch', %s)"
                 " on conflict (user_id) do update set index_name = excluded.index_name,"
                 " memories = excluded.memories, ef_search = excluded.ef_search,"
-                " fallback_below = excluded.fallback_below, graph = excluded.graph, built_at = now()",
-                (user.user_id, user.index, user.memories, ef_search, hard_below),
+                " fallback_below = excluded.fallback_below, graph = excluded.graph,"
+                " calibration = excluded.calibration, built_at = now()",
+                (user.user_id, user.index, user.memories, ef_search, hard_below, calibration),
             )
             # The sketch path's cells are no longer read for this user.
             conn.execute("delete from public.memory_search_cells where user_id = %s", (user.user_id,))
@@ -650,10 +665,10 @@ def tune_search(
     ``left_out`` names those who qualify but get none. ``ef_search`` is the graph search's candidate list
     for that user's queries (higher: better recall, slower); by default each new index is calibrated
     (:func:`calibrate`): the smallest list of :data:`EF_LADDER` whose midpoint probes reach
-    :data:`TARGET_RECALL`. ``recalibrate`` also calibrates every user whose index needs nothing else (or
-    sets ``ef_search`` on them, when given), keeping the index: after an upgrade that calibrates
-    differently, or a change in what users ask. ``user_ids`` limits the run to those users. ``dry_run``
-    only reports.
+    :data:`TARGET_RECALL`. An index whose ef_search an earlier version's calibration chose is calibrated
+    again, the index kept (see :data:`CALIBRATION`). ``recalibrate`` calibrates every user whose index
+    needs nothing else (or sets ``ef_search`` on them, when given), keeping the index: after a change in
+    what users ask, say. ``user_ids`` limits the run to those users. ``dry_run`` only reports.
     Indexes are built concurrently: writes go on meanwhile. ``on_progress(done, total, user)`` is called
     after each user.
     """
