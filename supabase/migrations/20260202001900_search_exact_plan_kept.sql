@@ -5,13 +5,13 @@
 -- of the function, PL/pgSQL prepares it once per session and reuses the plan. Measured on real text (the
 -- search benchmark's corpus, a user of 1,000 memories beside 20 others, 600 held-out queries, the two
 -- functions alternating query by query, two runs): 1.85 and 1.88 ms a call before, 1.67 and 1.71 after.
--- exact => true for a user holding a fifth of the table: planned per call (bitmap scans off) it was a scan of
--- the whole table; the kept plan reads the user's rows by index (benchmark p50 at 5,000 memories beside
--- 20,000, 15.2 -> 5.3 ms).
--- After five calls PostgreSQL may keep a generic plan, for `user_id = $1` whoever the user; on that database
--- it reads the (user_id, created_at) index, as the plan for a known user does. The graph and sketch scans
--- stay with EXECUTE: a graph is a partial index that only a plan knowing the user's id can use, and a kept
--- plan for the sketch scan was measured reading every heap row (see phase3_sdk.db.tune.calibrate).
+-- After five calls PostgreSQL may keep a generic plan, one for `user_id = $1` whoever the user: on the
+-- benchmark's databases it reads the user's rows through the (user_id, created_at) index. For a user holding
+-- a fifth of the table that is better than the plan for the known user, which (bitmap scans off) was a scan
+-- of the whole table: exact => true at 5,000 memories beside 20,000, benchmark p50 15.2 -> 5.3 ms. The graph
+-- and sketch scans stay with EXECUTE: a graph is a partial index that only a plan knowing the user's id can
+-- use, and a kept plan for the sketch scan was measured reading every heap row (see
+-- phase3_sdk.db.tune.calibrate).
 --
 -- Same signature and result as before: replaced in place, callers and grants unchanged; the version guard is
 -- as in 20260202001700_search_rerank_once.sql.
