@@ -547,6 +547,16 @@ def _build(conn: psycopg.Connection[Any], user: TunedUser, name: str) -> None:
     conn.execute("reset maintenance_work_mem")
 
 
+def _choose(
+    conn: psycopg.Connection[Any], user_id: UUID, ef_search: int | None
+) -> tuple[int, tuple[float, float] | None, float | None, int]:
+    """``(ef_search, probe recall, fallback_below, calibration)`` for an entry: as given, or measured."""
+    if ef_search is not None:
+        return ef_search, None, None, _BY_HAND
+    chosen, mean, worst, hard_below = calibrate(conn, user_id)
+    return chosen, (mean, worst), hard_below, CALIBRATION
+
+
 def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None) -> TunedUser:
     started = time.perf_counter()
     name = sql.Identifier("public", user.index)
@@ -555,24 +565,16 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
     lock = "hashtext('phase3_tune_search'), hashtext(%s::text)"
     conn.execute(f"select pg_advisory_lock({lock})", (user.user_id,))
     recall: tuple[float, float] | None = None
-    hard_below: float | None = None
     try:
         if user.action == "recalibrate":
-            # The index stays as it is: only what its entry says about searching it is measured again.
-            if ef_search is None:
-                ef_search, mean, worst, hard_below = calibrate(conn, user.user_id)
-                recall = (mean, worst)
-                conn.execute(
-                    "update public.memory_search_indexes set ef_search = %s, fallback_below = %s,"
-                    " calibration = %s where user_id = %s",
-                    (ef_search, hard_below, CALIBRATION, user.user_id),
-                )
-            else:
-                conn.execute(
-                    "update public.memory_search_indexes set ef_search = %s, calibration = %s"
-                    " where user_id = %s",
-                    (ef_search, _BY_HAND, user.user_id),
-                )
+            # The index stays as it is: only what its entry says about searching it is measured again (a
+            # list given by hand keeps the threshold measured before).
+            ef_search, recall, hard_below, calibration = _choose(conn, user.user_id, ef_search)
+            conn.execute(
+                "update public.memory_search_indexes set ef_search = %s,"
+                " fallback_below = coalesce(%s, fallback_below), calibration = %s where user_id = %s",
+                (ef_search, hard_below, calibration, user.user_id),
+            )
         elif user.action in ("shrunk", "crowded", "orphan"):
             conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
             conn.execute(sql.SQL("drop index concurrently if exists {}").format(name))
@@ -611,10 +613,7 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
                 # is searched by the sketch ranking or exactly meanwhile (slower, never wrong).
                 conn.execute("delete from public.memory_search_indexes where user_id = %s", (user.user_id,))
                 _build(conn, user, user.index)
-            calibration = _BY_HAND
-            if ef_search is None:
-                ef_search, mean, worst, hard_below = calibrate(conn, user.user_id)
-                recall, calibration = (mean, worst), CALIBRATION
+            ef_search, recall, hard_below, calibration = _choose(conn, user.user_id, ef_search)
             # A rebuilt user's old entry (the old ef_search) served their searches until now.
             conn.execute(
                 "insert into public.memory_search_indexes"
