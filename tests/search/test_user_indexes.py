@@ -176,11 +176,11 @@ def test_calibration_scores_what_the_search_returns_for_hard_queries(
     monkeypatch.setattr(tune, "_RESCUE_DEPTH", 2 * N)
     with psycopg.connect(db_url, autocommit=True) as conn:
         monkeypatch.setattr(tune, "_hard_below", lambda kth: -2.0)
-        _, alone, _, _ = tune.calibrate(conn, corpus["owner"])
+        alone = tune.calibrate(conn, corpus["owner"])
         monkeypatch.setattr(tune, "_hard_below", lambda kth: 2.0)
-        _, rescued, worst, _ = tune.calibrate(conn, corpus["owner"])
-    assert alone < 0.999
-    assert (rescued, worst) == (1.0, 1.0)
+        rescued = tune.calibrate(conn, corpus["owner"])
+    assert alone.recall < 0.999
+    assert (rescued.recall, rescued.worst) == (1.0, 1.0)
 
 
 def test_calibration_plans_each_probe_for_its_user(
@@ -226,6 +226,103 @@ def test_the_exact_paths_kept_plan_answers_each_caller_with_their_own_filters(
                 assert [r[0] for r in top] == exact_top(corpus, q, 5, tier=tier)
                 assert [r[0] for r in deleted] == [f"deleted{j}"]
                 assert [r[0] for r in theirs] == [f"s{i}" for i in np.argsort(-(small @ q))[:3]]
+
+
+def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, corpus: dict[str, Any]) -> None:
+    """With a first walk (memory_search_indexes.first_ef_search), a query whose k-th hit is less similar
+    than retry_below walks again with ef_search and keeps the best of both walks; one above it keeps the
+    first walk's answer, exactly what one walk at that list gives. Probes: midpoints of two memories, which
+    a list of 40 with its best 50 re-ranked answers worse than one of 1,000 for some."""
+    from phase3_sdk.embeddings import vector_text
+
+    owner = corpus["owner"]
+    rng = np.random.default_rng(11)
+    pairs = rng.integers(0, N, size=(40, 2))
+    probes = unit(corpus["vectors"][pairs[:, 0]] + corpus["vectors"][pairs[:, 1]])
+    call = "select similarity from public.semantic_search(%s::extensions.vector, 10)"
+    entry = "select ef_search, first_ef_search, fallback_below, retry_below from memory_search_indexes"
+    settings = (
+        "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = null,"
+        " retry_below = %s where user_id = %s"
+    )
+
+    def answers(admin: psycopg.Connection[Any], ef: int, first: int | None, retry: float | None) -> list[Any]:
+        admin.execute(settings, (ef, first, retry, owner))
+        with psycopg.connect(db_url) as conn, conn.transaction():
+            as_user(conn, owner)
+            return [np.array(conn.execute(call, (vector_text(q),)).fetchall())[:, 0] for q in probes]
+
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        before = admin.execute(entry + " where user_id = %s", (owner,)).fetchone()
+        assert before is not None
+        try:
+            short = answers(admin, 40, None, None)
+            whole = answers(admin, 1000, None, None)
+            certain = answers(admin, 1000, 40, -2.0)  # no answer is less similar than -2
+            uncertain = answers(admin, 1000, 40, 2.0)  # every answer is
+        finally:
+            admin.execute(
+                settings.replace("fallback_below = null", "fallback_below = %s"),
+                (before[0], before[1], before[2], before[3], owner),
+            )
+    better = [i for i, (a, b) in enumerate(zip(short, whole, strict=True)) if b.sum() > a.sum() + 1e-6]
+    assert better, "no probe that the whole list answers better: this data shows nothing"
+    for i in range(len(probes)):
+        np.testing.assert_array_equal(certain[i], short[i])
+        # The best of both walks by exact similarity: never worse than either, position by position.
+        assert (uncertain[i] >= whole[i] - 1e-9).all()
+        assert (uncertain[i] >= short[i] - 1e-9).all()
+    assert all(uncertain[i].sum() > short[i].sum() + 1e-6 for i in better)
+
+
+def test_a_long_calibrated_list_gets_a_first_walk(
+    db_url: str, corpus: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calibration that chooses a list longer than FIRST_EF_SEARCH records a first walk at it and the
+    retry threshold (the user's own memories' k-th neighbour, a higher quantile than the hard-query one);
+    a list at or below it, or one given by hand, one walk."""
+    from phase3_sdk.db import tune
+
+    owner = corpus["owner"]
+    entry = (
+        "select ef_search, first_ef_search, fallback_below, retry_below, calibration"
+        " from memory_search_indexes where user_id = %s"
+    )
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        before = conn.execute(entry, (owner,)).fetchone()
+        assert before is not None
+        try:
+            monkeypatch.setattr(tune, "EF_LADDER", (250,))
+            [user] = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True).tuned
+            ef, first, hard, retry, calibration = conn.execute(entry, (owner,)).fetchone() or (None,) * 5
+            assert (ef, first, calibration) == (250, tune.FIRST_EF_SEARCH, CALIBRATION)
+            assert hard is not None
+            assert retry is not None
+            assert retry >= hard
+            assert (user.ef_search, user.first_ef_search) == (250, tune.FIRST_EF_SEARCH)
+            assert user.describe().endswith(f"; a first walk at {tune.FIRST_EF_SEARCH})")
+
+            monkeypatch.setattr(tune, "EF_LADDER", (tune.FIRST_EF_SEARCH,))
+            [user] = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True).tuned
+            assert conn.execute(entry, (owner,)).fetchone() == (
+                tune.FIRST_EF_SEARCH,
+                None,
+                hard,
+                retry,
+                CALIBRATION,
+            )
+            assert user.first_ef_search is None
+            assert "first walk" not in user.describe()
+
+            conn.execute("update memory_search_indexes set first_ef_search = 80 where user_id = %s", (owner,))
+            tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, ef_search=400)
+            assert conn.execute(entry, (owner,)).fetchone() == (400, None, hard, retry, 0)
+        finally:
+            conn.execute(
+                "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = %s,"
+                " retry_below = %s, calibration = %s where user_id = %s",
+                (*before, owner),
+            )
 
 
 def test_exact_never_reads_the_index(db_url: str, corpus: dict[str, Any]) -> None:
