@@ -242,12 +242,13 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
     call = "select similarity from public.semantic_search(%s::extensions.vector, 10)"
     entry = "select ef_search, first_ef_search, fallback_below, retry_below from memory_search_indexes"
     settings = (
-        "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = null,"
+        "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = %s,"
         " retry_below = %s where user_id = %s"
     )
 
     def answers(admin: psycopg.Connection[Any], ef: int, first: int | None, retry: float | None) -> list[Any]:
-        admin.execute(settings, (ef, first, retry, owner))
+        # No hard-query threshold: the walks alone decide.
+        admin.execute(settings, (ef, first, None, retry, owner))
         with psycopg.connect(db_url) as conn, conn.transaction():
             as_user(conn, owner)
             return [np.array(conn.execute(call, (vector_text(q),)).fetchall())[:, 0] for q in probes]
@@ -261,10 +262,7 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
             certain = answers(admin, 1000, 40, -2.0)  # no answer is less similar than -2
             uncertain = answers(admin, 1000, 40, 2.0)  # every answer is
         finally:
-            admin.execute(
-                settings.replace("fallback_below = null", "fallback_below = %s"),
-                (before[0], before[1], before[2], before[3], owner),
-            )
+            admin.execute(settings, (*before, owner))
     better = [i for i, (a, b) in enumerate(zip(short, whole, strict=True)) if b.sum() > a.sum() + 1e-6]
     assert better, "no probe that the whole list answers better: this data shows nothing"
     for i in range(len(probes)):

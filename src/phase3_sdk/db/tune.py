@@ -113,12 +113,11 @@ FALLBACK_QUANTILE = 0.25
 #: of 100,000 memories, 1,200 held-out queries, recall@10 mean / queries below 0.9): one walk at 120,
 #: 0.9972 / 2; at 160, 0.9981 / 2; at 100, 0.9963 / 5; 80 first and then 120, 160 or 250, 0.9969-0.9973 / 3,
 #: with 14-17% of queries walking twice (and 18-25% hard, as before); 64 first, 0.9958-0.9962 / 5. The SQL
-#: function alone, the five
-#: alternating query by query (400 queries): p50 5.9 ms at 120, 6.8 at 160, 9.5 at 250; 80 first, 5.0
-#: ms before 160 and 5.2 before 250, the mean lower too. On calibration's midpoint probes a first walk of
-#: 80 costs more (mean 0.9720 against 0.9775 for one walk at 160, 200 probes) than on held-out queries
-#: (0.9970 against 0.9981): midpoints of unrelated memories are harder than what users ask (see
-#: :data:`EF_LADDER`). So this list is fixed, measured on real queries, and the calibrated one still
+#: function alone, the five alternating query by query (400 queries): p50 5.9 ms at 120, 6.8 at 160, 9.5 at
+#: 250; 80 first, 5.0 ms before 160 and 5.2 before 250, the mean lower too. On calibration's midpoint probes
+#: a first walk of 80 costs more (mean 0.9720 against 0.9775 for one walk at 160, 200 probes) than on
+#: held-out queries (0.9970 against 0.9981): midpoints of unrelated memories are harder than what users ask
+#: (see :data:`EF_LADDER`). So this list is fixed, measured on real queries, and the calibrated one still
 #: decides every query that looks uncertain.
 FIRST_EF_SEARCH = 80
 #: See :data:`FIRST_EF_SEARCH`: above :data:`FALLBACK_QUANTILE`, so a query hard enough for the sketch scan
