@@ -231,8 +231,10 @@ def test_the_exact_paths_kept_plan_answers_each_caller_with_their_own_filters(
 def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, corpus: dict[str, Any]) -> None:
     """With a first walk (memory_search_indexes.first_ef_search), a query whose k-th hit is less similar
     than retry_below walks again with ef_search and keeps the best of both walks; one above it keeps the
-    first walk's answer, exactly what one walk at that list gives. Probes: midpoints of two memories, which
-    a list of 40 with its best 50 re-ranked answers worse than one of 1,000 for some."""
+    first walk's answer, exactly what one walk at that list gives; a hard one (below fallback_below) goes
+    from the first walk straight to the sketch scan. Walks are counted as scans of the user's index. Probes:
+    midpoints of two memories, which a list of 40 with its best 50 re-ranked answers worse than one of
+    1,000 for some."""
     from phase3_sdk.embeddings import vector_text
 
     owner = corpus["owner"]
@@ -245,31 +247,53 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
         "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = %s,"
         " retry_below = %s where user_id = %s"
     )
+    scans = "select idx_scan from pg_stat_user_indexes where indexrelname = %s"
 
-    def answers(admin: psycopg.Connection[Any], ef: int, first: int | None, retry: float | None) -> list[Any]:
-        # No hard-query threshold: the walks alone decide.
-        admin.execute(settings, (ef, first, None, retry, owner))
-        with psycopg.connect(db_url) as conn, conn.transaction():
-            as_user(conn, owner)
-            return [np.array(conn.execute(call, (vector_text(q),)).fetchall())[:, 0] for q in probes]
+    def answers(
+        admin: psycopg.Connection[Any],
+        ef: int,
+        first: int | None,
+        retry: float | None,
+        hard: float | None = None,
+    ) -> tuple[list[Any], int]:
+        """Each probe's similarities, and how many walks the probes took in all."""
+        admin.execute(settings, (ef, first, hard, retry, owner))
+        walked = admin.execute(scans, (index_name(owner),)).fetchone()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            with conn.transaction():
+                as_user(conn, owner)
+                found = [np.array(conn.execute(call, (vector_text(q),)).fetchall())[:, 0] for q in probes]
+            # Statistics reach other sessions when a session flushes them, at most once a second unless
+            # forced: this one does as it goes idle after this statement, before answering it.
+            conn.execute("select pg_stat_force_next_flush()")
+        after = admin.execute(scans, (index_name(owner),)).fetchone()
+        assert walked is not None
+        assert after is not None
+        return found, after[0] - walked[0]
 
     with psycopg.connect(db_url, autocommit=True) as admin:
         before = admin.execute(entry + " where user_id = %s", (owner,)).fetchone()
         assert before is not None
         try:
-            short = answers(admin, 40, None, None)
-            whole = answers(admin, 1000, None, None)
-            certain = answers(admin, 1000, 40, -2.0)  # no answer is less similar than -2
-            uncertain = answers(admin, 1000, 40, 2.0)  # every answer is
+            short, one = answers(admin, 40, None, None)
+            whole, _ = answers(admin, 1000, None, None)
+            certain, walks_certain = answers(admin, 1000, 40, -2.0)  # no answer is less similar than -2
+            uncertain, walks_uncertain = answers(admin, 1000, 40, 2.0)  # every answer is
+            # Every answer hard too: the sketch scan's best joined to the first walk's, as after one walk.
+            hard, walks_hard = answers(admin, 1000, 40, 2.0, hard=2.0)
+            hard_after_one, _ = answers(admin, 40, None, None, hard=2.0)
         finally:
             admin.execute(settings, (*before, owner))
+    n = len(probes)
+    assert (one, walks_certain, walks_uncertain, walks_hard) == (n, n, 2 * n, n)
     better = [i for i, (a, b) in enumerate(zip(short, whole, strict=True)) if b.sum() > a.sum() + 1e-6]
     assert better, "no probe that the whole list answers better: this data shows nothing"
-    for i in range(len(probes)):
+    for i in range(n):
         np.testing.assert_array_equal(certain[i], short[i])
         # The best of both walks by exact similarity: never worse than either, position by position.
         assert (uncertain[i] >= whole[i] - 1e-9).all()
         assert (uncertain[i] >= short[i] - 1e-9).all()
+        np.testing.assert_array_equal(hard[i], hard_after_one[i])
     assert all(uncertain[i].sum() > short[i].sum() + 1e-6 for i in better)
 
 
@@ -427,9 +451,11 @@ def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
 ) -> None:
     owner, name = corpus["owner"], index_name(corpus["owner"])
     entry = "select ef_search, fallback_below, calibration from memory_search_indexes where user_id = %s"
+    whole = "select first_ef_search, retry_below from memory_search_indexes where user_id = %s"
     oid = "select %s::regclass::oid"
     with psycopg.connect(db_url, autocommit=True) as conn:
         before = conn.execute(entry, (owner,)).fetchone()
+        rest = conn.execute(whole, (owner,)).fetchone()
         index = conn.execute(oid, (f"public.{name}",)).fetchone()
         try:
             # An entry as an earlier calibration may have left it: a long list, no hard-query threshold.
@@ -476,10 +502,11 @@ def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
             assert [u.action for u in report.tuned] == ["recalibrate"]
         finally:
             assert before is not None
+            assert rest is not None
             conn.execute(
-                "update memory_search_indexes set ef_search = %s, fallback_below = %s, calibration = %s"
-                " where user_id = %s",
-                (*before, owner),
+                "update memory_search_indexes set ef_search = %s, fallback_below = %s, calibration = %s,"
+                " first_ef_search = %s, retry_below = %s where user_id = %s",
+                (*before, *rest, owner),
             )
     with pytest.raises(InvalidInputError, match="recalibrate must be a bool"):
         tune_search(db_url, recalibrate="yes")  # type: ignore[arg-type]
