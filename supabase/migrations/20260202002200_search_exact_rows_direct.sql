@@ -234,6 +234,9 @@ begin
   if exact then
     -- The exact ranking returns its rows itself: ranked by id and distance alone (a row carried through the
     -- sort would be its whole width), then joined to their columns, with no arrays in between.
+    -- Not through EXECUTE, unlike the other scans: a plan kept for the session (see
+    -- 20260202001900_search_exact_plan_kept.sql).
+    -- `+ 0`: an expression no index can order by, so that a per-user HNSW index is never used here.
     return query
     select
       c.id, c.user_id, c.instance_key, c.messages, c.primary_emotion, c.secondary_emotions,
