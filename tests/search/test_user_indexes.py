@@ -336,9 +336,16 @@ def test_a_long_calibrated_list_gets_a_first_walk(
             assert user.first_ef_search is None
             assert "first walk" not in user.describe()
 
-            conn.execute("update memory_search_indexes set first_ef_search = 80 where user_id = %s", (owner,))
+            # A list given by hand is walked once, and the thresholds are measured as calibration measures
+            # them (an entry without them would treat no query as hard).
+            conn.execute(
+                "update memory_search_indexes set first_ef_search = 80, fallback_below = null,"
+                " retry_below = null where user_id = %s",
+                (owner,),
+            )
             tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, ef_search=400)
-            assert conn.execute(entry, (owner,)).fetchone() == (400, None, hard, retry, 0)
+            by_hand = conn.execute(entry, (owner,)).fetchone()
+            assert by_hand == (400, None, pytest.approx(hard, abs=1e-6), pytest.approx(retry, abs=1e-6), 0)
         finally:
             conn.execute(
                 "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = %s,"
@@ -493,10 +500,14 @@ def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
             assert conn.execute(oid, (f"public.{name}",)).fetchone() == index
             assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
 
-            # Asked for, a list given is set as it is, the threshold measured stays, and the entry is marked
-            # as given by hand: no later run measures it again unasked.
+            # Asked for, a list given is set as it is, the threshold is measured as before, and the entry is
+            # marked as given by hand: no later run measures it again unasked.
             tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, ef_search=250)
-            assert conn.execute(entry, (owner,)).fetchone() == (250, fallback_below, 0)
+            assert conn.execute(entry, (owner,)).fetchone() == (
+                250,
+                pytest.approx(fallback_below, abs=1e-6),
+                0,
+            )
             assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
             report = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, dry_run=True)
             assert [u.action for u in report.tuned] == ["recalibrate"]

@@ -56,6 +56,7 @@ __all__ = [
     "calibrate",
     "index_name",
     "rerank_pool",
+    "thresholds",
     "tune_search",
 ]
 
@@ -426,20 +427,10 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
     The probes are scored with one walk at each list: the first walk of :data:`FIRST_EF_SEARCH` is
     measured on real queries instead (see there). Needs the index built.
     """
-    info = TypeInfo.fetch(conn, "extensions.vector")
-    if info is None:
-        raise ConfigurationError("extensions.vector does not exist: this database is not migrated")
-    register_vector_info(conn, info)  # embeddings come back as pgvector's Vector
-    live = "user_id = %s and embedding is not null and not is_deleted"
-    sample = conn.execute(
-        f"select id, embedding from public.conversations where {live} order by md5(id::text || %s) limit %s",
-        (user_id, str(seed), 3 * _CALIBRATION_QUERIES),
-        binary=True,
-    ).fetchall()
-    vectors = np.stack([r[1].to_numpy() for r in sample]).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    # The first third are the memories whose k-th neighbour sets the hard-query threshold; the other two
-    # thirds are paired into midpoints (a pair of opposite memories would give a zero vector: skipped).
+    vectors = _sample(conn, user_id, seed, 3 * _CALIBRATION_QUERIES)
+    # The first third are the memories whose k-th neighbour sets the thresholds (as :func:`thresholds`
+    # finds them); the other two thirds are paired into midpoints (a pair of opposite memories would give a
+    # zero vector: skipped).
     own = vectors[:_CALIBRATION_QUERIES]
     pairs = vectors[_CALIBRATION_QUERIES:]
     half = len(pairs) // 2
@@ -449,24 +440,8 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
     queries = np.concatenate([own, midpoints])
     # The probes: the midpoints, or for a user too small to pair, their own memories.
     first = len(own) if len(midpoints) else 0
-    # Running top k+1 of every query over the user's memories (k+1: an own memory finds itself first).
-    best_scores = np.full((len(queries), _K + 1), -np.inf, dtype=np.float32)
-    best_ids = np.empty((len(queries), _K + 1), dtype=object)
-    with conn.transaction(), conn.cursor(name="phase3_calibrate", binary=True) as cur:
-        cur.execute(f"select id, embedding from public.conversations where {live}", (user_id,))
-        while rows := cur.fetchmany(_BATCH):
-            batch = np.stack([r[1].to_numpy() for r in rows])
-            batch /= np.linalg.norm(batch, axis=1, keepdims=True)
-            scores = np.concatenate([best_scores, queries @ batch.T], axis=1)
-            labels = np.concatenate(
-                [best_ids, np.array([[r[0] for r in rows]] * len(queries), dtype=object)], axis=1
-            )
-            keep = np.argsort(-scores, axis=1, kind="stable")[:, : _K + 1]
-            best_scores = np.take_along_axis(scores, keep, axis=1)
-            best_ids = np.take_along_axis(labels, keep, axis=1)
-    # An own memory's k-th neighbour, itself (the best, at 1.0) left out.
-    hard_below = _hard_below(best_scores[: len(own), _K])
-    retry_below = float(np.quantile(best_scores[: len(own), _K], RETRY_QUANTILE))
+    best_scores, best_ids = _neighbours(conn, user_id, queries)
+    hard_below, retry_below = _thresholds(best_scores[: len(own)])
     # Tie-aware truth (duplicate texts have identical embeddings): a hit as similar as the k-th counts.
     truth = [
         {m for m, s in zip(ids, scores, strict=True) if s >= scores[_K - 1] - 1e-6}
@@ -493,7 +468,7 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
             candidates = [
                 conn.execute(
                     f"select c.id, c.embedding operator(extensions.<=>) %s::extensions.vector"
-                    f" from (select id, embedding from public.conversations where {live}"
+                    f" from (select id, embedding from public.conversations where {_LIVE}"
                     " order by embedding_sketch operator(extensions.<~>)"
                     " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c"
                     " order by 2 limit %s",
@@ -520,6 +495,63 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
         if result.recall >= TARGET_RECALL:
             break
     return result
+
+
+def thresholds(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) -> tuple[float, float]:
+    """``(fallback_below, retry_below)`` for ``user_id``, as :func:`calibrate` measures them, without its
+    probes: for an ef_search given by hand, whose searches still need to know a hard or uncertain query."""
+    own = _sample(conn, user_id, seed, _CALIBRATION_QUERIES)
+    return _thresholds(_neighbours(conn, user_id, own)[0])
+
+
+# The live memories of a user, as calibration reads them.
+_LIVE = "user_id = %s and embedding is not null and not is_deleted"
+
+
+def _sample(conn: psycopg.Connection[Any], user_id: UUID, seed: int, n: int) -> np.ndarray[Any, Any]:
+    """``n`` of the user's live embeddings, unit length, in an order fixed by ``seed`` (the first ``m`` of
+    a larger sample are the sample of ``m``)."""
+    info = TypeInfo.fetch(conn, "extensions.vector")
+    if info is None:
+        raise ConfigurationError("extensions.vector does not exist: this database is not migrated")
+    register_vector_info(conn, info)  # embeddings come back as pgvector's Vector
+    sample = conn.execute(
+        f"select id, embedding from public.conversations where {_LIVE} order by md5(id::text || %s) limit %s",
+        (user_id, str(seed), n),
+        binary=True,
+    ).fetchall()
+    vectors = np.stack([r[1].to_numpy() for r in sample]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
+def _neighbours(
+    conn: psycopg.Connection[Any], user_id: UUID, queries: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Each query's k+1 most similar live memories of the user (similarities and ids, best first), from
+    every one of them streamed in batches (k+1: an own memory finds itself first)."""
+    best_scores = np.full((len(queries), _K + 1), -np.inf, dtype=np.float32)
+    best_ids = np.empty((len(queries), _K + 1), dtype=object)
+    with conn.transaction(), conn.cursor(name="phase3_calibrate", binary=True) as cur:
+        cur.execute(f"select id, embedding from public.conversations where {_LIVE}", (user_id,))
+        while rows := cur.fetchmany(_BATCH):
+            batch = np.stack([r[1].to_numpy() for r in rows])
+            batch /= np.linalg.norm(batch, axis=1, keepdims=True)
+            scores = np.concatenate([best_scores, queries @ batch.T], axis=1)
+            labels = np.concatenate(
+                [best_ids, np.array([[r[0] for r in rows]] * len(queries), dtype=object)], axis=1
+            )
+            keep = np.argsort(-scores, axis=1, kind="stable")[:, : _K + 1]
+            best_scores = np.take_along_axis(scores, keep, axis=1)
+            best_ids = np.take_along_axis(labels, keep, axis=1)
+    return best_scores, best_ids
+
+
+def _thresholds(own_scores: np.ndarray[Any, Any]) -> tuple[float, float]:
+    """``(fallback_below, retry_below)`` from the neighbours of the user's own memories: quantiles of their
+    k-th neighbour's similarity, itself (the best, at 1.0) left out."""
+    kth = own_scores[:, _K]
+    return _hard_below(kth), float(np.quantile(kth, RETRY_QUANTILE))
 
 
 def _hard_below(kth: np.ndarray[Any, Any]) -> float:
@@ -594,17 +626,20 @@ class _Entry:
     ef_search: int
     #: None: one walk at ef_search.
     first_ef_search: int | None
-    #: None when given by hand: the entry keeps the thresholds it has.
-    fallback_below: float | None
-    retry_below: float | None
+    fallback_below: float
+    retry_below: float
     recall: tuple[float, float] | None
     calibration: int
 
 
 def _choose(conn: psycopg.Connection[Any], user_id: UUID, ef_search: int | None) -> _Entry:
-    """An entry's search settings: the list given (one walk at it), or measured by :func:`calibrate`."""
+    """An entry's search settings: the list given (one walk at it, the thresholds measured), or all of them
+    measured by :func:`calibrate`."""
     if ef_search is not None:
-        return _Entry(ef_search, None, None, None, None, _BY_HAND)
+        # Without fallback_below no query would count as hard: one given 160 by hand kept a worst query of
+        # 0.7 in the search benchmark at 100,000 memories, where the hard path keeps 0.9.
+        fallback_below, retry_below = thresholds(conn, user_id)
+        return _Entry(ef_search, None, fallback_below, retry_below, None, _BY_HAND)
     measured = calibrate(conn, user_id)
     first = FIRST_EF_SEARCH if measured.ef_search > FIRST_EF_SEARCH else None
     return _Entry(
@@ -627,13 +662,11 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
     entry: _Entry | None = None
     try:
         if user.action == "recalibrate":
-            # The index stays as it is: only what its entry says about searching it is measured again (a
-            # list given by hand keeps the thresholds measured before).
+            # The index stays as it is: only what its entry says about searching it is measured again.
             entry = _choose(conn, user.user_id, ef_search)
             conn.execute(
                 "update public.memory_search_indexes set ef_search = %s, first_ef_search = %s,"
-                " fallback_below = coalesce(%s, fallback_below), retry_below = coalesce(%s, retry_below),"
-                " calibration = %s where user_id = %s",
+                " fallback_below = %s, retry_below = %s, calibration = %s where user_id = %s",
                 (
                     entry.ef_search,
                     entry.first_ef_search,
@@ -743,8 +776,9 @@ def tune_search(
     for that user's queries (higher: better recall, slower); by default each new index is calibrated
     (:func:`calibrate`): the smallest list of :data:`EF_LADDER` whose midpoint probes reach
     :data:`TARGET_RECALL`, with a first walk of :data:`FIRST_EF_SEARCH` where it is longer (a list given is
-    walked once). An index whose ef_search an earlier version's calibration chose is calibrated
-    again, the index kept (see :data:`CALIBRATION`). ``recalibrate`` calibrates every user whose index
+    walked once; the hard-query threshold is measured either way, :func:`thresholds`). An index whose
+    ef_search an earlier version's calibration chose is calibrated again, the index kept (see
+    :data:`CALIBRATION`). ``recalibrate`` calibrates every user whose index
     needs nothing else (or sets ``ef_search`` on them, when given), keeping the index: after a change in
     what users ask, say. ``user_ids`` limits the run to those users. ``dry_run`` only reports.
     Indexes are built concurrently: writes go on meanwhile. ``on_progress(done, total, user)`` is called
