@@ -7,12 +7,14 @@ stays small; a second user has 50 (searched exactly, never indexed).
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 import sysconfig
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,25 @@ def exact_top(corpus: dict[str, Any], q: np.ndarray[Any, Any], k: int, tier: str
     sims = corpus["vectors"] @ q
     order = [int(i) for i in np.argsort(-sims) if tier is None or corpus["tiers"][i] == tier]
     return [f"m{i}" for i in order[:k]]
+
+
+#: An entry's search settings, which the tests below change and put back.
+SEARCH_SETTINGS = ("ef_search", "first_ef_search", "fallback_below", "retry_below", "calibration")
+
+
+@contextlib.contextmanager
+def kept_entry(conn: psycopg.Connection[Any], user: uuid.UUID) -> Iterator[None]:
+    """Put ``user``'s search settings in memory_search_indexes back as they were, whatever the block does."""
+    columns = ", ".join(SEARCH_SETTINGS)
+    before = conn.execute(
+        f"select {columns} from memory_search_indexes where user_id = %s", (user,)
+    ).fetchone()
+    assert before is not None
+    try:
+        yield
+    finally:
+        assignments = ", ".join(f"{c} = %s" for c in SEARCH_SETTINGS)
+        conn.execute(f"update memory_search_indexes set {assignments} where user_id = %s", (*before, user))
 
 
 def test_a_dry_run_reports_the_work_and_tuning_does_it(db_url: str, corpus: dict[str, Any]) -> None:
@@ -242,7 +263,6 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
     pairs = rng.integers(0, N, size=(40, 2))
     probes = unit(corpus["vectors"][pairs[:, 0]] + corpus["vectors"][pairs[:, 1]])
     call = "select similarity from public.semantic_search(%s::extensions.vector, 10)"
-    entry = "select ef_search, first_ef_search, fallback_below, retry_below from memory_search_indexes"
     settings = (
         "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = %s,"
         " retry_below = %s where user_id = %s"
@@ -271,19 +291,14 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
         assert after is not None
         return found, after[0] - walked[0]
 
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        before = admin.execute(entry + " where user_id = %s", (owner,)).fetchone()
-        assert before is not None
-        try:
-            short, one = answers(admin, 40, None, None)
-            whole, _ = answers(admin, 1000, None, None)
-            certain, walks_certain = answers(admin, 1000, 40, -2.0)  # no answer is less similar than -2
-            uncertain, walks_uncertain = answers(admin, 1000, 40, 2.0)  # every answer is
-            # Every answer hard too: the sketch scan's best joined to the first walk's, as after one walk.
-            hard, walks_hard = answers(admin, 1000, 40, 2.0, hard=2.0)
-            hard_after_one, _ = answers(admin, 40, None, None, hard=2.0)
-        finally:
-            admin.execute(settings, (*before, owner))
+    with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
+        short, one = answers(admin, 40, None, None)
+        whole, _ = answers(admin, 1000, None, None)
+        certain, walks_certain = answers(admin, 1000, 40, -2.0)  # no answer is less similar than -2
+        uncertain, walks_uncertain = answers(admin, 1000, 40, 2.0)  # every answer is
+        # Every answer hard too: the sketch scan's best joined to the first walk's, as after one walk.
+        hard, walks_hard = answers(admin, 1000, 40, 2.0, hard=2.0)
+        hard_after_one, _ = answers(admin, 40, None, None, hard=2.0)
     n = len(probes)
     assert (one, walks_certain, walks_uncertain, walks_hard) == (n, n, 2 * n, n)
     better = [i for i, (a, b) in enumerate(zip(short, whole, strict=True)) if b.sum() > a.sum() + 1e-6]
@@ -310,48 +325,39 @@ def test_a_long_calibrated_list_gets_a_first_walk(
         "select ef_search, first_ef_search, fallback_below, retry_below, calibration"
         " from memory_search_indexes where user_id = %s"
     )
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        before = conn.execute(entry, (owner,)).fetchone()
-        assert before is not None
-        try:
-            monkeypatch.setattr(tune, "EF_LADDER", (250,))
-            [user] = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True).tuned
-            ef, first, hard, retry, calibration = conn.execute(entry, (owner,)).fetchone() or (None,) * 5
-            assert (ef, first, calibration) == (250, tune.FIRST_EF_SEARCH, CALIBRATION)
-            assert hard is not None
-            assert retry is not None
-            assert retry >= hard
-            assert (user.ef_search, user.first_ef_search) == (250, tune.FIRST_EF_SEARCH)
-            assert user.describe().endswith(f"; a first walk at {tune.FIRST_EF_SEARCH})")
+    with psycopg.connect(db_url, autocommit=True) as conn, kept_entry(conn, owner):
+        monkeypatch.setattr(tune, "EF_LADDER", (250,))
+        [user] = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True).tuned
+        ef, first, hard, retry, calibration = conn.execute(entry, (owner,)).fetchone() or (None,) * 5
+        assert (ef, first, calibration) == (250, tune.FIRST_EF_SEARCH, CALIBRATION)
+        assert hard is not None
+        assert retry is not None
+        assert retry >= hard
+        assert (user.ef_search, user.first_ef_search) == (250, tune.FIRST_EF_SEARCH)
+        assert user.describe().endswith(f"; a first walk at {tune.FIRST_EF_SEARCH})")
 
-            monkeypatch.setattr(tune, "EF_LADDER", (tune.FIRST_EF_SEARCH,))
-            [user] = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True).tuned
-            assert conn.execute(entry, (owner,)).fetchone() == (
-                tune.FIRST_EF_SEARCH,
-                None,
-                hard,
-                retry,
-                CALIBRATION,
-            )
-            assert user.first_ef_search is None
-            assert "first walk" not in user.describe()
+        monkeypatch.setattr(tune, "EF_LADDER", (tune.FIRST_EF_SEARCH,))
+        [user] = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True).tuned
+        assert conn.execute(entry, (owner,)).fetchone() == (
+            tune.FIRST_EF_SEARCH,
+            None,
+            hard,
+            retry,
+            CALIBRATION,
+        )
+        assert user.first_ef_search is None
+        assert "first walk" not in user.describe()
 
-            # A list given by hand is walked once, and the thresholds are measured as calibration measures
-            # them (an entry without them would treat no query as hard).
-            conn.execute(
-                "update memory_search_indexes set first_ef_search = 80, fallback_below = null,"
-                " retry_below = null where user_id = %s",
-                (owner,),
-            )
-            tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, ef_search=400)
-            by_hand = conn.execute(entry, (owner,)).fetchone()
-            assert by_hand == (400, None, pytest.approx(hard, abs=1e-6), pytest.approx(retry, abs=1e-6), 0)
-        finally:
-            conn.execute(
-                "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = %s,"
-                " retry_below = %s, calibration = %s where user_id = %s",
-                (*before, owner),
-            )
+        # A list given by hand is walked once, and the thresholds are measured as calibration measures
+        # them (an entry without them would treat no query as hard).
+        conn.execute(
+            "update memory_search_indexes set first_ef_search = 80, fallback_below = null,"
+            " retry_below = null where user_id = %s",
+            (owner,),
+        )
+        tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, ef_search=400)
+        by_hand = conn.execute(entry, (owner,)).fetchone()
+        assert by_hand == (400, None, pytest.approx(hard, abs=1e-6), pytest.approx(retry, abs=1e-6), 0)
 
 
 def test_exact_never_reads_the_index(db_url: str, corpus: dict[str, Any]) -> None:
@@ -458,67 +464,55 @@ def test_recalibrate_measures_an_up_to_date_index_again_and_keeps_it(
 ) -> None:
     owner, name = corpus["owner"], index_name(corpus["owner"])
     entry = "select ef_search, fallback_below, calibration from memory_search_indexes where user_id = %s"
-    whole = "select first_ef_search, retry_below from memory_search_indexes where user_id = %s"
     oid = "select %s::regclass::oid"
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        before = conn.execute(entry, (owner,)).fetchone()
-        rest = conn.execute(whole, (owner,)).fetchone()
+    with psycopg.connect(db_url, autocommit=True) as conn, kept_entry(conn, owner):
         index = conn.execute(oid, (f"public.{name}",)).fetchone()
-        try:
-            # An entry as an earlier calibration may have left it: a long list, no hard-query threshold.
-            conn.execute(
-                "update memory_search_indexes set ef_search = 1000, fallback_below = null where user_id = %s",
-                (owner,),
-            )
-            # Scoped to the owner: what other tests of this module do to other users' indexes is theirs.
-            base = ["db", "tune-search", "--db-url", db_url, "--min-memories", "1000", "--user", str(owner)]
-            assert main([*base, "--dry-run"]) == 0
-            assert "would tune 0 users (nothing)" in capsys.readouterr().out
-            assert main([*base, "--recalibrate", "--dry-run"]) == 0
-            out = capsys.readouterr().out
-            assert f"{owner}: {N + 30:,} memories, index up to date: calibrate its ef_search again" in out
-            assert "would tune 1 user (1 recalibrate)" in out
-            assert conn.execute(entry, (owner,)).fetchone() == (1000, None, CALIBRATION)
+        # An entry as an earlier calibration may have left it: a long list, no hard-query threshold.
+        conn.execute(
+            "update memory_search_indexes set ef_search = 1000, fallback_below = null where user_id = %s",
+            (owner,),
+        )
+        # Scoped to the owner: what other tests of this module do to other users' indexes is theirs.
+        base = ["db", "tune-search", "--db-url", db_url, "--min-memories", "1000", "--user", str(owner)]
+        assert main([*base, "--dry-run"]) == 0
+        assert "would tune 0 users (nothing)" in capsys.readouterr().out
+        assert main([*base, "--recalibrate", "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert f"{owner}: {N + 30:,} memories, index up to date: calibrate its ef_search again" in out
+        assert "would tune 1 user (1 recalibrate)" in out
+        assert conn.execute(entry, (owner,)).fetchone() == (1000, None, CALIBRATION)
 
-            # Measured by an earlier calibration (null: before the column): measured again unasked.
-            conn.execute("update memory_search_indexes set calibration = null where user_id = %s", (owner,))
-            assert main([*base, "--dry-run"]) == 0
-            out = capsys.readouterr().out
-            assert f"{owner}: {N + 30:,} memories, index up to date: calibrate its ef_search again" in out
-            report = tune_search(db_url, min_memories=1000, user_ids=[owner])
-            [user] = report.tuned
-            assert user.action == "recalibrate"
-            assert user.ef_search in EF_LADDER
-            assert user.ef_search < 1000
-            assert user.recall is not None
-            assert user.recall[0] >= TARGET_RECALL
-            ef_search, fallback_below, calibration = conn.execute(entry, (owner,)).fetchone() or (None,) * 3
-            assert ef_search == user.ef_search
-            assert fallback_below is not None
-            assert calibration == CALIBRATION
-            # The same index: measured, not rebuilt.
-            assert conn.execute(oid, (f"public.{name}",)).fetchone() == index
-            assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
+        # Measured by an earlier calibration (null: before the column): measured again unasked.
+        conn.execute("update memory_search_indexes set calibration = null where user_id = %s", (owner,))
+        assert main([*base, "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert f"{owner}: {N + 30:,} memories, index up to date: calibrate its ef_search again" in out
+        report = tune_search(db_url, min_memories=1000, user_ids=[owner])
+        [user] = report.tuned
+        assert user.action == "recalibrate"
+        assert user.ef_search in EF_LADDER
+        assert user.ef_search < 1000
+        assert user.recall is not None
+        assert user.recall[0] >= TARGET_RECALL
+        ef_search, fallback_below, calibration = conn.execute(entry, (owner,)).fetchone() or (None,) * 3
+        assert ef_search == user.ef_search
+        assert fallback_below is not None
+        assert calibration == CALIBRATION
+        # The same index: measured, not rebuilt.
+        assert conn.execute(oid, (f"public.{name}",)).fetchone() == index
+        assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
 
-            # Asked for, a list given is set as it is, the threshold is measured as before, and the entry is
-            # marked as given by hand: no later run measures it again unasked.
-            tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, ef_search=250)
-            assert conn.execute(entry, (owner,)).fetchone() == (
-                250,
-                pytest.approx(fallback_below, abs=1e-6),
-                0,
-            )
-            assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
-            report = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, dry_run=True)
-            assert [u.action for u in report.tuned] == ["recalibrate"]
-        finally:
-            assert before is not None
-            assert rest is not None
-            conn.execute(
-                "update memory_search_indexes set ef_search = %s, fallback_below = %s, calibration = %s,"
-                " first_ef_search = %s, retry_below = %s where user_id = %s",
-                (*before, *rest, owner),
-            )
+        # Asked for, a list given is set as it is, the threshold is measured as before, and the entry is
+        # marked as given by hand: no later run measures it again unasked.
+        tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, ef_search=250)
+        assert conn.execute(entry, (owner,)).fetchone() == (
+            250,
+            pytest.approx(fallback_below, abs=1e-6),
+            0,
+        )
+        assert tune_search(db_url, min_memories=1000, user_ids=[owner], dry_run=True).tuned == ()
+        report = tune_search(db_url, min_memories=1000, user_ids=[owner], recalibrate=True, dry_run=True)
+        assert [u.action for u in report.tuned] == ["recalibrate"]
     with pytest.raises(InvalidInputError, match="recalibrate must be a bool"):
         tune_search(db_url, recalibrate="yes")  # type: ignore[arg-type]
 
