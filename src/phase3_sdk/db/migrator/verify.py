@@ -20,6 +20,7 @@ EXPECTED_TABLES: tuple[str, ...] = (
     "synthesis_recommendations",
     "memory_search_cells",
     "memory_search_indexes",
+    "memory_search_large_users",
 )
 
 
