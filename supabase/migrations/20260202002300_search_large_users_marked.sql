@@ -21,8 +21,8 @@
 -- picks the other path, and each path says what it is: an unmarked user over 2,000 is ranked exactly (a
 -- little slower than the sketch scan, as right as ever); a marked user under 2,000 gets the sketch scan of
 -- all their memories, its best 400 or more re-ranked exactly (`search_method` 'sketch', approximate;
--- recall@10 1.000 on real text at 5,000 memories). The backfill below, and running this file again, set
--- every mark right.
+-- recall@10 1.000 on real text at 5,000 memories). The backfill below, running this file again, and
+-- `phase3 db tune-search` set every mark right.
 --
 -- The search's result is unchanged; replaced in place, callers and grants unchanged; the version guard is
 -- as in 20260202001700_search_rerank_once.sql.

@@ -19,6 +19,7 @@ import pytest
 from phase3_sdk import Phase3Client
 from phase3_sdk.db import migrator
 from phase3_sdk.db.embedded import create_auth_user
+from phase3_sdk.db.tune import tune_search
 
 LIMIT = 2000
 MIGRATION = next(
@@ -176,6 +177,30 @@ def test_search_ranks_an_unmarked_owner_exactly_and_a_marked_one_by_sketch(
         assert user in marked(admin)
         assert small not in marked(admin)
         assert found()[0] == "sketch"
+
+
+def test_tune_search_sets_the_marks_right(db_url: str, admin: psycopg.Connection) -> None:
+    # Two concurrent imports of 1,500 each: neither sees 2,000, so neither marks the user.
+    late = create_auth_user(db_url, "late@example.test")
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url) as second:
+        for conn in (first, second):
+            add(conn, late, 1500)
+    assert late not in marked(admin)
+    stray = create_auth_user(db_url, "stray@example.test")
+    add(admin, stray, 10)
+    admin.execute("insert into public.memory_search_large_users (user_id) values (%s)", (stray,))
+    users = [late, stray]
+    planned = tune_search(db_url, user_ids=users, dry_run=True)
+    assert planned.marks == 2
+    assert planned.summary().endswith("; 2 size marks to set right")
+    assert late not in marked(admin)
+    assert stray in marked(admin)
+    done = tune_search(db_url, user_ids=users)
+    assert done.marks == 2
+    assert done.summary().endswith("; 2 size marks set right")
+    assert late in marked(admin)
+    assert stray not in marked(admin)
+    assert tune_search(db_url, user_ids=users).marks == 0
 
 
 def test_emptying_the_table_unmarks_everyone(db_url: str, admin: psycopg.Connection) -> None:

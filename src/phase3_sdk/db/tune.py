@@ -126,6 +126,8 @@ FIRST_EF_SEARCH = 80
 RETRY_QUANTILE = 0.35
 _CALIBRATION_QUERIES = 200
 _K = 10
+# semantic_search ranks a user with fewer memories than this exactly, with no index (its exact path).
+_EXACT_LIMIT = 2_000
 # How many candidates semantic_search's hard path takes from the sketch scan for k = 10 (its `depth`).
 _RESCUE_DEPTH = 400
 _BATCH = 10_000
@@ -239,6 +241,9 @@ class TuneReport:
     #: Users with enough memories for an index who get none, since larger users fill the index limit (those
     #: who lose theirs for that reason are in ``tuned`` as ``crowded``).
     left_out: tuple[UUID, ...] = ()
+    #: Size marks set right (``memory_search_large_users``: who holds 2,000 memories or more), or, in a dry
+    #: run, found wrong. The triggers that keep them check one write in 16, so a mark can lag a bulk import.
+    marks: int = 0
 
     def summary(self) -> str:
         """One line for people."""
@@ -255,6 +260,11 @@ class TuneReport:
             line += (
                 f"; {n} user{'' if n == 1 else 's'} with enough memories left without an index: larger users"
                 " fill the index limit (max_indexes, --max-indexes)"
+            )
+        if self.marks:
+            line += (
+                f"; {self.marks} size mark{'' if self.marks == 1 else 's'}"
+                f" {'to set right' if self.dry_run else 'set right'}"
             )
         return line
 
@@ -279,6 +289,43 @@ def _owner(name: str) -> UUID | None:
         return UUID(hex=name.removeprefix(_INDEX_PREFIX))
     except ValueError:
         return None
+
+
+def _size_marks(conn: psycopg.Connection[Any], users: Sequence[UUID] | None, *, dry_run: bool) -> int:
+    """Set ``memory_search_large_users`` right for ``users`` (all when None): how many marks were wrong.
+
+    semantic_search ranks a user without an index exactly unless they are marked as holding 2,000
+    memories or more. Triggers keep the marks, checking one write in 16; concurrent
+    imports for one user, each seeing fewer than the limit, can leave a large user unmarked (ranked exactly:
+    right, but linear) until a later checked write. A database migrated before the table has no marks: 0.
+    """
+    if conn.execute("select to_regclass('public.memory_search_large_users')").fetchone() == (None,):
+        return 0
+    wrong = """
+        with large as (
+          select c.user_id from public.conversations c
+          where %(users)s::uuid[] is null or c.user_id = any(%(users)s::uuid[])
+          group by c.user_id having count(*) >= %(limit)s
+        ),
+        missing as (
+          select l.user_id from large l
+          where not exists (select 1 from public.memory_search_large_users m where m.user_id = l.user_id)
+        ),
+        stray as (
+          select m.user_id from public.memory_search_large_users m
+          where (%(users)s::uuid[] is null or m.user_id = any(%(users)s::uuid[]))
+            and not exists (select 1 from large l where l.user_id = m.user_id)
+        )"""
+    fix = """,
+        added as (insert into public.memory_search_large_users (user_id) select user_id from missing
+                  on conflict do nothing returning 1),
+        removed as (delete from public.memory_search_large_users m using stray s
+                    where m.user_id = s.user_id returning 1)
+        select (select count(*) from added) + (select count(*) from removed)"""
+    count = " select (select count(*) from missing) + (select count(*) from stray)"
+    params = {"users": list(users) if users is not None else None, "limit": _EXACT_LIMIT}
+    row = conn.execute(wrong + (count if dry_run else fix), params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _plan(
@@ -781,6 +828,8 @@ def tune_search(
     :data:`CALIBRATION`). ``recalibrate`` calibrates every user whose index
     needs nothing else (or sets ``ef_search`` on them, when given), keeping the index: after a change in
     what users ask, say. ``user_ids`` limits the run to those users. ``dry_run`` only reports.
+    A run also sets right the size marks semantic_search reads for a user without an index (who holds 2,000
+    memories or more; the report's ``marks``), which its triggers can leave behind a bulk import.
     Indexes are built concurrently: writes go on meanwhile. ``on_progress(done, total, user)`` is called
     after each user.
     """
@@ -809,9 +858,10 @@ def tune_search(
         plan, untouched, left_out = _plan(
             conn, min_memories, float(growth), max_indexes, user_ids, recalibrate=recalibrate
         )
+        marks = _size_marks(conn, user_ids, dry_run=dry_run)
         if dry_run:
             seconds = time.perf_counter() - started
-            return TuneReport(tuple(plan), untouched, seconds, dry_run=True, left_out=left_out)
+            return TuneReport(tuple(plan), untouched, seconds, dry_run=True, left_out=left_out, marks=marks)
         for done, user in enumerate(plan, start=1):
             result = _apply(conn, user, ef_search)
             tuned.append(result)
@@ -819,4 +869,4 @@ def tune_search(
                 on_progress(done, len(plan), result)
         if tuned:
             conn.execute("analyze public.memory_search_indexes")
-    return TuneReport(tuple(tuned), untouched, time.perf_counter() - started, left_out=left_out)
+    return TuneReport(tuple(tuned), untouched, time.perf_counter() - started, left_out=left_out, marks=marks)
