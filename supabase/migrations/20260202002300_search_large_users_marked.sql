@@ -7,7 +7,8 @@
 -- was the one thing the search did that a plain `order by embedding <=> q limit k` does not: 0.11 ms of a
 -- 1.5 ms search at 1,000 memories (real text, 900 held-out queries taking turns with a copy of the function
 -- without the count, two runs: 1.562 / 1.634 ms with it, 1.454 / 1.521 without, the plain statement 1.515 /
--- 1.582). A lookup of the caller's row here costs one primary-key probe.
+-- 1.582). Looking the caller up here costs one primary-key probe, in the statement that reads their index
+-- entry (two statements took 0.01-0.016 ms more).
 --
 -- The triggers re-count only what can change the answer, and only a sixteenth of the time:
 --   * an inserted memory whose id hashes to 0 mod 16 counts its owner's memories (up to 2,000) if the owner
@@ -235,6 +236,7 @@ declare
   more uuid[];
   hard_below double precision;
   graph text;
+  large boolean;
   pool integer;
   first_ef integer;
   retry_below double precision;
@@ -245,9 +247,12 @@ begin
   end if;
 
   if not exact then
-    select s.ef_search, s.fallback_below, s.graph, s.first_ef_search, s.retry_below
-    into ef, hard_below, graph, first_ef, retry_below
-    from public.memory_search_indexes s where s.user_id = caller;
+    -- What is known of the caller, in one statement: their index entry, if any, and their size mark.
+    select s.ef_search, s.fallback_below, s.graph, s.first_ef_search, s.retry_below,
+           exists (select 1 from public.memory_search_large_users l where l.user_id = caller)
+    into ef, hard_below, graph, first_ef, retry_below, large
+    from (select) as one
+    left join public.memory_search_indexes s on s.user_id = caller;
     if ef is not null then
       method := 'hnsw';
       -- The only other plan for these orderings is the caller's rows sorted: correct, but linear.
@@ -324,7 +329,7 @@ begin
     else
       -- A caller not marked as holding 2,000 memories or more (public.memory_search_large_users, kept by
       -- the triggers above) is ranked exactly: no count here.
-      if not exists (select 1 from public.memory_search_large_users l where l.user_id = caller) then
+      if not large then
         exact := true;
       else
         -- Not tuned (fewer memories than tune-search indexes, or not run yet): a sketch scan of all the
