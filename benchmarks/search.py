@@ -485,8 +485,9 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
                 # variants send the same text, so on one connection each ran with the plan of whichever
                 # came first (at 1,000 memories: "forced" sorting the user's rows, recall 1.000 in 1.6 ms).
                 # At its fastest, as an app would hold it: the settings once for the session, the vector in
-                # binary (pgvector's own adapter), one statement a query. Until 0.2.0 the vector went as text
-                # and the settings as SET LOCAL in a transaction per query: 0.45 ms more at 1,000 memories.
+                # binary (pgvector's own adapter), one statement a query. Before 0.2.0 the vector went as text
+                # and the settings as SET LOCAL in a transaction per query: 0.35-0.45 ms more at 1,000
+                # memories.
                 conn = connections.enter_context(binary_vectors(psycopg.connect(url, autocommit=True)))
                 if settings:
                     conn.execute(settings)

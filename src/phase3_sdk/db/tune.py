@@ -294,10 +294,10 @@ def _owner(name: str) -> UUID | None:
 def _size_marks(conn: psycopg.Connection[Any], users: Sequence[UUID] | None, *, dry_run: bool) -> int:
     """Set ``memory_search_large_users`` right for ``users`` (all when None): how many marks were wrong.
 
-    semantic_search ranks a user without an index exactly unless they are marked as holding 2,000
-    memories or more. Triggers keep the marks, checking one write in 16; concurrent
-    imports for one user, each seeing fewer than the limit, can leave a large user unmarked (ranked exactly:
-    right, but linear) until a later checked write. A database migrated before the table has no marks: 0.
+    semantic_search ranks a user without an index exactly unless they are marked as holding 2,000 memories
+    or more. Triggers keep the marks, checking one write in 16; concurrent imports for one user, each seeing
+    fewer than the limit, can leave a large user unmarked (ranked exactly: right, but linear) until a later
+    checked write. A database migrated before the table has no marks: 0.
     """
     if conn.execute("select to_regclass('public.memory_search_large_users')").fetchone() == (None,):
         return 0
