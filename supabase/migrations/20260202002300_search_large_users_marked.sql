@@ -114,14 +114,48 @@ drop trigger if exists unmark_large_owners_truncated on public.conversations;
 create trigger unmark_large_owners_truncated after truncate on public.conversations
   for each statement execute function public.unmark_large_memory_owners();
 
+-- Sets every mark of only_users (all users when null) as it should be now, and says how many were wrong;
+-- with dry_run, only says. What this file does below, and `phase3 db tune-search` after imports (the
+-- triggers above cannot see a concurrent import's rows). Not SECURITY DEFINER: for the table owner alone.
+create or replace function public.set_large_memory_owners(
+  only_users uuid[] default null,
+  dry_run boolean default false
+)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+  -- As in public.mark_large_memory_owners().
+  exact_limit constant integer := 2000;
+  missing uuid[];
+  stray uuid[];
+begin
+  with large as (
+    select c.user_id from public.conversations c
+    where only_users is null or c.user_id = any(only_users)
+    group by c.user_id having count(*) >= exact_limit
+  )
+  select
+    array(select l.user_id from large l
+          where not exists (select 1 from public.memory_search_large_users m where m.user_id = l.user_id)),
+    array(select m.user_id from public.memory_search_large_users m
+          where (only_users is null or m.user_id = any(only_users))
+            and not exists (select 1 from large l where l.user_id = m.user_id))
+  into missing, stray;
+  if not dry_run then
+    insert into public.memory_search_large_users (user_id)
+    select pg_catalog.unnest(missing) on conflict do nothing;
+    delete from public.memory_search_large_users m where m.user_id = any(stray);
+  end if;
+  return pg_catalog.cardinality(missing) + pg_catalog.cardinality(stray);
+end
+$$;
+
+revoke execute on function public.set_large_memory_owners(uuid[], boolean) from public, anon, authenticated, service_role;
+
 -- Every mark as it should be now (the memories already there; and set right again when run again).
-delete from public.memory_search_large_users l
-where (select count(*) from (
-         select 1 from public.conversations c where c.user_id = l.user_id limit 2000
-       ) s) < 2000;
-insert into public.memory_search_large_users (user_id)
-select c.user_id from public.conversations c group by c.user_id having count(*) >= 2000
-on conflict do nothing;
+select public.set_large_memory_owners();
 
 -- The function pins hnsw.* settings, which are placeholders only a superuser may set until pgvector's library
 -- is loaded in this session (see 20260202001500_search_user_indexes.sql): calling any of its functions loads it.

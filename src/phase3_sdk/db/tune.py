@@ -126,8 +126,6 @@ FIRST_EF_SEARCH = 80
 RETRY_QUANTILE = 0.35
 _CALIBRATION_QUERIES = 200
 _K = 10
-# semantic_search ranks a user with fewer memories than this exactly, with no index (its exact path).
-_EXACT_LIMIT = 2_000
 # How many candidates semantic_search's hard path takes from the sketch scan for k = 10 (its `depth`).
 _RESCUE_DEPTH = 400
 _BATCH = 10_000
@@ -297,34 +295,16 @@ def _size_marks(conn: psycopg.Connection[Any], users: Sequence[UUID] | None, *, 
     semantic_search ranks a user without an index exactly unless they are marked as holding 2,000 memories
     or more. Triggers keep the marks, checking one write in 16; concurrent imports for one user, each seeing
     fewer than the limit, can leave a large user unmarked (ranked exactly: right, but linear) until a later
-    checked write. A database migrated before the table has no marks: 0.
+    checked write. The database does the work (``public.set_large_memory_owners``, which the migration that
+    made the table also runs); a database migrated before it has no marks: 0.
     """
-    if conn.execute("select to_regclass('public.memory_search_large_users')").fetchone() == (None,):
+    procedure = "public.set_large_memory_owners(uuid[], boolean)"
+    if conn.execute("select to_regprocedure(%s)", (procedure,)).fetchone() == (None,):
         return 0
-    wrong = """
-        with large as (
-          select c.user_id from public.conversations c
-          where %(users)s::uuid[] is null or c.user_id = any(%(users)s::uuid[])
-          group by c.user_id having count(*) >= %(limit)s
-        ),
-        missing as (
-          select l.user_id from large l
-          where not exists (select 1 from public.memory_search_large_users m where m.user_id = l.user_id)
-        ),
-        stray as (
-          select m.user_id from public.memory_search_large_users m
-          where (%(users)s::uuid[] is null or m.user_id = any(%(users)s::uuid[]))
-            and not exists (select 1 from large l where l.user_id = m.user_id)
-        )"""
-    fix = """,
-        added as (insert into public.memory_search_large_users (user_id) select user_id from missing
-                  on conflict do nothing returning 1),
-        removed as (delete from public.memory_search_large_users m using stray s
-                    where m.user_id = s.user_id returning 1)
-        select (select count(*) from added) + (select count(*) from removed)"""
-    count = " select (select count(*) from missing) + (select count(*) from stray)"
-    params = {"users": list(users) if users is not None else None, "limit": _EXACT_LIMIT}
-    row = conn.execute(wrong + (count if dry_run else fix), params).fetchone()
+    row = conn.execute(
+        "select public.set_large_memory_owners(%s::uuid[], %s)",
+        (list(users) if users is not None else None, dry_run),
+    ).fetchone()
     return int(row[0]) if row else 0
 
 
