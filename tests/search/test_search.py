@@ -107,6 +107,35 @@ def test_semantic_threshold_filters_and_deleted(people: dict[str, Any]) -> None:
     assert {h.created_at for h in recent} == {T0 + timedelta(days=10), T0 + timedelta(days=11)}
 
 
+def test_exact_ranking_computes_each_distance_once(people: dict[str, Any], db_url: str) -> None:
+    """Each memory the exact path ranks costs one cosine distance: the sort key is the selected distance.
+
+    Sorting by an expression the query also selects, written twice, computed every distance twice
+    (20260202002400_search_exact_distance_once.sql). pgvector's ``cosine_distance`` is counted as it is
+    called, in this transaction only.
+    """
+    alice = people["alice"]
+    query = EMBED.embed(["deadline stress quarterly report"])[0]
+    with psycopg.connect(db_url) as conn:
+        conn.execute("set local track_functions = 'all'")
+        conn.execute(
+            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
+            (f'{{"sub": "{alice.user_id}", "role": "authenticated"}}',),
+        )
+        hits = conn.execute(
+            "select search_method from public.semantic_search(%s::extensions.vector, 50)", (str(query),)
+        ).fetchall()
+        conn.execute("reset role")
+        (calls,) = conn.execute(
+            "select coalesce(sum(calls), 0) from pg_catalog.pg_stat_xact_user_functions"
+            " where schemaname = 'extensions' and funcname = 'cosine_distance'"
+        ).fetchone() or (None,)
+    # Alice's memories with an embedding, less the deleted one: each ranked, each distance computed once.
+    assert {m for (m,) in hits} == {"exact"}
+    assert len(hits) == len(FILLER) + 2
+    assert calls == len(FILLER) + 2
+
+
 def test_another_users_memories_never_appear(people: dict[str, Any]) -> None:
     alice, bob = people["alice"], people["bob"]
     for hits in (
