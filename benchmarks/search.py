@@ -32,6 +32,11 @@ own adapter, one statement a query:
 * ``pgvector IVFFlat``: lists = rows / 1000, probes 10, ``ivfflat.iterative_scan = relaxed_order``.
 * ``exact scan``: the same query through a ``(user_id)`` btree index, sorting that user's rows.
 
+These run as the table's owner, whom RLS does not apply to. One more, ``as the user``, is the HNSW query as
+the SDK and PostgREST make it for a user: under the owner policy ``public.conversations`` has, with the role
+and the user's JWT claims set for that statement alone and sent with it in one round trip. It is the like
+for like of the SDK's row: a search an app runs for its signed-in user.
+
 The SDK is timed end to end (``client.search.semantic``: pool, transaction with role and JWT claims, the
 function, full rows validated into models) before ``tune_search`` (``phase3 db tune-search``) and after
 it, with ``exact=True``, and as its SQL function alone on one connection (every column, no models).
@@ -304,6 +309,15 @@ def load_baselines(url: str) -> None:
             "create index on bench.hnsw using hnsw (embedding extensions.vector_cosine_ops)"
             " with (m = 16, ef_construction = 64)"
         )
+        # The owner policy public.conversations has, for the baseline run as the user (the superuser's
+        # baselines bypass it).
+        conn.execute("alter table bench.hnsw enable row level security")
+        conn.execute(
+            "create policy owner on bench.hnsw for select to authenticated"
+            " using ((select auth.uid()) = user_id)"
+        )
+        conn.execute("grant usage on schema bench to authenticated")
+        conn.execute("grant select on bench.hnsw to authenticated")
         t_hnsw = time.perf_counter() - t
         rows = conn.execute("select count(*) from bench.ivf").fetchone()
         lists = max(10, (rows[0] if rows else 0) // 1000)
@@ -410,12 +424,17 @@ def binary_vectors(conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
     return conn
 
 
+def user_claims(uid: uuid.UUID) -> str:
+    """The JWT claims of a signed-in ``uid``, as ``request.jwt.claims`` holds them."""
+    return f'{{"sub": "{uid}", "role": "authenticated"}}'
+
+
 def as_user_sql(url: str, uid: uuid.UUID) -> psycopg.Connection[Any]:
     """A connection acting as ``uid`` for its whole session, as the SDK does per transaction."""
     conn = binary_vectors(psycopg.connect(url, autocommit=True))
     conn.execute(
         "select set_config('role', 'authenticated', false), set_config('request.jwt.claims', %s, false)",
-        (f'{{"sub": "{uid}", "role": "authenticated"}}',),
+        (user_claims(uid),),
     )
     return conn
 
@@ -466,6 +485,7 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
         for user in report.tuned:
             print(f"    {user.describe()}", flush=True)
 
+        claims = user_claims(person.uid)
         with as_user_sql(url, person.uid) as as_user, ExitStack() as connections:
 
             def sql(q: Vectors) -> list[str]:
@@ -479,6 +499,8 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
                 settings: str,
                 order: str = "embedding operator(extensions.<=>) %(q)s",
                 columns: str = MEMORY,
+                *,
+                as_user: bool = False,
             ) -> Method:
                 # A connection of its own: psycopg prepares a statement run five times, and the server plans a
                 # prepared statement once for all the settings it later runs under. The forced and planner's
@@ -491,16 +513,27 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
                 conn = connections.enter_context(binary_vectors(psycopg.connect(url, autocommit=True)))
                 if settings:
                     conn.execute(settings)
+                statement = (
+                    f"select {columns} from bench.{table} where user_id = %(u)s order by {order} limit 10"
+                )
 
                 def query(q: Vectors) -> list[str]:
-                    found = conn.execute(
-                        f"select {columns} from bench.{table}"
-                        f" where user_id = %(u)s order by {order} limit 10",
-                        {"u": person.uid, "q": q},
-                    ).fetchall()
+                    found = conn.execute(statement, {"u": person.uid, "q": q}).fetchall()
                     return [str(r[0]) for r in found]
 
-                return query
+                def query_as_user(q: Vectors) -> list[str]:
+                    # As the SDK (and PostgREST) query for a user: the role and the user's claims set for
+                    # this statement alone, sent with it in one round trip (one implicit transaction).
+                    with conn.pipeline():
+                        conn.execute(
+                            "select set_config('role', 'authenticated', true),"
+                            " set_config('request.jwt.claims', %s, true)",
+                            (claims,),
+                        )
+                        cur = conn.execute(statement, {"u": person.uid, "q": q})
+                    return [str(r[0]) for r in cur.fetchall()]
+
+                return query_as_user if as_user else query
 
             hnsw = "set hnsw.ef_search = 100; set hnsw.iterative_scan = {}"
             # enable_sort off: the only other plan for the ordering is to sort the user's rows, which the
@@ -526,6 +559,11 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
                 ("phase3 SDK, exact=True", sdk_for("phase3 SDK, exact=True", me, exact=True)),
                 ("pgvector HNSW + iterative scan (strict)", baseline("hnsw", hnsw.format("strict_order"))),
                 ("pgvector HNSW + iterative scan (relaxed)", baseline("hnsw", hnsw.format("relaxed_order"))),
+                # Like for like with the SDK's row: the same statement as the user, under RLS.
+                (
+                    "pgvector HNSW + iterative scan (strict), as the user: RLS, identity per query",
+                    baseline("hnsw", hnsw.format("strict_order"), as_user=True),
+                ),
                 (
                     "pgvector IVFFlat + iterative scan, probes 10",
                     baseline("ivf", "set ivfflat.probes = 10; set ivfflat.iterative_scan = relaxed_order"),
