@@ -46,7 +46,10 @@ Every method gets queries of its own, drawn from the same held-out pool, so that
 pages in the cache. The methods of one size (after tune-search) take turns in blocks (10 untimed queries,
 then 25 timed; ``--queries`` timed in all), each round in its own shuffled order, so that all meet the
 same load and each works on its own pages, as in an app that uses it alone (see
-``Timing.measure_together``; ``--rotate-queries`` takes turns query by query instead).
+``Timing.measure_together``; ``--rotate-queries`` takes turns query by query instead). ``--same-queries``
+gives every method the same queries instead, for p50s taken on one query set: at 100,000 memories two draws
+of 300 queries differ in the SDK's p50 by 0.19 ms (median; 0.65 at the 95th percentile). The methods on one
+table (the SDK's three rows; the HNSW rows on theirs) then find each other's pages cached.
 recall@10 is against the exact top 10 by cosine similarity (numpy; a hit as similar as the true 10th
 counts, since duplicate texts tie), as the mean and the worst single query. Latency is wall time per
 call from Python, round trip included; p50 and p95.
@@ -338,10 +341,11 @@ Method = Callable[[Vectors], list[str]]
 
 
 class Timing:
-    """Each method's queries: its own slice of the held-out pool, some to warm up, then the timed ones."""
+    """Each method's queries: a slice of the held-out pool (its own, or with ``same`` one slice for all), some
+    to warm up, then the timed ones."""
 
-    def __init__(self, person: Person, queries: int, *, by_query: bool = False) -> None:
-        self.person, self.queries, self.by_query, self.next = person, queries, by_query, 0
+    def __init__(self, person: Person, queries: int, *, by_query: bool = False, same: bool = False) -> None:
+        self.person, self.queries, self.by_query, self.same, self.next = person, queries, by_query, same, 0
         self.rounds = -(-queries // BLOCK)
 
     def take(self) -> Vectors:
@@ -387,7 +391,11 @@ class Timing:
         each between any two queries of an index method, which then finds none of its pages in the
         server's 128 MB of shared buffers: that measures the page cache more than the methods.
         """
-        slices = [self.take() for _ in methods]
+        # The same queries for all: p50s compared query set for query set. Queries of their own keep each
+        # method off the others' pages, but at 100,000 memories the SDK's queries take 3 to 45 ms by how
+        # hard they are, and two draws of 300 differ in p50 by 0.19 ms (median; 0.65 at the 95th
+        # percentile), as much as the methods may differ.
+        slices = [self.take()] * len(methods) if self.same else [self.take() for _ in methods]
         times: list[list[float]] = [[] for _ in methods]
         recalls: list[list[float]] = [[] for _ in methods]
         for m, i, timed in self.schedule(len(methods)):
@@ -455,7 +463,7 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
     """Every method on one database holding a ``size``-memory user beside the others."""
     url, person = load(db, f"search_{size}", data, size, args.others)
     load_baselines(url)
-    timing = Timing(person, args.queries, by_query=args.rotate_queries)
+    timing = Timing(person, args.queries, by_query=args.rotate_queries, same=args.same_queries)
     rows: list[Row] = []
     # How each SDK method said it ranked, by method name.
     seen: dict[str, set[str]] = {}
@@ -631,6 +639,11 @@ def main() -> None:
         help="methods take turns query by query, not in blocks (the scans then evict every index)",
     )
     parser.add_argument(
+        "--same-queries",
+        action="store_true",
+        help="every method on the same queries, not a slice of its own (the methods then share cached pages)",
+    )
+    parser.add_argument(
         "--shared-buffers",
         default=SHARED_BUFFERS,
         help=f"the server's shared_buffers (default {SHARED_BUFFERS}, Supabase's Small; 128MB: PostgreSQL's)",
@@ -649,6 +662,7 @@ def main() -> None:
     print(
         f"\ndata: {args.data}; {args.others} other users of 1,000 memories;"
         f" {args.queries} timed queries per method"
+        + ("; the same queries for every method" if args.same_queries else "")
     )
     print("| memories | method | ranked by | p50 ms | p95 ms | recall@10 mean | worst query |")
     print("|---|---|---|---|---|---|---|")
