@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from phase3_sdk import Phase3Client
-from phase3_sdk.embeddings import HashingEmbedder
+from phase3_sdk.embeddings import HashingEmbedder, vector_text
 from phase3_sdk.errors import ConfigurationError, InvalidInputError
 
 MakeUser = Callable[..., uuid.UUID]
@@ -123,7 +123,8 @@ def test_exact_ranking_computes_each_distance_once(people: dict[str, Any], db_ur
             (f'{{"sub": "{alice.user_id}", "role": "authenticated"}}',),
         )
         hits = conn.execute(
-            "select search_method from public.semantic_search(%s::extensions.vector, 50)", (str(query),)
+            "select search_method from public.semantic_search(%s::extensions.vector, 50)",
+            (vector_text(query),),
         ).fetchall()
         conn.execute("reset role")
         (calls,) = conn.execute(
