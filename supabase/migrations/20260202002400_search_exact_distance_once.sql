@@ -216,7 +216,7 @@ begin
       end if;
     else
       -- A caller not marked as holding 2,000 memories or more (public.memory_search_large_users, kept by
-      -- the triggers above) is ranked exactly: no count here.
+      -- the triggers of 20260202002300_search_large_users_marked.sql) is ranked exactly: no count here.
       if not large then
         exact := true;
       else
