@@ -17,9 +17,11 @@ import psycopg
 import pytest
 
 from phase3_sdk import Phase3Client
+from phase3_sdk.backends.sql import SET_IDENTITY, identity_params
 from phase3_sdk.db import migrator
 from phase3_sdk.db.embedded import create_auth_user
 from phase3_sdk.db.tune import tune_search
+from phase3_sdk.identity import Identity
 
 LIMIT = 2000
 MIGRATION = next(
@@ -123,12 +125,8 @@ def test_a_user_reads_their_own_mark_and_writes_none(db_url: str, admin: psycopg
     other = create_auth_user(db_url, "other@example.test")
     add(admin, large, LIMIT + 100)
     add(admin, other, LIMIT + 100)
-    claims = '{"sub": "%s", "role": "authenticated"}'
     with psycopg.connect(db_url) as conn:
-        conn.execute(
-            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-            (claims % large,),
-        )
+        conn.execute(SET_IDENTITY, identity_params(Identity.for_user(large)))
         assert [r[0] for r in conn.execute("select user_id from public.memory_search_large_users")] == [large]
         # Unmarking oneself would only make one's own searches slower; still, nobody but the triggers writes.
         for statement in (

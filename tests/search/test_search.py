@@ -12,8 +12,10 @@ import psycopg
 import pytest
 
 from phase3_sdk import Phase3Client
+from phase3_sdk.backends.sql import SET_IDENTITY, identity_params
 from phase3_sdk.embeddings import HashingEmbedder, vector_text
 from phase3_sdk.errors import ConfigurationError, InvalidInputError
+from phase3_sdk.identity import Identity
 
 MakeUser = Callable[..., uuid.UUID]
 EMBED = HashingEmbedder()
@@ -118,10 +120,7 @@ def test_exact_ranking_computes_each_distance_once(people: dict[str, Any], db_ur
     query = EMBED.embed(["deadline stress quarterly report"])[0]
     with psycopg.connect(db_url) as conn:
         conn.execute("set local track_functions = 'all'")
-        conn.execute(
-            "select set_config('role', 'authenticated', true), set_config('request.jwt.claims', %s, true)",
-            (f'{{"sub": "{alice.user_id}", "role": "authenticated"}}',),
-        )
+        conn.execute(SET_IDENTITY, identity_params(Identity.for_user(alice.user_id)))
         hits = conn.execute(
             "select search_method from public.semantic_search(%s::extensions.vector, 50)",
             (vector_text(query),),
