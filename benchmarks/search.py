@@ -53,8 +53,8 @@ table (the SDK's three rows; the HNSW rows on theirs) then find each other's pag
 recall@10 is against the exact top 10 by cosine similarity (numpy; a hit as similar as the true 10th
 counts, since duplicate texts tie), as the mean, the worst single query and how many queries fell below
 0.9. It is measured untimed, after the timings, on ``--recall-queries`` held-out queries (1,000; the same
-for every method): a worst query over the 100-300 timed ones is a coin toss when one query in 150-400
-falls to 0.8, as the SDK's do at 20,000 and 100,000 memories (near ties: its 10th hit 0.002-0.02 less
+for every method): a worst query over the 100-300 timed ones is a coin toss when one query in 150 to
+1,000 falls to 0.8, as the SDK's do at 5,000 to 100,000 memories (near ties: its 10th hit 0.002-0.02 less
 similar than the true 10th). A method slower than 50 ms a query scans, and keeps the recall of its timed
 queries. Latency is wall time per call from Python, round trip included; p50 and p95.
 """
@@ -372,6 +372,7 @@ class Recall:
 
     @classmethod
     def of(cls, values: list[float]) -> Recall:
+        """The recall of a query set from each query's recall@10."""
         return cls(statistics.mean(values), min(values), sum(v < 0.9 for v in values), len(values))
 
     def cells(self) -> str:
@@ -504,7 +505,7 @@ def run_size(db: EmbeddedDatabase, data: Data, size: int, args: argparse.Namespa
     url, person = load(db, f"search_{size}", data, size, args.others)
     load_baselines(url)
     timing = Timing(person, args.queries, by_query=args.rotate_queries, same=args.same_queries)
-    # The same held-out queries for every method's recall, more of them than are timed.
+    # The same held-out queries for every method's recall, untimed.
     recall_set = person.queries[: args.recall_queries]
 
     def recall_of(method: Method, p50: float, timed: Recall) -> Recall:
