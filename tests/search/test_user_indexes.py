@@ -183,25 +183,52 @@ def test_an_indexed_user_gets_the_true_top_hits_and_is_told_they_are_approximate
 def test_calibration_scores_what_the_search_returns_for_hard_queries(
     db_url: str, corpus: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A probe that semantic_search would treat as hard is scored with the sketch scan's best joined in.
+    """A probe that semantic_search would treat as hard is scored with a second, longer walk's best joined
+    in, or the sketch scan's where there is no longer list to walk (``tune.hard_walk``).
 
     The shortest list the search walks (40 for k 10) with only its 10 best kept: the graph alone loses
-    some true neighbours. A threshold above any similarity makes every probe hard; with the sketch scan
-    taking all the user's memories (the search takes 400), their ranking together is exact. A threshold
-    below any similarity leaves the graph alone.
+    some true neighbours. A threshold above any similarity makes every probe hard. A second walk of 1,000
+    with all of it re-ranked (a third of the user's memories) finds every true neighbour, while a sketch scan
+    of one candidate could not; the sketch scan taking all the user's memories (the search takes 400) ranks
+    them exactly. A threshold below any similarity leaves the graph alone.
     """
     from phase3_sdk.db import tune
 
     monkeypatch.setattr(tune, "EF_LADDER", (40,))
-    monkeypatch.setattr(tune, "rerank_pool", lambda ef, k: k)
-    monkeypatch.setattr(tune, "_RESCUE_DEPTH", 2 * N)
+    monkeypatch.setattr(tune, "HARD_EF_SEARCH", 1000)
+    monkeypatch.setattr(tune, "rerank_pool", lambda ef, k: k if ef < 1000 else ef)
     with psycopg.connect(db_url, autocommit=True) as conn:
         monkeypatch.setattr(tune, "_hard_below", lambda kth: -2.0)
         alone = tune.calibrate(conn, corpus["owner"])
         monkeypatch.setattr(tune, "_hard_below", lambda kth: 2.0)
-        rescued = tune.calibrate(conn, corpus["owner"])
+        monkeypatch.setattr(tune, "_RESCUE_DEPTH", 1)
+        walked = tune.calibrate(conn, corpus["owner"])
+        monkeypatch.setattr(tune, "hard_walk", lambda ef, k: None)
+        monkeypatch.setattr(tune, "_RESCUE_DEPTH", 2 * N)
+        scanned = tune.calibrate(conn, corpus["owner"])
     assert alone.recall < 0.999
-    assert (rescued.recall, rescued.worst) == (1.0, 1.0)
+    assert (walked.recall, walked.worst) == (1.0, 1.0)
+    assert (scanned.recall, scanned.worst) == (1.0, 1.0)
+
+
+def test_a_hard_querys_second_walk_is_at_least_400_long_and_longer_than_the_first() -> None:
+    """The list semantic_search walks again for a hard query, as 20260202002500_search_hard_query_walks.sql
+    computes it: at least 400 and twice the user's list, at most 1,000, and none where that is no longer
+    than the list already walked (at least 4k)."""
+    from phase3_sdk.db.tune import hard_walk
+
+    assert [hard_walk(ef, 10) for ef in (40, 64, 160, 200, 250, 400, 500, 1000)] == [
+        400,
+        400,
+        400,
+        400,
+        500,
+        800,
+        1000,
+        None,
+    ]
+    assert hard_walk(64, 100) == 800  # the list walked is 4k = 400 at least
+    assert hard_walk(64, 250) is None  # 4k = 1,000: nothing longer
 
 
 def test_calibration_plans_each_probe_for_its_user(
@@ -252,17 +279,18 @@ def test_the_exact_paths_kept_plan_answers_each_caller_with_their_own_filters(
 def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, corpus: dict[str, Any]) -> None:
     """With a first walk (memory_search_indexes.first_ef_search), a query whose k-th hit is less similar
     than retry_below walks again with ef_search and keeps the best of both walks; one above it keeps the
-    first walk's answer, exactly what one walk at that list gives; a hard one (below fallback_below) goes
-    from the first walk straight to the sketch scan. Walks are counted as scans of the user's index. Probes:
-    midpoints of two memories, which a list of 40 with its best 50 re-ranked answers worse than one of
-    1,000 for some."""
+    first walk's answer, exactly what one walk at that list gives. A hard one (below fallback_below) walks
+    again with a list of at least 400 (here the whole 1,000, so exactly as the uncertain one), and only
+    where no list is longer than the one walked gets the sketch scan instead. Walks are counted as scans of
+    the user's index. Probes: midpoints of two memories, which a list of 40 with its best 50 re-ranked
+    answers worse than one of 1,000 for some."""
     from phase3_sdk.embeddings import vector_text
 
     owner = corpus["owner"]
     rng = np.random.default_rng(11)
     pairs = rng.integers(0, N, size=(40, 2))
     probes = unit(corpus["vectors"][pairs[:, 0]] + corpus["vectors"][pairs[:, 1]])
-    call = "select similarity from public.semantic_search(%s::extensions.vector, 10)"
+    call = "select similarity, search_method from public.semantic_search(%s::extensions.vector, 10)"
     settings = (
         "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = %s,"
         " retry_below = %s where user_id = %s"
@@ -275,32 +303,41 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
         first: int | None,
         retry: float | None,
         hard: float | None = None,
-    ) -> tuple[list[Any], int]:
-        """Each probe's similarities, and how many walks the probes took in all."""
+    ) -> tuple[list[Any], int, set[str]]:
+        """Each probe's similarities, how many walks the probes took in all, and how they were ranked."""
         admin.execute(settings, (ef, first, hard, retry, owner))
         walked = admin.execute(scans, (index_name(owner),)).fetchone()
+        found, methods = [], set()
         with psycopg.connect(db_url, autocommit=True) as conn:
             with conn.transaction():
                 as_user(conn, owner)
-                found = [np.array(conn.execute(call, (vector_text(q),)).fetchall())[:, 0] for q in probes]
+                for q in probes:
+                    rows = conn.execute(call, (vector_text(q),)).fetchall()
+                    found.append(np.array([r[0] for r in rows]))
+                    methods.update(r[1] for r in rows)
             # Statistics reach other sessions when a session flushes them, at most once a second unless
             # forced: this one does as it goes idle after this statement, before answering it.
             conn.execute("select pg_stat_force_next_flush()")
         after = admin.execute(scans, (index_name(owner),)).fetchone()
         assert walked is not None
         assert after is not None
-        return found, after[0] - walked[0]
+        return found, after[0] - walked[0], methods
 
     with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
-        short, one = answers(admin, 40, None, None)
-        whole, _ = answers(admin, 1000, None, None)
-        certain, walks_certain = answers(admin, 1000, 40, -2.0)  # no answer is less similar than -2
-        uncertain, walks_uncertain = answers(admin, 1000, 40, 2.0)  # every answer is
-        # Every answer hard too: the sketch scan's best joined to the first walk's, as after one walk.
-        hard, walks_hard = answers(admin, 1000, 40, 2.0, hard=2.0)
-        hard_after_one, _ = answers(admin, 40, None, None, hard=2.0)
+        short, one, _ = answers(admin, 40, None, None)
+        whole, _, _ = answers(admin, 1000, None, None)
+        certain, walks_certain, _ = answers(admin, 1000, 40, -2.0)  # no answer is less similar than -2
+        uncertain, walks_uncertain, _ = answers(admin, 1000, 40, 2.0)  # every answer is
+        # Every answer hard too: a second walk, of the whole list, as for an uncertain one.
+        hard, walks_hard, hard_methods = answers(admin, 1000, 40, 2.0, hard=2.0)
+        # One list of 40 and every answer hard: a second walk of 400.
+        hard_after_one, walks_after_one, _ = answers(admin, 40, None, None, hard=2.0)
+        # One list of 1,000, the longest there is, and every answer hard: the sketch scan.
+        scanned, walks_scanned, scanned_methods = answers(admin, 1000, None, None, hard=2.0)
     n = len(probes)
-    assert (one, walks_certain, walks_uncertain, walks_hard) == (n, n, 2 * n, n)
+    assert (one, walks_certain, walks_uncertain) == (n, n, 2 * n)
+    assert (walks_hard, walks_after_one, walks_scanned) == (2 * n, 2 * n, n)
+    assert (hard_methods, scanned_methods) == ({"hnsw"}, {"hnsw+sketch"})
     better = [i for i, (a, b) in enumerate(zip(short, whole, strict=True)) if b.sum() > a.sum() + 1e-6]
     assert better, "no probe that the whole list answers better: this data shows nothing"
     for i in range(n):
@@ -308,7 +345,9 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
         # The best of both walks by exact similarity: never worse than either, position by position.
         assert (uncertain[i] >= whole[i] - 1e-9).all()
         assert (uncertain[i] >= short[i] - 1e-9).all()
-        np.testing.assert_array_equal(hard[i], hard_after_one[i])
+        np.testing.assert_array_equal(hard[i], uncertain[i])
+        assert (hard_after_one[i] >= short[i] - 1e-9).all()
+        assert (scanned[i] >= whole[i] - 1e-9).all()
     assert all(uncertain[i].sum() > short[i].sum() + 1e-6 for i in better)
 
 

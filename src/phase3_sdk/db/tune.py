@@ -5,11 +5,13 @@ re-ranked exactly; for a user with many (:data:`DEFAULT_MIN_MEMORIES`), :func:`t
 pgvector HNSW index over that user's memories alone (a partial index, ``where user_id = '<user>'``, over
 the 2,304-bit sketch every memory stores, with Hamming distance), calibrates how many candidates a query
 takes from it (:func:`calibrate`; where that list is long, a query walks a shorter one first and the whole
-one only when its answer looks uncertain: :data:`FIRST_EF_SEARCH`), and records it all in
-``memory_search_indexes``; a query re-ranks those candidates by exact cosine distance. See
+one only when its answer looks uncertain: :data:`FIRST_EF_SEARCH`; a hard query walks again with a longer
+one: :func:`hard_walk`), and records it all in ``memory_search_indexes``; a query re-ranks those candidates
+by exact cosine distance. See
 ``supabase/migrations/20260202001500_search_user_indexes.sql`` for the query side and why this replaced the
 search cells (measured on real text, they lost recall), ``20260202001800_search_sketch_graph.sql`` for why
-the graph links sketches, and ``20260202002100_search_first_walk.sql`` for the first walk.
+the graph links sketches, ``20260202002100_search_first_walk.sql`` for the first walk and
+``20260202002500_search_hard_query_walks.sql`` for a hard query's second walk.
 
 Memories written after a build enter the graph as they are inserted, so search does not degrade between runs;
 a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from what the
@@ -80,8 +82,9 @@ DEFAULT_MAX_INDEXES = 100
 #: needed grows with the user, so by default each user's is measured (see :func:`calibrate`).
 DEFAULT_EF_SEARCH = 200
 #: What calibration aims for: the mean recall@10 over midpoint probes (see :func:`calibrate`) of what
-#: semantic_search does: the graph's candidates re-ranked exactly and, for a hard query, the sketch scan's
-#: best joined in. Midpoints are harder than what users ask, and more so the larger the user. On real text
+#: semantic_search does: the graph's candidates re-ranked exactly and, for a hard query, a second walk's
+#: best joined in (the sketch scan's until 20260202002500, when the figures below were measured).
+#: Midpoints are harder than what users ask, and more so the larger the user. On real text
 #: (the search benchmark's corpus, graphs over sketches at ef_construction 400; two samples of probes each):
 #:   * 20,000 memories: probes 0.978-0.985 at ef_search 64, 0.987 at 80, 0.990 at 100; held-out queries
 #:     through the SQL function 0.997 at 64 (worst 0.9 of 900);
@@ -102,7 +105,8 @@ TARGET_RECALL = 0.98
 #: most of its time walking the graph (about 0.027 ms per unit of ef_search at 100,000 memories).
 EF_LADDER = (64, 80, 100, 120, 160, 250, 400, 640, 1000)
 #: A query whose k-th hit is less similar than this share of the sample's k-th neighbours is "hard" and
-#: also gets a full sketch scan (semantic_search's fallback_below). Measured on real text at 100,000
+#: walks the graph again with a longer list (semantic_search's fallback_below; :func:`hard_walk`). Chosen
+#: when a hard query got a sketch scan of all the user's memories instead: measured on real text at 100,000
 #: memories, the held-out queries whose recall the graph search lost were all in the lowest tenth by their
 #: 10th neighbour's similarity; a quarter leaves a margin, and the other three quarters of queries (the
 #: median among them) pay nothing.
@@ -121,12 +125,21 @@ FALLBACK_QUANTILE = 0.25
 #: (see :data:`EF_LADDER`). So this list is fixed, measured on real queries, and the calibrated one still
 #: decides every query that looks uncertain.
 FIRST_EF_SEARCH = 80
-#: See :data:`FIRST_EF_SEARCH`: above :data:`FALLBACK_QUANTILE`, so a query hard enough for the sketch scan
-#: is uncertain too (it goes straight to the scan: a second walk would not change that).
+#: See :data:`FIRST_EF_SEARCH`: above :data:`FALLBACK_QUANTILE`, so a hard query is uncertain too (it walks
+#: again with :func:`hard_walk`'s list instead, which is longer).
 RETRY_QUANTILE = 0.35
+#: The shortest list of a hard query's second walk (see :func:`hard_walk`). Measured on real text (the
+#: search benchmark's corpus, one user beside 20 of 1,000, held-out queries, variants taking turns query by
+#: query; recall@10 mean / queries below 0.9, p50 / mean / p95 ms): at 100,000 memories (1,500 queries, first
+#: walk 80 of a list of 160) the sketch scan of all the user's memories this replaced gave 0.9962 / 5,
+#: 3.85 / 11.2 / 47.0; a second walk of 250, 0.9944 / 11, 3.79 / 5.8 / 13.3; of 400, 0.9956 / 6,
+#: 3.73 / 6.4 / 16.9; of 640, 0.9959 / 6, 3.77 / 7.8 / 24.0. At 20,000 (2,000 queries, list 64): the scan
+#: 0.9954 / 10, 2.27 / 4.10 / 12.5; a walk of 400, 0.9946 / 11, 2.24 / 3.69 / 10.4; neither, 0.9844 / 51.
+HARD_EF_SEARCH = 400
 _CALIBRATION_QUERIES = 200
 _K = 10
-# How many candidates semantic_search's hard path takes from the sketch scan for k = 10 (its `depth`).
+# How many candidates semantic_search takes from the sketch scan for k = 10 (its `depth`), for a hard query
+# with no longer list to walk (:func:`hard_walk`).
 _RESCUE_DEPTH = 400
 _BATCH = 10_000
 #: Rebuild a user's index once their live memories are this many times what it was built over (or fewer
@@ -163,12 +176,13 @@ _BUILD_BYTES_PER_MEMORY = 700
 _MAX_BUILD_MEMORY = 1 << 30
 
 #: Which calibration measured an entry's ef_search, recorded in ``memory_search_indexes.calibration``:
-#: 3, :func:`calibrate` as 2 with a first walk of :data:`FIRST_EF_SEARCH` for a longer list (0.2.0); 2,
+#: 4, as 3 with a hard probe scored by a second walk (:func:`hard_walk`), as the search now answers one;
+#: 3, :func:`calibrate` as 2 with a first walk of :data:`FIRST_EF_SEARCH` for a longer list; 2,
 #: :func:`calibrate` scoring what semantic_search returns (1 was the graph alone, never recorded);
 #: 0, an ef_search given by hand (``ef_search=``). An entry measured by an earlier method (or written before
 #: the column, null) is calibrated again by the next run, which keeps the index (``recalibrate``); one given
 #: by hand is left as it is. Raise this when calibration changes what it chooses.
-CALIBRATION = 3
+CALIBRATION = 4
 _BY_HAND = 0
 
 Action = Literal["new", "grown", "outdated", "recalibrate", "shrunk", "crowded", "orphan"]
@@ -434,8 +448,8 @@ class Calibration(NamedTuple):
     #: Mean recall@10 of the probes at that list, and the worst probe's.
     recall: float
     worst: float
-    #: semantic_search's ``fallback_below``: a query whose k-th hit is less similar is hard and also gets the
-    #: sketch scan (:data:`FALLBACK_QUANTILE` of the user's own memories' k-th neighbour similarities).
+    #: semantic_search's ``fallback_below``: a query whose k-th hit is less similar is hard and walks again
+    #: (:func:`hard_walk`; :data:`FALLBACK_QUANTILE` of the user's own memories' k-th neighbour similarities).
     fallback_below: float
     #: semantic_search's ``retry_below``: after a first walk (:data:`FIRST_EF_SEARCH`), a query whose k-th
     #: hit is less similar walks again with ``ef_search`` (:data:`RETRY_QUANTILE` of the same).
@@ -450,7 +464,8 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
     true top 10 comes from comparing it with every live memory of the user, streamed in batches; then
     what semantic_search returns is scored at each ef_search in turn, until the mean recall@10 reaches
     :data:`TARGET_RECALL`: the index's candidates re-ranked by exact distance and, where the k-th of them
-    is less similar than ``fallback_below`` (a hard query), ranked together with the sketch scan's best.
+    is less similar than ``fallback_below`` (a hard query), ranked together with a second walk's best
+    (:func:`hard_walk`; the sketch scan's where there is no longer list).
     The probes are scored with one walk at each list: the first walk of :data:`FIRST_EF_SEARCH` is
     measured on real queries instead (see there). Needs the index built.
     """
@@ -475,8 +490,8 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
         for ids, scores in zip(best_ids[first:].tolist(), best_scores[first:].tolist(), strict=True)
     ]
     texts = [vector_text(q) for q in queries[first:]]
-    # A hard probe's second opinion does not depend on ef_search: fetched once, when first needed.
-    rescues: dict[int, set[Any]] = {}
+    # A hard probe's second opinion, by the list of its second walk (None: the sketch scan), fetched once.
+    rescues: dict[tuple[int, int | None], set[Any]] = {}
     result = Calibration(EF_LADDER[-1], 0.0, 0.0, hard_below, retry_below)
     for ef in EF_LADDER:
         # The list semantic_search walks for k hits: at least 4k, at most pgvector's 1,000.
@@ -504,7 +519,8 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
                 ).fetchall()
                 for text in texts
             ]
-        # Outside that transaction: a hard query's sketch scan sorts, as the search's does.
+        # Outside that transaction: a hard query's sketch scan sorts, as the search's does (a second walk
+        # sets its own).
         recalls = []
         for i, (text, true, found) in enumerate(zip(texts, truth, candidates, strict=True)):
             if len(found) < _K:
@@ -513,10 +529,15 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
                 continue
             got = [r[0] for r in found]
             if 1 - found[-1][1] < hard_below:
-                # ... and, for a hard query, the best of the graph's and the sketch scan's candidates.
-                if i not in rescues:
-                    rescues[i] = _sketch_rescue(conn, user_id, text)
-                got = _rank(conn, set(got) | rescues[i], text)
+                # ... and, for a hard query, the best of the graph's and a second walk's candidates.
+                longer = hard_walk(ef, _K)
+                if (i, longer) not in rescues:
+                    rescues[i, longer] = (
+                        _sketch_rescue(conn, user_id, text)
+                        if longer is None
+                        else _walk(conn, user_id, text, longer)
+                    )
+                got = _rank(conn, set(got) | rescues[i, longer], text)
             recalls.append(min(_K, len(set(got) & true)) / _K)
         result = Calibration(ef, float(np.mean(recalls)), float(np.min(recalls)), hard_below, retry_below)
         if result.recall >= TARGET_RECALL:
@@ -586,8 +607,25 @@ def _hard_below(kth: np.ndarray[Any, Any]) -> float:
     return float(np.quantile(kth, FALLBACK_QUANTILE))
 
 
+def _walk(conn: psycopg.Connection[Any], user_id: UUID, text: str, ef_search: int) -> set[Any]:
+    """The best :func:`rerank_pool` candidates of a walk of ``user_id``'s graph with ``ef_search``, as
+    semantic_search's second walk for a hard query."""
+    with conn.transaction():
+        conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(ef_search)))
+        conn.execute("set local enable_sort = off")  # the graph, never the user's rows sorted
+        rows = conn.execute(
+            f"select id from public.conversations where {_LIVE}"
+            " order by embedding_sketch operator(extensions.<~>)"
+            " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s",
+            (user_id, text, rerank_pool(ef_search, _K)),
+            prepare=False,
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
 def _sketch_rescue(conn: psycopg.Connection[Any], user_id: UUID, text: str) -> set[Any]:
-    """The user's best :data:`_RESCUE_DEPTH` memories by sketch distance, as semantic_search's hard path."""
+    """The user's best :data:`_RESCUE_DEPTH` memories by sketch distance, as semantic_search's hard path
+    where there is no longer list to walk (see :func:`hard_walk`)."""
     rows = conn.execute(
         "select id from public.conversations"
         " where user_id = %s and embedding_sketch is not null and not is_deleted"
@@ -608,6 +646,19 @@ def _rank(conn: psycopg.Connection[Any], candidates: set[Any], text: str) -> lis
         prepare=False,
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def hard_walk(ef_search: int, k: int) -> int | None:
+    """The list semantic_search walks a second time for a hard query, after one walk of ``ef_search`` for
+    ``k`` hits; None where it would be no longer, and the search reads all the user's sketches instead.
+
+    At least :data:`HARD_EF_SEARCH` and twice the user's list (a user whose data needs a longer list needs a
+    longer second walk), at most pgvector's 1,000; its best :func:`rerank_pool` are ranked exactly with the
+    first walk's. The SQL function computes the same (20260202002500_search_hard_query_walks.sql).
+    """
+    walked = min(max(ef_search, 4 * k), 1000)
+    longer = min(max(HARD_EF_SEARCH, 2 * walked), 1000)
+    return longer if longer > walked else None
 
 
 def rerank_pool(ef_search: int, k: int) -> int:

@@ -148,9 +148,10 @@ class SearchHit(Conversation):
 
 
 #: How ``semantic_search`` ranked: ``exact`` (every matching memory compared with the query), ``hnsw``
-#: (the caller's own HNSW index, best candidates re-ranked exactly: approximate), ``hnsw+sketch`` (a hard
-#: query: the index's candidates and a sketch scan's, re-ranked exactly: approximate) or ``sketch`` (a
-#: large caller without an index: sketch ranking, then exact re-ranking: approximate).
+#: (the caller's own HNSW index, best candidates re-ranked exactly, a hard query's from a second, longer
+#: walk too: approximate), ``hnsw+sketch`` (a hard query with no longer list to walk: the index's candidates
+#: and a sketch scan's, re-ranked exactly: approximate) or ``sketch`` (a large caller without an index:
+#: sketch ranking, then exact re-ranking: approximate).
 SearchMethod = Literal["exact", "hnsw", "hnsw+sketch", "sketch"]
 #: The values of :data:`SearchMethod`, for checking what the database answered.
 SEARCH_METHODS: frozenset[str] = frozenset({"exact", "hnsw", "hnsw+sketch", "sketch"})
