@@ -654,7 +654,9 @@ def hard_walk(ef_search: int, k: int) -> int | None:
 
     At least :data:`HARD_EF_SEARCH` and twice the user's list (a user whose data needs a longer list needs a
     longer second walk), at most pgvector's 1,000; its best :func:`rerank_pool` are ranked exactly with the
-    first walk's. The SQL function computes the same (20260202002500_search_hard_query_walks.sql).
+    first walk's. The SQL function computes the same (20260202002500_search_hard_query_walks.sql), except
+    that for an entry with a first walk (:data:`FIRST_EF_SEARCH`) it compares with that shorter list: there a
+    hard query always walks again. Calibration walks each list once, as this assumes.
     """
     walked = min(max(ef_search, 4 * k), 1000)
     longer = min(max(HARD_EF_SEARCH, 2 * walked), 1000)
