@@ -4,19 +4,20 @@
 -- A hard query (its 10th hit less similar than fallback_below, the user's own memories' 25% quantile: about
 -- a fifth to a third of real queries) used to get a sketch scan of all the caller's memories, its best 400
 -- re-ranked exactly. That scan grows with the user: at 100,000 memories it made the search's mean three times
--- its median and its 95th percentile five times pgvector's. A second walk of the graph with a list of 400
--- (at least twice the entry's), its best quarter re-ranked exactly and joined to the first walk's, finds
--- nearly the same neighbours at a cost that grows with the list, not the user. Measured on real text (the
--- search benchmark's corpus, one user beside 20 of 1,000, held-out queries, the variants taking turns query by
--- query; recall@10 mean / queries below 0.9):
---   100,000 memories (1,500 queries): the sketch scan 0.9962 / 5, p50 3.85 ms, mean 11.2, p95 47.0; a walk
---   of 400, 0.9956 / 6, p50 3.73, mean 6.4, p95 16.9; of 250, 0.9944 / 11, mean 5.8, p95 13.3; of 640,
---   0.9959 / 6, mean 7.8, p95 24.0.
---   20,000 (2,000 queries): the sketch scan 0.9954 / 10, p50 2.27, mean 4.10, p95 12.5; a walk of 400,
---   0.9946 / 11, p50 2.24, mean 3.69, p95 10.4.
+-- its median and its 95th percentile three to five times pgvector's. A second walk of the graph with a
+-- list of 400 (at least twice the entry's), its best quarter re-ranked exactly and joined to the first
+-- walk's, finds nearly the same neighbours at a cost that grows with the list, not the user. Measured on
+-- real text (the search benchmark's corpus, one user beside 20 of 1,000, held-out queries, the function
+-- before this file and this one taking turns query by query; recall@10 mean / queries below 0.9, p50 /
+-- mean / p95 ms):
+--   100,000 memories (1,500 queries): the sketch scan 0.9962 / 5, 3.82 / 9.4 / 30.0; the walk 0.9956 / 6,
+--   3.79 / 6.2 / 15.8. Walks of 250 and 640 instead: 11 and 6 below 0.9, means 5.8 and 7.8 (another run).
+--   20,000 (2,000 queries): the scan 0.9954 / 10, 2.39 / 3.94 / 10.2; the walk 0.9946 / 11, 2.38 / 3.90 /
+--   10.8; three rebuilt graphs, 1,500 other queries: 9/9, 9/9 and 8/8 below 0.9 (scan/walk).
+--   5,000 (2,000 queries): the scan 0.9959 / 6, 1.54 / 2.31 / 5.4; the walk 0.9956 / 6, 1.52 / 2.34 / 5.6.
 -- Without either, 51 of the 2,000 queries fell below 0.9 at 20,000 (0.9844): a hard query needs a second
--- opinion, and the graph gives one as good as the scan for a fraction of its cost. Where the list is
--- already as long as the second walk would be (1,000), or the graph is a half-precision one from before
+-- opinion, and the graph gives one nearly as good as the scan's at every size. Where the list is already
+-- as long as the second walk would be (1,000), or the graph is a half-precision one from before
 -- 20260202001800, the sketch scan stays, and search_method still says 'hnsw+sketch'; a second walk is
 -- 'hnsw', as it is the graph's candidates re-ranked exactly.
 --

@@ -133,8 +133,9 @@ RETRY_QUANTILE = 0.35
 #: query; recall@10 mean / queries below 0.9, p50 / mean / p95 ms): at 100,000 memories (1,500 queries, first
 #: walk 80 of a list of 160) the sketch scan of all the user's memories this replaced gave 0.9962 / 5,
 #: 3.85 / 11.2 / 47.0; a second walk of 250, 0.9944 / 11, 3.79 / 5.8 / 13.3; of 400, 0.9956 / 6,
-#: 3.73 / 6.4 / 16.9; of 640, 0.9959 / 6, 3.77 / 7.8 / 24.0. At 20,000 (2,000 queries, list 64): the scan
-#: 0.9954 / 10, 2.27 / 4.10 / 12.5; a walk of 400, 0.9946 / 11, 2.24 / 3.69 / 10.4; neither, 0.9844 / 51.
+#: 3.73 / 6.4 / 16.9; of 640, 0.9959 / 6, 3.77 / 7.8 / 24.0. At 20,000 (2,000 queries, list 64) a walk of
+#: 400 costs what the scan did (the old and new SQL functions: 2.39 / 3.94 / 10.2 and 2.38 / 3.90 / 10.8),
+#: with 10 and 11 below 0.9; with neither, 51.
 HARD_EF_SEARCH = 400
 _CALIBRATION_QUERIES = 200
 _K = 10
