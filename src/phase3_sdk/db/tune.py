@@ -30,7 +30,8 @@ Run it as the table owner (an index is DDL), after bulk imports and from time to
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, get_args
 from uuid import UUID
@@ -497,11 +498,7 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
     for ef in EF_LADDER:
         # The list semantic_search walks for k hits: at least 4k, at most pgvector's 1,000.
         walked = min(max(ef, 4 * _K), 1000)
-        with conn.transaction():
-            conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(walked)))
-            # The index, never the user's rows sorted by sketch distance (which would measure the sketch's
-            # recall at any ef_search): sorting is what enable_sort = off leaves only for the re-ranking.
-            conn.execute("set local enable_sort = off")
+        with _walking(conn, walked):
             # What semantic_search does: the graph's best candidates re-ranked by exact distance.
             # prepare=False here and in the helpers below: each probe's statement is planned for its own
             # user id, as the function's EXECUTE is. psycopg prepares a statement run five times, and after
@@ -511,9 +508,8 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
             candidates = [
                 conn.execute(
                     f"select c.id, c.embedding operator(extensions.<=>) %s::extensions.vector"
-                    f" from (select id, embedding from public.conversations where {_LIVE}"
-                    " order by embedding_sketch operator(extensions.<~>)"
-                    " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c"
+                    f" from (select id, embedding from public.conversations where {_LIVE}{_BY_SKETCH}"
+                    " limit %s) c"
                     " order by 2 limit %s",
                     (text, user_id, text, rerank_pool(ef, _K), _K),
                     prepare=False,
@@ -522,6 +518,7 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
             ]
         # Outside that transaction: a hard query's sketch scan sorts, as the search's does (a second walk
         # sets its own).
+        longer = hard_walk(ef, _K)
         recalls = []
         for i, (text, true, found) in enumerate(zip(texts, truth, candidates, strict=True)):
             if len(found) < _K:
@@ -531,7 +528,6 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
             got = [r[0] for r in found]
             if 1 - found[-1][1] < hard_below:
                 # ... and, for a hard query, the best of the graph's and a second walk's candidates.
-                longer = hard_walk(ef, _K)
                 if (i, longer) not in rescues:
                     rescues[i, longer] = (
                         _sketch_rescue(conn, user_id, text)
@@ -555,6 +551,24 @@ def thresholds(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) -
 
 # The live memories of a user, as calibration reads them.
 _LIVE = "user_id = %s and embedding is not null and not is_deleted"
+# Their order by sketch distance to the query (its text the statement's next parameter), as the search ranks.
+_BY_SKETCH = (
+    " order by embedding_sketch operator(extensions.<~>)"
+    " public.embedding_sketch(%s::extensions.vector)::bit(2304)"
+)
+
+
+@contextmanager
+def _walking(conn: psycopg.Connection[Any], ef_search: int) -> Iterator[None]:
+    """A transaction whose statements ordered by sketch distance walk the user's graph with ``ef_search``.
+
+    The index, never the user's rows sorted by sketch distance (which would measure the sketch's recall at
+    any ef_search): sorting is what enable_sort = off leaves only for the re-ranking.
+    """
+    with conn.transaction():
+        conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(ef_search)))
+        conn.execute("set local enable_sort = off")
+        yield
 
 
 def _sample(conn: psycopg.Connection[Any], user_id: UUID, seed: int, n: int) -> np.ndarray[Any, Any]:
@@ -611,13 +625,9 @@ def _hard_below(kth: np.ndarray[Any, Any]) -> float:
 def _walk(conn: psycopg.Connection[Any], user_id: UUID, text: str, ef_search: int) -> set[Any]:
     """The best :func:`rerank_pool` candidates of a walk of ``user_id``'s graph with ``ef_search``, as
     semantic_search's second walk for a hard query."""
-    with conn.transaction():
-        conn.execute(sql.SQL("set local hnsw.ef_search = {}").format(sql.Literal(ef_search)))
-        conn.execute("set local enable_sort = off")  # the graph, never the user's rows sorted
+    with _walking(conn, ef_search):
         rows = conn.execute(
-            f"select id from public.conversations where {_LIVE}"
-            " order by embedding_sketch operator(extensions.<~>)"
-            " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s",
+            f"select id from public.conversations where {_LIVE}{_BY_SKETCH} limit %s",
             (user_id, text, rerank_pool(ef_search, _K)),
             prepare=False,
         ).fetchall()
@@ -629,9 +639,7 @@ def _sketch_rescue(conn: psycopg.Connection[Any], user_id: UUID, text: str) -> s
     where there is no longer list to walk (see :func:`hard_walk`)."""
     rows = conn.execute(
         "select id from public.conversations"
-        " where user_id = %s and embedding_sketch is not null and not is_deleted"
-        " order by embedding_sketch operator(extensions.<~>)"
-        " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s",
+        f" where user_id = %s and embedding_sketch is not null and not is_deleted{_BY_SKETCH} limit %s",
         (user_id, text, _RESCUE_DEPTH),
         prepare=False,
     ).fetchall()
