@@ -593,21 +593,28 @@ def _neighbours(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Each query's k+1 most similar live memories of the user (similarities and ids, best first), from
     every one of them streamed in batches (k+1: an own memory finds itself first)."""
-    best_scores = np.full((len(queries), _K + 1), -np.inf, dtype=np.float32)
-    best_ids = np.empty((len(queries), _K + 1), dtype=object)
+    width = _K + 1
+    best_scores = np.full((len(queries), width), -np.inf, dtype=np.float32)
+    # Positions in `ids`, -1 for none yet: an array of ids per batch would be queries x batch objects.
+    best = np.full((len(queries), width), -1, dtype=np.int64)
+    ids: list[Any] = []
     with conn.transaction(), conn.cursor(name="phase3_calibrate", binary=True) as cur:
         cur.execute(f"select id, embedding from public.conversations where {_LIVE}", (user_id,))
         while rows := cur.fetchmany(_BATCH):
             batch = np.stack([r[1].to_numpy() for r in rows])
             batch /= np.linalg.norm(batch, axis=1, keepdims=True)
+            positions = np.arange(len(ids), len(ids) + len(rows))
+            ids.extend(r[0] for r in rows)
             scores = np.concatenate([best_scores, queries @ batch.T], axis=1)
-            labels = np.concatenate(
-                [best_ids, np.array([[r[0] for r in rows]] * len(queries), dtype=object)], axis=1
-            )
-            keep = np.argsort(-scores, axis=1, kind="stable")[:, : _K + 1]
+            index = np.concatenate([best, np.broadcast_to(positions, (len(queries), len(rows)))], axis=1)
+            # The best `width` of each row, in no order (a full sort of every batch took most of the time).
+            keep = np.argpartition(-scores, width - 1, axis=1)[:, :width]
             best_scores = np.take_along_axis(scores, keep, axis=1)
-            best_ids = np.take_along_axis(labels, keep, axis=1)
-    return best_scores, best_ids
+            best = np.take_along_axis(index, keep, axis=1)
+    order = np.argsort(-best_scores, axis=1, kind="stable")
+    best_scores = np.take_along_axis(best_scores, order, axis=1)
+    labels = np.array([*ids, None], dtype=object)  # -1 (fewer memories than width) reads None
+    return best_scores, labels[np.take_along_axis(best, order, axis=1)]
 
 
 def _thresholds(own_scores: np.ndarray[Any, Any]) -> tuple[float, float]:
