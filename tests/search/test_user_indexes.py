@@ -102,7 +102,14 @@ def exact_top(corpus: dict[str, Any], q: np.ndarray[Any, Any], k: int, tier: str
 
 
 #: An entry's search settings, which the tests below change and put back.
-SEARCH_SETTINGS = ("ef_search", "first_ef_search", "fallback_below", "retry_below", "calibration")
+SEARCH_SETTINGS = (
+    "ef_search",
+    "first_ef_search",
+    "fallback_below",
+    "retry_below",
+    "confidence_spread",
+    "calibration",
+)
 
 
 @contextlib.contextmanager
@@ -275,7 +282,8 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
     again with a list of at least 400 (here the whole 1,000, so exactly as the uncertain one), and only
     where no list is longer than the one walked gets the sketch scan instead. Walks are counted as scans of
     the user's index. Probes: midpoints of two memories, which a list of 40 with its best 50 re-ranked
-    answers worse than one of 1,000 for some."""
+    answers worse than one of 1,000 for some. No confidence spread: the thresholds of 2 and -2 compare
+    with the k-th hit's similarity alone (the spread has its own test below)."""
     from phase3_sdk.embeddings import vector_text
 
     owner = corpus["owner"]
@@ -285,7 +293,7 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
     call = "select similarity, search_method from public.semantic_search(%s::extensions.vector, 10)"
     settings = (
         "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = %s,"
-        " retry_below = %s where user_id = %s"
+        " retry_below = %s, confidence_spread = null where user_id = %s"
     )
     scans = "select idx_scan from pg_stat_user_indexes where indexrelname = %s"
 
@@ -341,6 +349,62 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
         assert (hard_after_one[i] >= short[i] - 1e-9).all()
         assert (scanned[i] >= whole[i] - 1e-9).all()
     assert all(uncertain[i].sum() > short[i].sum() + 1e-6 for i in better)
+
+
+def test_the_search_tells_a_hard_answer_by_its_confidence_as_tune_computes_it(
+    db_url: str, corpus: dict[str, Any]
+) -> None:
+    """semantic_search's hard test reads the confidence ``tune.answer_confidence`` computes from the first
+    walk's candidates ranked exactly (the k-th hit's similarity plus the spread times its lead over the
+    4k-th), not the k-th hit alone. The threshold is the probes' median confidence, so about half walk
+    again; the walks counted on the user's index are one per probe plus one per probe below it, and a
+    threshold on the k-th hit alone (no spread) would send other probes. Probes: midpoints of two memories."""
+    from phase3_sdk.db.tune import CONFIDENCE_SPREAD, answer_confidence, rerank_pool
+    from phase3_sdk.embeddings import vector_text
+
+    owner = corpus["owner"]
+    rng = np.random.default_rng(12)
+    pairs = rng.integers(0, N, size=(60, 2))
+    probes = [vector_text(q) for q in unit(corpus["vectors"][pairs[:, 0]] + corpus["vectors"][pairs[:, 1]])]
+    ef = 80
+    # The first walk as the function takes it: the list's best rerank_pool by sketch, ranked exactly.
+    walk = (
+        "select 1 - (c.embedding operator(extensions.<=>) %s::extensions.vector)"
+        " from (select embedding from public.conversations where user_id = %s and embedding is not null"
+        " and not is_deleted order by embedding_sketch operator(extensions.<~>)"
+        " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c order by 1 desc"
+    )
+    scans = "select idx_scan from pg_stat_user_indexes where indexrelname = %s"
+    with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
+        similarities = []
+        with admin.transaction():
+            admin.execute(f"set local hnsw.ef_search = {ef}")
+            admin.execute("set local enable_sort = off")
+            for text in probes:
+                rows = admin.execute(walk, (text, owner, text, rerank_pool(ef, 10)), prepare=False).fetchall()
+                similarities.append([r[0] for r in rows])
+        confidence = np.array([answer_confidence(s, 10) for s in similarities])
+        kth = np.array([s[9] for s in similarities])
+        threshold = float(np.median(confidence))
+        hard = confidence < threshold
+        assert 0 < hard.sum() < len(probes)
+        assert (hard != (kth < np.quantile(kth, hard.mean()))).any(), "the spread changed no probe's path"
+        admin.execute(
+            "update memory_search_indexes set ef_search = %s, first_ef_search = null, fallback_below = %s,"
+            " retry_below = null, confidence_spread = %s where user_id = %s",
+            (ef, threshold, CONFIDENCE_SPREAD, owner),
+        )
+        before = admin.execute(scans, (index_name(owner),)).fetchone()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            with conn.transaction():
+                as_user(conn, owner)
+                for text in probes:
+                    conn.execute("select * from public.semantic_search(%s::extensions.vector, 10)", (text,))
+            conn.execute("select pg_stat_force_next_flush()")
+        after = admin.execute(scans, (index_name(owner),)).fetchone()
+    assert before is not None
+    assert after is not None
+    assert after[0] - before[0] == len(probes) + int(hard.sum())
 
 
 def test_a_long_calibrated_list_gets_a_first_walk(

@@ -6,12 +6,13 @@ pgvector HNSW index over that user's memories alone (a partial index, ``where us
 the 2,304-bit sketch every memory stores, with Hamming distance), calibrates how many candidates a query
 takes from it (:func:`calibrate`; where that list is long, a query walks a shorter one first and the whole
 one only when its answer looks uncertain: :data:`FIRST_EF_SEARCH`; a hard query walks again with a longer
-one: :func:`hard_walk`), and records it all in ``memory_search_indexes``; a query re-ranks those candidates
-by exact cosine distance. See
+one: :func:`hard_walk`; both told by :func:`answer_confidence`), and records it all in
+``memory_search_indexes``; a query re-ranks those candidates by exact cosine distance. See
 ``supabase/migrations/20260202001500_search_user_indexes.sql`` for the query side and why this replaced the
 search cells (measured on real text, they lost recall), ``20260202001800_search_sketch_graph.sql`` for why
 the graph links sketches, ``20260202002100_search_first_walk.sql`` for the first walk and
-``20260202002500_search_hard_query_walks.sql`` for a hard query's second walk.
+``20260202002500_search_hard_query_walks.sql`` for a hard query's second walk and
+``20260202002600_search_answer_confidence.sql`` for how a hard or uncertain answer is told.
 
 Memories written after a build enter the graph as they are inserted, so search does not degrade between runs;
 a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from what the
@@ -46,6 +47,7 @@ from ..embeddings import vector_text
 from ..errors import ConfigurationError, InvalidInputError
 
 __all__ = [
+    "CONFIDENCE_SPREAD",
     "DEFAULT_EF_SEARCH",
     "DEFAULT_GROWTH",
     "DEFAULT_MAX_INDEXES",
@@ -56,6 +58,7 @@ __all__ = [
     "Graph",
     "TuneReport",
     "TunedUser",
+    "answer_confidence",
     "calibrate",
     "index_name",
     "rerank_pool",
@@ -95,7 +98,9 @@ DEFAULT_EF_SEARCH = 200
 #: So 0.98 chooses 64-80 at 5,000 and 20,000 memories and 100-120 at 100,000, where 160 cost 15-20% more per
 #: query for no better worst query. At 0.975 the search benchmark's calibration once chose 80 at 100,000
 #: (probes 0.975), where the SQL function's worst of 300 held-out queries was 0.7. (The target was 0.97 for
-#: the graph alone before, which chose 160 at 100,000.)
+#: the graph alone before, which chose 160 at 100,000.) With hard probes told by their confidence
+#: (:data:`CONFIDENCE_SPREAD`, calibration 5): probes 0.993 at 64 and 0.995 at 80 at 20,000 memories, 0.980
+#: at 160 at 100,000, where 160 is still chosen; the ladder now starts at 80 (see :data:`EF_LADDER`).
 TARGET_RECALL = 0.98
 #: The candidate lists calibration tries, smallest first (pgvector accepts up to 1,000). The probes are
 #: not the user's own memories: those are nodes of the graph, linked to their nearest neighbours, which a
@@ -104,19 +109,28 @@ TARGET_RECALL = 0.98
 #: one memory: too easy to tell the steps apart, while midpoints of two memories fall as held-out queries'
 #: recall does, a step behind. The steps are close at the bottom, where a large user's search spends
 #: most of its time walking the graph (about 0.027 ms per unit of ef_search at 100,000 memories).
-EF_LADDER = (64, 80, 100, 120, 160, 250, 400, 640, 1000)
-#: A query whose k-th hit is less similar than this share of the sample's k-th neighbours is "hard" and
-#: walks the graph again with a longer list (semantic_search's fallback_below; :func:`hard_walk`). Chosen
-#: when a hard query got a sketch scan of all the user's memories instead: measured on real text at 100,000
-#: memories, the held-out queries whose recall the graph search lost were all in the lowest tenth by their
-#: 10th neighbour's similarity; a quarter leaves a margin, and the other three quarters of queries (the
-#: median among them) pay nothing.
-FALLBACK_QUANTILE = 0.25
+#: It starts at :data:`FIRST_EF_SEARCH`, not 64: once hard probes were told by their confidence, most
+#: midpoints that a list of 64 answered badly walked again and were rescued (probes 0.993 at 64 at 20,000
+#: memories), so calibration chose 64 where held-out queries fare worse for it. Measured on real text (the
+#: search benchmark's corpus, 4,000 held-out queries at 20,000 memories, the SQL function, variants taking
+#: turns; queries below 0.9 / p50 ms): 64, 15 / 2.16 and 2.00; 80, 6 / 2.44 and 2.24; the 10th hit's test at
+#: 80 as before, 14 / 2.42 and 2.26. At 5,000 (2,000 queries): 64, 3 / 1.36; 80, 2 / 1.48.
+EF_LADDER = (80, 100, 120, 160, 250, 400, 640, 1000)
+#: A query whose first walk's answer is less confident (:func:`answer_confidence`) than this share of the
+#: user's own memories' is "hard" and walks the graph again with a longer list (semantic_search's
+#: fallback_below; :func:`hard_walk`). A quarter when the test read the k-th hit's similarity alone (on
+#: real text at 100,000 memories, the held-out queries whose recall the graph search lost were all in the
+#: lowest tenth by it): the median query pays nothing. The confidence ranks own memories higher than held-out
+#: queries, so 35% of own memories flags about the share of queries a quarter did (on real text, thresholds
+#: from 2,000 own memories: 23.5% of held-out queries at 20,000 memories against 23.0%, 23.7% at 5,000
+#: against 24.2%, 23.1% at 100,000 against 21.5%); see :data:`CONFIDENCE_SPREAD` for what it gains.
+FALLBACK_QUANTILE = 0.35
 #: The list of a large user's first walk (semantic_search's first_ef_search), for a user whose calibrated
-#: list is longer. Only a query whose 10th hit then is less similar than the user's :data:`RETRY_QUANTILE`
-#: of their own memories' 10th neighbours (``retry_below``) walks again with the calibrated list: the
-#: median query walks 80 instead of 120-250. Measured on real text (the search benchmark's corpus, a user
-#: of 100,000 memories, 1,200 held-out queries, recall@10 mean / queries below 0.9): one walk at 120,
+#: list is longer. Only a query whose answer then is less confident (:func:`answer_confidence`) than the
+#: user's :data:`RETRY_QUANTILE` of their own memories' (``retry_below``; their 10th neighbours' similarity
+#: when measured) walks again with the calibrated list: the median query walks 80 instead of 120-250.
+#: Measured on real text (the search benchmark's corpus, a user of 100,000 memories, 1,200 held-out queries,
+#: recall@10 mean / queries below 0.9; the thresholds by the 10th hit then): one walk at 120,
 #: 0.9972 / 2; at 160, 0.9981 / 2; at 100, 0.9963 / 5; 80 first and then 120, 160 or 250, 0.9969-0.9973 / 3,
 #: with 14-17% of queries walking twice (and 18-25% hard, as before); 64 first, 0.9958-0.9962 / 5. The SQL
 #: function alone, the five alternating query by query (400 queries): p50 5.9 ms at 120, 6.8 at 160, 9.5 at
@@ -127,8 +141,22 @@ FALLBACK_QUANTILE = 0.25
 #: decides every query that looks uncertain.
 FIRST_EF_SEARCH = 80
 #: See :data:`FIRST_EF_SEARCH`: above :data:`FALLBACK_QUANTILE`, so a hard query is uncertain too (it walks
-#: again with :func:`hard_walk`'s list instead, which is longer).
-RETRY_QUANTILE = 0.35
+#: again with :func:`hard_walk`'s list instead, which is longer). 35% when the tests read the k-th hit alone:
+#: at 100,000 memories 11.8% of held-out queries are uncertain (not hard) now, against 8.6%.
+RETRY_QUANTILE = 0.45
+#: How much the fall-off behind an answer's k-th hit adds to its confidence (:func:`answer_confidence`;
+#: memory_search_indexes.confidence_spread). The queries a graph walk still answers badly are mostly not
+#: those with a dissimilar 10th hit: their 10th hit is as similar as most, but so are the candidates behind
+#: it. The query lies between groups of memories and the walk found a flat stretch of one of them. Measured
+#: on real text (the search benchmark's corpus, 4,000 held-out queries at 20,000 memories, candidate lists
+#: offline; queries below 0.9 with the same share of queries walking twice as the 10th hit alone flagged):
+#: the 10th hit alone, 14; the mean of the first 10, 7; the 10th plus 3 or 4 times its lead over the 40th, 5
+#: and 4 (over the 20th, 5; at 5,000 memories 6-7 against 9; at 100,000, 9 against 10). The SQL function
+#: alone, old and new taking turns with the entries tune-search wrote (see
+#: 20260202002600_search_answer_confidence.sql): 20,000, 14 -> 6 of 4,000 below 0.9, p50 level; 5,000, 6 -> 2
+#: of 2,000, p50 +0.11 ms (a list of 80 instead of 64, :data:`EF_LADDER`); 100,000, 13 -> 6 of 3,000, p50
+#: +0.12 ms.
+CONFIDENCE_SPREAD = 3.0
 #: The shortest list of a hard query's second walk (see :func:`hard_walk`). Measured on real text (the
 #: search benchmark's corpus, one user beside 20 of 1,000, held-out queries, variants taking turns query by
 #: query; recall@10 mean / queries below 0.9, p50 / mean / p95 ms): at 100,000 memories (1,500 queries, first
@@ -139,6 +167,10 @@ RETRY_QUANTILE = 0.35
 #: with 10 and 11 below 0.9; with neither, 51.
 HARD_EF_SEARCH = 400
 _CALIBRATION_QUERIES = 200
+# How many of the user's own memories set the thresholds (quantiles of their answers' confidence). From 200,
+# the share of held-out queries found hard ranged 14-24% (5th to 95th percentile of samples, 20,000 memories
+# of real text); from 1,000, 17-20%. Their neighbours cost 6 s at 100,000 memories with the probes'.
+_THRESHOLD_MEMORIES = 1000
 _K = 10
 # How many candidates semantic_search takes from the sketch scan for k = 10 (its `depth`), for a hard query
 # with no longer list to walk (:func:`hard_walk`).
@@ -178,13 +210,14 @@ _BUILD_BYTES_PER_MEMORY = 700
 _MAX_BUILD_MEMORY = 1 << 30
 
 #: Which calibration measured an entry's ef_search, recorded in ``memory_search_indexes.calibration``:
-#: 4, as 3 with a hard probe scored by a second walk (:func:`hard_walk`), as the search now answers one;
+#: 5, as 4 with hard probes and the thresholds told by :func:`answer_confidence`; 4, as 3 with a hard probe
+#: scored by a second walk (:func:`hard_walk`), as the search now answers one;
 #: 3, :func:`calibrate` as 2 with a first walk of :data:`FIRST_EF_SEARCH` for a longer list; 2,
 #: :func:`calibrate` scoring what semantic_search returns (1 was the graph alone, never recorded);
 #: 0, an ef_search given by hand (``ef_search=``). An entry measured by an earlier method (or written before
 #: the column, null) is calibrated again by the next run, which keeps the index (``recalibrate``); one given
 #: by hand is left as it is. Raise this when calibration changes what it chooses.
-CALIBRATION = 4
+CALIBRATION = 5
 _BY_HAND = 0
 
 Action = Literal["new", "grown", "outdated", "recalibrate", "shrunk", "crowded", "orphan"]
@@ -450,11 +483,12 @@ class Calibration(NamedTuple):
     #: Mean recall@10 of the probes at that list, and the worst probe's.
     recall: float
     worst: float
-    #: semantic_search's ``fallback_below``: a query whose k-th hit is less similar is hard and walks again
-    #: (:func:`hard_walk`; :data:`FALLBACK_QUANTILE` of the user's own memories' k-th neighbour similarities).
+    #: semantic_search's ``fallback_below``: a query whose answer is less confident is hard and walks again
+    #: (:func:`hard_walk`; :data:`FALLBACK_QUANTILE` of the :func:`answer_confidence` of the user's own
+    #: memories, from their nearest neighbours).
     fallback_below: float
-    #: semantic_search's ``retry_below``: after a first walk (:data:`FIRST_EF_SEARCH`), a query whose k-th
-    #: hit is less similar walks again with ``ef_search`` (:data:`RETRY_QUANTILE` of the same).
+    #: semantic_search's ``retry_below``: after a first walk (:data:`FIRST_EF_SEARCH`), a query whose answer
+    #: is less confident walks again with ``ef_search`` (:data:`RETRY_QUANTILE` of the same).
     retry_below: float
 
 
@@ -465,33 +499,34 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
     and unlike a memory itself, a midpoint is no node of the graph (see :data:`EF_LADDER`). Each one's
     true top 10 comes from comparing it with every live memory of the user, streamed in batches; then
     what semantic_search returns is scored at each ef_search in turn, until the mean recall@10 reaches
-    :data:`TARGET_RECALL`: the index's candidates re-ranked by exact distance and, where the k-th of them
-    is less similar than ``fallback_below`` (a hard query), ranked together with a second walk's best
+    :data:`TARGET_RECALL`: the index's candidates re-ranked by exact distance and, where they are less
+    confident than ``fallback_below`` (a hard query, :func:`answer_confidence`), ranked together with a
+    second walk's best
     (:func:`hard_walk`; the sketch scan's where there is no longer list).
     The probes are scored with one walk at each list: the first walk of :data:`FIRST_EF_SEARCH` is
     measured on real queries instead (see there). Needs the index built.
     """
-    vectors = _sample(conn, user_id, seed, 3 * _CALIBRATION_QUERIES)
-    # The first third are the memories whose k-th neighbour sets the thresholds (as :func:`thresholds`
-    # finds them); the other two thirds are paired into midpoints (a pair of opposite memories would give a
-    # zero vector: skipped).
-    own = vectors[:_CALIBRATION_QUERIES]
-    pairs = vectors[_CALIBRATION_QUERIES:]
+    vectors = _sample(conn, user_id, seed, _THRESHOLD_MEMORIES + 2 * _CALIBRATION_QUERIES)
+    # The first are the memories whose answers set the thresholds (as :func:`thresholds` finds them); the
+    # last 2 x _CALIBRATION_QUERIES are paired into midpoints, after those where the user has enough memories
+    # and among them otherwise (a pair of opposite memories would give a zero vector: skipped).
+    own = vectors[:_THRESHOLD_MEMORIES]
+    pairs = vectors[max(len(vectors) - 2 * _CALIBRATION_QUERIES, 0) :]
     half = len(pairs) // 2
     midpoints = pairs[:half] + pairs[half : 2 * half]
     norms = np.linalg.norm(midpoints, axis=1)
     midpoints = midpoints[norms > 1e-6] / norms[norms > 1e-6, None]
     queries = np.concatenate([own, midpoints])
     # The probes: the midpoints, or for a user too small to pair, their own memories.
-    first = len(own) if len(midpoints) else 0
+    probes = slice(len(own), None) if len(midpoints) else slice(0, _CALIBRATION_QUERIES)
     best_scores, best_ids = _neighbours(conn, user_id, queries)
     hard_below, retry_below = _thresholds(best_scores[: len(own)])
     # Tie-aware truth (duplicate texts have identical embeddings): a hit as similar as the k-th counts.
     truth = [
         {m for m, s in zip(ids, scores, strict=True) if s >= scores[_K - 1] - 1e-6}
-        for ids, scores in zip(best_ids[first:].tolist(), best_scores[first:].tolist(), strict=True)
+        for ids, scores in zip(best_ids[probes].tolist(), best_scores[probes].tolist(), strict=True)
     ]
-    texts = [vector_text(q) for q in queries[first:]]
+    texts = [vector_text(q) for q in queries[probes]]
     # A hard probe's second opinion, by the list of its second walk (None: the sketch scan), fetched once.
     rescues: dict[tuple[int, int | None], set[Any]] = {}
     result = Calibration(EF_LADDER[-1], 0.0, 0.0, hard_below, retry_below)
@@ -505,13 +540,14 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
             # five more the server may keep a generic plan, which cannot know the user: the sketch scan's
             # then read every heap row (1.4 s a probe instead of 60 ms at 100,000 memories; 51 of the 69 s
             # calibration took there), and the graph's partial index cannot serve `user_id = $1` at all.
+            # Each probe's best 4k of them: the answer and what its confidence reads.
             candidates = [
                 conn.execute(
                     f"select c.id, c.embedding operator(extensions.<=>) %s::extensions.vector"
                     f" from (select id, embedding from public.conversations where {_LIVE}{_BY_SKETCH}"
                     " limit %s) c"
                     " order by 2 limit %s",
-                    (text, user_id, text, rerank_pool(ef, _K), _K),
+                    (text, user_id, text, rerank_pool(ef, _K), 4 * _K),
                     prepare=False,
                 ).fetchall()
                 for text in texts
@@ -525,8 +561,8 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
                 # Fewer than k candidates: semantic_search ranks the user's memories exactly instead.
                 recalls.append(1.0)
                 continue
-            got = [r[0] for r in found]
-            if 1 - found[-1][1] < hard_below:
+            got = [r[0] for r in found[:_K]]
+            if answer_confidence([1 - r[1] for r in found], _K) < hard_below:
                 # ... and, for a hard query, the best of the graph's and a second walk's candidates.
                 if (i, longer) not in rescues:
                     rescues[i, longer] = (
@@ -545,7 +581,7 @@ def calibrate(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) ->
 def thresholds(conn: psycopg.Connection[Any], user_id: UUID, *, seed: int = 0) -> tuple[float, float]:
     """``(fallback_below, retry_below)`` for ``user_id``, as :func:`calibrate` measures them, without its
     probes: for an ef_search given by hand, whose searches still need to know a hard or uncertain query."""
-    own = _sample(conn, user_id, seed, _CALIBRATION_QUERIES)
+    own = _sample(conn, user_id, seed, _THRESHOLD_MEMORIES)
     return _thresholds(_neighbours(conn, user_id, own)[0])
 
 
@@ -591,9 +627,10 @@ def _sample(conn: psycopg.Connection[Any], user_id: UUID, seed: int, n: int) -> 
 def _neighbours(
     conn: psycopg.Connection[Any], user_id: UUID, queries: np.ndarray[Any, Any]
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Each query's k+1 most similar live memories of the user (similarities and ids, best first), from
-    every one of them streamed in batches (k+1: an own memory finds itself first)."""
-    width = _K + 1
+    """Each query's 4k+1 most similar live memories of the user (similarities and ids, best first), from
+    every one of them streamed in batches (4k for :func:`answer_confidence`, +1: an own memory finds itself
+    first)."""
+    width = 4 * _K + 1
     best_scores = np.full((len(queries), width), -np.inf, dtype=np.float32)
     # Positions in `ids`, -1 for none yet: an array of ids per batch would be queries x batch objects.
     best = np.full((len(queries), width), -1, dtype=np.int64)
@@ -617,16 +654,34 @@ def _neighbours(
     return best_scores, labels[np.take_along_axis(best, order, axis=1)]
 
 
+def answer_confidence(similarities: Sequence[float], k: int) -> float:
+    """How sure an answer of ``k`` hits looks, from its candidates' similarities, best first: the k-th's,
+    plus :data:`CONFIDENCE_SPREAD` times how far the 4k-th (or the last, if fewer) falls below it.
+
+    semantic_search computes the same after its first walk (20260202002600_search_answer_confidence.sql),
+    over the candidates it ranked exactly, and compares it with the entry's ``fallback_below`` and
+    ``retry_below``. A walk that found the query's own neighbourhood sees similarities fall off behind the
+    k-th hit; a flat list means it settled among memories no nearer the query than each other.
+    """
+    if len(similarities) < k:
+        raise ValueError(f"an answer of {k} hits needs {k} similarities, got {len(similarities)}")
+    kth = float(similarities[k - 1])
+    behind = float(similarities[min(len(similarities), 4 * k) - 1])
+    return kth + CONFIDENCE_SPREAD * (kth - behind)
+
+
 def _thresholds(own_scores: np.ndarray[Any, Any]) -> tuple[float, float]:
     """``(fallback_below, retry_below)`` from the neighbours of the user's own memories: quantiles of their
-    k-th neighbour's similarity, itself (the best, at 1.0) left out."""
-    kth = own_scores[:, _K]
-    return _hard_below(kth), float(np.quantile(kth, RETRY_QUANTILE))
+    answers' :func:`answer_confidence`, each memory itself (the best, at 1.0) left out."""
+    # A user of fewer than 4k+1 memories has -inf past the last: left out, as answer_confidence expects.
+    rows = [[x for x in row[1:] if np.isfinite(x)] for row in own_scores.tolist()]
+    confidence = np.array([answer_confidence(row, _K) if len(row) >= _K else -np.inf for row in rows])
+    return _hard_below(confidence), float(np.quantile(confidence, RETRY_QUANTILE))
 
 
-def _hard_below(kth: np.ndarray[Any, Any]) -> float:
-    """semantic_search's fallback_below from the user's own memories' k-th neighbour similarities."""
-    return float(np.quantile(kth, FALLBACK_QUANTILE))
+def _hard_below(confidence: np.ndarray[Any, Any]) -> float:
+    """semantic_search's fallback_below from the confidence of the user's own memories' answers."""
+    return float(np.quantile(confidence, FALLBACK_QUANTILE))
 
 
 def _walk(conn: psycopg.Connection[Any], user_id: UUID, text: str, ef_search: int) -> set[Any]:
@@ -726,6 +781,8 @@ class _Entry:
     retry_below: float
     recall: tuple[float, float] | None
     calibration: int
+    #: What the thresholds were measured with (:data:`CONFIDENCE_SPREAD`).
+    confidence_spread: float = CONFIDENCE_SPREAD
 
 
 def _choose(conn: psycopg.Connection[Any], user_id: UUID, ef_search: int | None) -> _Entry:
@@ -762,12 +819,14 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
             entry = _choose(conn, user.user_id, ef_search)
             conn.execute(
                 "update public.memory_search_indexes set ef_search = %s, first_ef_search = %s,"
-                " fallback_below = %s, retry_below = %s, calibration = %s where user_id = %s",
+                " fallback_below = %s, retry_below = %s, confidence_spread = %s, calibration = %s"
+                " where user_id = %s",
                 (
                     entry.ef_search,
                     entry.first_ef_search,
                     entry.fallback_below,
                     entry.retry_below,
+                    entry.confidence_spread,
                     entry.calibration,
                     user.user_id,
                 ),
@@ -814,13 +873,13 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
             # A rebuilt user's old entry (the old ef_search) served their searches until now.
             conn.execute(
                 "insert into public.memory_search_indexes (user_id, index_name, memories, ef_search,"
-                " first_ef_search, fallback_below, retry_below, graph, calibration)"
-                " values (%s, %s, %s, %s, %s, %s, %s, 'sketch', %s)"
+                " first_ef_search, fallback_below, retry_below, confidence_spread, graph, calibration)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, 'sketch', %s)"
                 " on conflict (user_id) do update set index_name = excluded.index_name,"
                 " memories = excluded.memories, ef_search = excluded.ef_search,"
                 " first_ef_search = excluded.first_ef_search, fallback_below = excluded.fallback_below,"
-                " retry_below = excluded.retry_below, graph = excluded.graph,"
-                " calibration = excluded.calibration, built_at = now()",
+                " retry_below = excluded.retry_below, confidence_spread = excluded.confidence_spread,"
+                " graph = excluded.graph, calibration = excluded.calibration, built_at = now()",
                 (
                     user.user_id,
                     user.index,
@@ -829,6 +888,7 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
                     entry.first_ef_search,
                     entry.fallback_below,
                     entry.retry_below,
+                    entry.confidence_spread,
                     entry.calibration,
                 ),
             )
