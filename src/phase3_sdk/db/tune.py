@@ -781,8 +781,6 @@ class _Entry:
     retry_below: float
     recall: tuple[float, float] | None
     calibration: int
-    #: What the thresholds were measured with (:data:`CONFIDENCE_SPREAD`).
-    confidence_spread: float = CONFIDENCE_SPREAD
 
 
 def _choose(conn: psycopg.Connection[Any], user_id: UUID, ef_search: int | None) -> _Entry:
@@ -826,7 +824,7 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
                     entry.first_ef_search,
                     entry.fallback_below,
                     entry.retry_below,
-                    entry.confidence_spread,
+                    CONFIDENCE_SPREAD,  # what the thresholds were measured with
                     entry.calibration,
                     user.user_id,
                 ),
@@ -888,7 +886,7 @@ def _apply(conn: psycopg.Connection[Any], user: TunedUser, ef_search: int | None
                     entry.first_ef_search,
                     entry.fallback_below,
                     entry.retry_below,
-                    entry.confidence_spread,
+                    CONFIDENCE_SPREAD,  # what the thresholds were measured with
                     entry.calibration,
                 ),
             )
