@@ -103,8 +103,8 @@ def add_db_commands(subparsers: Subparsers) -> None:
         "--ef-search",
         type=int,
         metavar="N",
-        help="HNSW candidate list per query, walked once (default: calibrated per user, with a first walk"
-        " of 80 where longer; see phase3_sdk.db.tune)",
+        help="HNSW candidate list per query, with no shorter first walk (default: calibrated per user, with a"
+        " first walk of 80 where longer; see phase3_sdk.db.tune)",
     )
     p.add_argument(
         "--max-indexes",

@@ -5,14 +5,17 @@ re-ranked exactly; for a user with many (:data:`DEFAULT_MIN_MEMORIES`), :func:`t
 pgvector HNSW index over that user's memories alone (a partial index, ``where user_id = '<user>'``, over
 the 2,304-bit sketch every memory stores, with Hamming distance), calibrates how many candidates a query
 takes from it (:func:`calibrate`; where that list is long, a query walks a shorter one first and the whole
-one only when its answer looks uncertain: :data:`FIRST_EF_SEARCH`; a hard query walks again with a longer
-one: :func:`hard_walk`; both told by :func:`answer_confidence`), and records it all in
+one only when its answer looks uncertain: :data:`FIRST_EF_SEARCH`, where it is not long, three times it:
+:data:`RETRY_QUANTILE`; a hard query walks again with a longer one: :func:`hard_walk`; all told by
+:func:`answer_confidence`), and records it all in
 ``memory_search_indexes``; a query re-ranks those candidates by exact cosine distance. See
 ``supabase/migrations/20260202001500_search_user_indexes.sql`` for the query side and why this replaced the
 search cells (measured on real text, they lost recall), ``20260202001800_search_sketch_graph.sql`` for why
 the graph links sketches, ``20260202002100_search_first_walk.sql`` for the first walk and
-``20260202002500_search_hard_query_walks.sql`` for a hard query's second walk and
-``20260202002600_search_answer_confidence.sql`` for how a hard or uncertain answer is told.
+``20260202002500_search_hard_query_walks.sql`` for a hard query's second walk,
+``20260202002600_search_answer_confidence.sql`` for how a hard or uncertain answer is told and
+``20260202002700_search_walks_aside.sql`` for the uncertain walk of an entry with one list and a hard query's
+walk aside.
 
 Memories written after a build enter the graph as they are inserted, so search does not degrade between runs;
 a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from what the
@@ -143,6 +146,12 @@ FIRST_EF_SEARCH = 80
 #: See :data:`FIRST_EF_SEARCH`: above :data:`FALLBACK_QUANTILE`, so a hard query is uncertain too (it walks
 #: again with :func:`hard_walk`'s list instead, which is longer). 35% when the tests read the k-th hit alone:
 #: at 100,000 memories 11.8% of held-out queries are uncertain (not hard) now, against 8.6%.
+#: An entry with one list (calibration chose :data:`FIRST_EF_SEARCH`, or a list given by hand) walks an
+#: uncertain query again with three times it, at most 1,000 (20260202002700_search_walks_aside.sql): the
+#: queries it still answered with fewer than 9 of their true 10 were mostly uncertain ones. On real text (the
+#: search benchmark's corpus, held-out queries, the SQL function before and after taking turns; queries below
+#: 0.9, p50 ms): 5,000 memories, 4,000 queries, 4 -> 1, +0.03; 20,000, 4,000 queries, 6 -> 2, +0.15.
+#: Calibration does not score this walk: it only adds to what the calibrated list answers.
 RETRY_QUANTILE = 0.45
 #: How much the fall-off behind an answer's k-th hit adds to its confidence (:func:`answer_confidence`;
 #: memory_search_indexes.confidence_spread). The queries a graph walk still answers badly are mostly not
@@ -165,6 +174,13 @@ CONFIDENCE_SPREAD = 3.0
 #: 3.73 / 6.4 / 16.9; of 640, 0.9959 / 6, 3.77 / 7.8 / 24.0. At 20,000 (2,000 queries, list 64) a walk of
 #: 400 costs what the scan did (the old and new SQL functions: 2.39 / 3.94 / 10.2 and 2.38 / 3.90 / 10.8),
 #: with 10 and 11 below 0.9; with neither, 51.
+#: Where the entry has a first walk (its calibrated list longer than :data:`FIRST_EF_SEARCH`), a hard query
+#: also walks aside: the first walk's list for the query minus its projection on the mean of the first
+#: walk's 10 best hits, its best 2k ranked exactly against the query
+#: (20260202002700_search_walks_aside.sql). At 100,000 memories half the queries a second walk left below 9
+#: of their true 10 stay there with any list up to 1,000: the graph does not lead there from where the walks
+#: start, while the walk aside does (on real text, 3,000 queries taking turns: 6 -> 3 below 0.9, p50 +0.1
+#: ms, mean +0.8). At 5,000 and 20,000 memories it fixed none. Calibration does not score it.
 HARD_EF_SEARCH = 400
 _CALIBRATION_QUERIES = 200
 # How many of the user's own memories set the thresholds (quantiles of their answers' confidence). From 200,
@@ -775,7 +791,7 @@ class _Entry:
     """What an entry of memory_search_indexes says about searching a user's index."""
 
     ef_search: int
-    #: None: one walk at ef_search.
+    #: None: the first walk is at ef_search (an uncertain or hard answer walks again, longer).
     first_ef_search: int | None
     fallback_below: float
     retry_below: float
@@ -784,7 +800,7 @@ class _Entry:
 
 
 def _choose(conn: psycopg.Connection[Any], user_id: UUID, ef_search: int | None) -> _Entry:
-    """An entry's search settings: the list given (one walk at it, the thresholds measured), or all of them
+    """An entry's search settings: the list given (no first walk, the thresholds measured), or all of them
     measured by :func:`calibrate`."""
     if ef_search is not None:
         # Without fallback_below no query would count as hard: one given 160 by hand kept a worst query of
@@ -929,8 +945,8 @@ def tune_search(
     ``left_out`` names those who qualify but get none. ``ef_search`` is the graph search's candidate list
     for that user's queries (higher: better recall, slower); by default each new index is calibrated
     (:func:`calibrate`): the smallest list of :data:`EF_LADDER` whose midpoint probes reach
-    :data:`TARGET_RECALL`, with a first walk of :data:`FIRST_EF_SEARCH` where it is longer (a list given is
-    walked once; the hard-query threshold is measured either way, :func:`thresholds`). An index whose
+    :data:`TARGET_RECALL`, with a first walk of :data:`FIRST_EF_SEARCH` where it is longer (a list given has
+    no first walk; the thresholds are measured either way, :func:`thresholds`). An index whose
     ef_search an earlier version's calibration chose is calibrated again, the index kept (see
     :data:`CALIBRATION`). ``recalibrate`` calibrates every user whose index
     needs nothing else (or sets ``ef_search`` on them, when given), keeping the index: after a change in
