@@ -1,5 +1,5 @@
--- semantic_search walks again for more of the answers it doubts: an uncertain answer of an entry with one
--- list walks a longer list, and on a graph with a first walk a hard or doubtful answer walks aside.
+-- semantic_search walks again for more of the queries whose first answer it doubts, and a hard query on a
+-- user's longer-listed graph also walks from the side of its answer.
 --
 -- After 20260202002600_search_answer_confidence.sql the queries the graph still answered with fewer than 9
 -- of their true 10 were of two kinds (real text, held-out queries, candidate lists fetched once and combined
@@ -9,30 +9,30 @@
 --     first walk's) had no second walk for an uncertain answer. Such an entry's uncertain answer now walks
 --     again with three times its list (at most 1,000): offline, a walk of 250 left 1 of 4 and 1 of 6 below
 --     0.9 (4,000 queries each), one of 160, 2 and 2.
---   * at 100,000 memories (an entry with a first walk of 80 and a list of 160), half were hard queries that
---     a second walk of 400 (or 640) does not fix: the graph does not lead there from where the walks start;
---     the others were confident answers just above retry_below. What reaches the first is a walk for the
---     query with its answer's direction taken out: the query minus its projection on the mean of its first
---     10 hits (unit vectors), which lands among the memories the query is near besides the group the walk
---     found. That walk aside (the first walk's list, its best 2k ranked exactly against the query itself)
---     joins a hard query's second walk where the entry has a first walk. For the second, a doubtful answer
---     (above retry_below by less than retry_below is above fallback_below: about 8% of queries more, 45% in
---     all below it) walks aside alone, which costs less than a longer walk and found them where one did not.
---     An entry with one list takes neither: at 5,000 and 20,000 memories the walk aside fixed none of its
---     hard queries, and its uncertain walk finds the rest for less.
+--   * at 100,000 memories, half were hard queries that even a second walk of 400 (or 640) does not fix:
+--     the graph does not lead there from where the walk starts. What does is a walk for the query with its
+--     answer's direction taken out: the query minus its projection on the mean of its first 10 hits (unit
+--     vectors), which lands among the memories the query is near besides the group the walk found. That
+--     walk (the first walk's list, its best 2k ranked exactly against the query itself) joins a hard
+--     query's second walk where the entry has a first walk: a list calibrated longer than it means a graph
+--     the first walk finds hard to cover. At 5,000 and 20,000 memories it fixed none (offline and taking
+--     turns) and costs a hard query a third walk, so an entry with one list does not take it.
 --
 -- Measured on real text (the search benchmark's corpus, one user beside 20 of 1,000, held-out queries; the
 -- function before this file and this one taking turns query by query, with the entry tune-search wrote;
 -- queries below 0.9, recall@10 mean, p50 / mean / p95 ms):
 --   5,000 memories (4,000 queries; list 80): 4 -> 1, 0.9985 -> 0.9990, 1.56 -> 1.59 / 2.26 -> 2.48 /
 --   4.74 -> 4.81;
---   20,000 (4,000 queries; list 80): 6 -> 2, 0.9968 -> 0.9976, 2.60 -> 2.81 / 3.86 -> 4.30 / 10.3 -> 10.5
---   (another run: 2.74 -> 2.89);
---   100,000 (3,000 queries; list 160, first walk 80): 6 -> 0, 0.9973 -> 0.9981, 3.31 -> 3.62 /
---   5.41 -> 6.43 / 12.9 -> 15.7; the same graph with a list of 120: 7 -> 1, 0.9971 -> 0.9979, 3.14 -> 3.44.
--- Hard queries walking aside without the doubtful band: 6 -> 3 at 100,000, p50 +0.1 ms; the doubtful band's
--- walk aside for every answer below it, uncertain ones too (instead of or with their longer walk): no fewer
--- below 0.9 for more.
+--   20,000 (4,000 queries; list 80): 6 -> 2, 0.9968 -> 0.9976, 2.74 -> 2.89 / 4.08 -> 4.53 / 10.5 -> 10.7;
+--   100,000 (3,000 queries; list 160, first walk 80): 6 -> 3, 0.9973 -> 0.9977, 4.14 -> 4.09 /
+--   6.98 -> 7.90 / 15.9 -> 19.3; the same graph with a list of 120: 7 -> 4, p50 3.42 -> 3.48.
+-- A walk aside for every query less confident than for 45% of real queries (not only hard ones) left none
+-- of the 3,000 at 100,000 memories below 0.9, for p50 +0.4-0.55 ms; at 20,000, p50 +0.9 ms. Nor a doubtful
+-- band on an entry with a first walk (above retry_below by less than its lead over fallback_below, walking
+-- aside alone; 45% of queries below it in all): 6 -> 0 of those 3,000 (a list of 120: 7 -> 1), p50 +0.31 ms
+-- with the functions taking turns, but in the search benchmark at 100,000 memories (two builds) the SDK's
+-- p50 was 6.29 and 6.53 ms against pgvector HNSW's 5.52 and 5.49, with 2 of 1,000 queries below 0.9 in
+-- each: with nearly half the queries walking twice, the median query is one that does.
 --
 -- Same signature and result as before: replaced in place, callers and grants unchanged; the version guard is
 -- as in 20260202001700_search_rerank_once.sql.
@@ -159,8 +159,7 @@ declare
   walk_ef integer;
   spread double precision;
   confidence double precision;
-  -- Whether the query walks aside, the query with its first answer's direction taken out, and that direction.
-  walk_aside boolean := false;
+  -- The query with its first answer's direction taken out (a hard query's walk aside), and that direction.
   aside extensions.vector;
   centre extensions.vector;
   aside_hits uuid[];
@@ -213,42 +212,37 @@ begin
           if walk_ef <= first_ef then
             walk_ef := null;
           end if;
-          -- An entry whose calibrated list is longer than its first walk: a walk aside too.
-          walk_aside := walk_ef is not null and first_ef < ef;
+          if walk_ef is not null and first_ef < ef then
+            -- An entry whose calibrated list is longer than its first walk: also a walk aside, for the query
+            -- minus its projection on the mean of its first k hits (unit vectors). A longer walk for the
+            -- query itself goes back to where the first one settled; this one starts from the side of it.
+            select extensions.avg(extensions.l2_normalize(m.embedding))
+            into centre
+            from public.conversations m
+            where m.user_id = caller and m.id = any(picked[1:k]);
+            aside := extensions.l2_normalize(query_embedding);
+            if centre is not null and (centre operator(extensions.<#>) centre) < 0 then
+              aside := aside operator(extensions.-) (
+                pg_catalog.array_fill(
+                  ((aside operator(extensions.<#>) centre) / (centre operator(extensions.<#>) centre))::real,
+                  array[extensions.vector_dims(centre)]
+                )::extensions.vector operator(extensions.*) centre
+              );
+              perform pg_catalog.set_config('hnsw.ef_search', first_ef::text, true);
+              -- Its best 2k by sketch distance to the aside, ranked exactly against the query itself: a
+              -- larger share found no more (offline at 100,000 memories, 20 to 50 of the 80).
+              execute pg_catalog.format(ranked_scan, 'm.embedding_sketch operator(extensions.<~>) $7')
+              into aside_hits, aside_distances
+              using caller, since, include_deleted, filter_salience_tier, query_embedding, 2 * k,
+                    public.embedding_sketch(aside)::bit(2304);
+            end if;
+          end if;
         elsif retry_below is not null and (confidence is null or confidence < retry_below) then
           -- An uncertain answer (less confident than retry_below, or fewer than k hits) walks again with the
           -- whole list, or where the entry has one list only, three times it.
           walk_ef := case when first_ef < ef then ef else least(3 * ef, 1000) end;
           if walk_ef <= first_ef then
             walk_ef := null;
-          end if;
-        elsif first_ef < ef and confidence < 2 * retry_below - hard_below then
-          -- A doubtful answer (above retry_below by less than retry_below is above fallback_below), of an
-          -- entry with a first walk: a walk aside alone.
-          walk_aside := true;
-        end if;
-        if walk_aside then
-          -- The query minus its projection on the mean of its first k hits (unit vectors). A longer walk for
-          -- the query itself goes back to where the first one settled; this one starts from the side of it.
-          select extensions.avg(extensions.l2_normalize(m.embedding))
-          into centre
-          from public.conversations m
-          where m.user_id = caller and m.id = any(picked[1:k]);
-          aside := extensions.l2_normalize(query_embedding);
-          if centre is not null and (centre operator(extensions.<#>) centre) < 0 then
-            aside := aside operator(extensions.-) (
-              pg_catalog.array_fill(
-                ((aside operator(extensions.<#>) centre) / (centre operator(extensions.<#>) centre))::real,
-                array[extensions.vector_dims(centre)]
-              )::extensions.vector operator(extensions.*) centre
-            );
-            perform pg_catalog.set_config('hnsw.ef_search', first_ef::text, true);
-            -- Its best 2k by sketch distance to the aside, ranked exactly against the query itself: a larger
-            -- share found no more (offline at 100,000 memories, 20 to 50 of the 80).
-            execute pg_catalog.format(ranked_scan, 'm.embedding_sketch operator(extensions.<~>) $7')
-            into aside_hits, aside_distances
-            using caller, since, include_deleted, filter_salience_tier, query_embedding, 2 * k,
-                  public.embedding_sketch(aside)::bit(2304);
           end if;
         end if;
         if walk_ef is not null then
@@ -257,8 +251,6 @@ begin
           into more, more_distances
           using caller, since, include_deleted, filter_salience_tier, query_embedding,
                 greatest(walk_ef / 4, 5 * k), sketch;
-        end if;
-        if walk_ef is not null or walk_aside then
           -- Every walk's candidates by exact distance (a candidate of two has the same distance in each).
           select pg_catalog.array_agg(u.candidate order by u.distance, u.candidate),
                  pg_catalog.array_agg(u.distance order by u.distance, u.candidate)

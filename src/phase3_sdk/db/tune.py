@@ -14,8 +14,8 @@ search cells (measured on real text, they lost recall), ``20260202001800_search_
 the graph links sketches, ``20260202002100_search_first_walk.sql`` for the first walk and
 ``20260202002500_search_hard_query_walks.sql`` for a hard query's second walk,
 ``20260202002600_search_answer_confidence.sql`` for how a hard or uncertain answer is told and
-``20260202002700_search_walks_aside.sql`` for the uncertain walk of an entry with one list and the walk aside
-of a hard or doubtful query.
+``20260202002700_search_walks_aside.sql`` for the uncertain walk of an entry with one list and a hard query's
+walk aside.
 
 Memories written after a build enter the graph as they are inserted, so search does not degrade between runs;
 a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from what the
@@ -176,14 +176,11 @@ CONFIDENCE_SPREAD = 3.0
 #: with 10 and 11 below 0.9; with neither, 51.
 #: Where the entry has a first walk (its calibrated list longer than :data:`FIRST_EF_SEARCH`), a hard query
 #: also walks aside: the first walk's list for the query minus its projection on the mean of the first
-#: walk's 10 best hits, its best 2k ranked exactly against the query; and a doubtful answer (less confident
-#: than ``retry_below`` plus its lead over ``fallback_below``) walks aside alone
+#: walk's 10 best hits, its best 2k ranked exactly against the query
 #: (20260202002700_search_walks_aside.sql). At 100,000 memories half the queries a second walk left below 9
 #: of their true 10 stay there with any list up to 1,000: the graph does not lead there from where the walks
-#: start, while the walk aside does; the others were just above ``retry_below``. On real text (3,000 queries,
-#: the SQL function before and after taking turns): 6 -> 0 below 0.9, p50 +0.31 ms, mean +1.0 (a list of
-#: 120: 7 -> 1). At 5,000 and 20,000 memories the walk aside fixed no hard query. Calibration does not
-#: score it.
+#: start, while the walk aside does (on real text, 3,000 queries taking turns: 6 -> 3 below 0.9, p50 +0.1
+#: ms, mean +0.8). At 5,000 and 20,000 memories it fixed none. Calibration does not score it.
 HARD_EF_SEARCH = 400
 _CALIBRATION_QUERIES = 200
 # How many of the user's own memories set the thresholds (quantiles of their answers' confidence). From 200,
