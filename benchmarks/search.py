@@ -53,9 +53,9 @@ table (the SDK's three rows; the HNSW rows on theirs) then find each other's pag
 recall@10 is against the exact top 10 by cosine similarity (numpy; a hit as similar as the true 10th
 counts, since duplicate texts tie), as the mean, the worst single query and how many queries fell below
 0.9. It is measured untimed, after the timings, on ``--recall-queries`` held-out queries (1,000; the same
-for every method): a worst query over the 100-300 timed ones is a coin toss when one query in 150 to
-1,000 falls to 0.8, as the SDK's do at 5,000 to 100,000 memories (near ties: its 10th hit 0.002-0.02 less
-similar than the true 10th). A method slower than 50 ms a query scans, and keeps the recall of its timed
+for every method): a worst query over the 100-300 timed ones is a coin toss when a few queries in 1,000
+fall to 0.8, as the SDK's do at 100,000 memories (near ties: its 10th hit 0.002-0.02 less similar than the
+true 10th). A method slower than 50 ms a query scans, and keeps the recall of its timed
 queries. Latency is wall time per call from Python, round trip included; p50 and p95.
 """
 
