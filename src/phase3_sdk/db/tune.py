@@ -5,13 +5,13 @@ re-ranked exactly; for a user with many (:data:`DEFAULT_MIN_MEMORIES`), :func:`t
 pgvector HNSW index over that user's memories alone (a partial index, ``where user_id = '<user>'``, over
 the 2,304-bit sketch every memory stores, with Hamming distance), calibrates how many candidates a query
 takes from it (:func:`calibrate`; where that list is long, a query walks a shorter one first and the whole
-one only when its answer looks uncertain: :data:`FIRST_EF_SEARCH`, where it is not long, three times it:
-:data:`RETRY_QUANTILE`; a hard query walks again with a longer one: :func:`hard_walk`; all told by
-:func:`answer_confidence`), and records it all in
-``memory_search_indexes``; a query re-ranks those candidates by exact cosine distance. See
+one only when its answer looks uncertain: :data:`FIRST_EF_SEARCH`; where it is not, an uncertain answer
+walks three times it: :data:`RETRY_QUANTILE`; a hard query walks again with a longer one: :func:`hard_walk`;
+all told by :func:`answer_confidence`), and records it all in ``memory_search_indexes``; a query re-ranks
+those candidates by exact cosine distance. See
 ``supabase/migrations/20260202001500_search_user_indexes.sql`` for the query side and why this replaced the
 search cells (measured on real text, they lost recall), ``20260202001800_search_sketch_graph.sql`` for why
-the graph links sketches, ``20260202002100_search_first_walk.sql`` for the first walk and
+the graph links sketches, ``20260202002100_search_first_walk.sql`` for the first walk,
 ``20260202002500_search_hard_query_walks.sql`` for a hard query's second walk,
 ``20260202002600_search_answer_confidence.sql`` for how a hard or uncertain answer is told and
 ``20260202002700_search_walks_aside.sql`` for the uncertain walk of an entry with one list and a hard query's
@@ -150,7 +150,7 @@ FIRST_EF_SEARCH = 80
 #: uncertain query again with three times it, at most 1,000 (20260202002700_search_walks_aside.sql): the
 #: queries it still answered with fewer than 9 of their true 10 were mostly uncertain ones. On real text (the
 #: search benchmark's corpus, held-out queries, the SQL function before and after taking turns; queries below
-#: 0.9, p50 ms): 5,000 memories, 4,000 queries, 4 -> 1, +0.03; 20,000, 4,000 queries, 6 -> 2, +0.15.
+#: 0.9, p50 ms): 5,000 memories, 4,000 queries, 4 -> 1, +0.03; 20,000, 4,000 queries, 6 -> 2, +0.15-0.2.
 #: Calibration does not score this walk: it only adds to what the calibrated list answers.
 RETRY_QUANTILE = 0.45
 #: How much the fall-off behind an answer's k-th hit adds to its confidence (:func:`answer_confidence`;
@@ -179,8 +179,9 @@ CONFIDENCE_SPREAD = 3.0
 #: walk's 10 best hits, its best 2k ranked exactly against the query
 #: (20260202002700_search_walks_aside.sql). At 100,000 memories half the queries a second walk left below 9
 #: of their true 10 stay there with any list up to 1,000: the graph does not lead there from where the walks
-#: start, while the walk aside does (on real text, 3,000 queries taking turns: 6 -> 3 below 0.9, p50 +0.1
-#: ms, mean +0.8). At 5,000 and 20,000 memories it fixed none. Calibration does not score it.
+#: start, while the walk aside does (on real text, 3,000 queries, the SQL function before and after taking
+#: turns: 6 -> 3 below 0.9, p50 level, mean +0.9 ms). At 5,000 and 20,000 memories it fixed none.
+#: Calibration does not score it.
 HARD_EF_SEARCH = 400
 _CALIBRATION_QUERIES = 200
 # How many of the user's own memories set the thresholds (quantiles of their answers' confidence). From 200,
