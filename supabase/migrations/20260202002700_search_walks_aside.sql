@@ -9,8 +9,9 @@
 --     first walk's) had no second walk for an uncertain answer. Such an entry's uncertain answer now walks
 --     again with three times its list (at most 1,000): offline, a walk of 250 left 1 of 4 and 1 of 6 below
 --     0.9 (4,000 queries each), one of 160, 2 and 2.
---   * at 100,000 memories, half were hard queries that even a second walk of 400 (or 640) does not fix:
---     the graph does not lead there from where the walk starts. What does is a walk for the query with its
+--   * at 100,000 memories, half were hard queries that a second walk of 400 does not fix (one of 640 left
+--     two of the three below 0.9, one of 1,000 one): the graph does not lead there from where the walk
+--     starts. What does is a walk for the query with its
 --     answer's direction taken out: the query minus its projection on the mean of its first 10 hits (unit
 --     vectors), which lands among the memories the query is near besides the group the walk found. That
 --     walk (the first walk's list, its best 2k ranked exactly against the query itself) joins a hard

@@ -178,10 +178,10 @@ CONFIDENCE_SPREAD = 3.0
 #: also walks aside: the first walk's list for the query minus its projection on the mean of the first
 #: walk's 10 best hits, its best 2k ranked exactly against the query
 #: (20260202002700_search_walks_aside.sql). At 100,000 memories half the queries a second walk left below 9
-#: of their true 10 stay there with any list up to 1,000: the graph does not lead there from where the walks
-#: start, while the walk aside does (on real text, 3,000 queries, the SQL function before and after taking
-#: turns: 6 -> 3 below 0.9, p50 level, mean +0.9 ms). At 5,000 and 20,000 memories it fixed none.
-#: Calibration does not score it.
+#: of their true 10 mostly stay there with longer lists too (640 left two of the three, 1,000 one): the graph
+#: does not lead there from where the walks start, while the walk aside does (on real text, 3,000 queries,
+#: the SQL function before and after taking turns: 6 -> 3 below 0.9, p50 level, mean +0.9 ms). At 5,000 and
+#: 20,000 memories it fixed none. Calibration does not score it.
 HARD_EF_SEARCH = 400
 _CALIBRATION_QUERIES = 200
 # How many of the user's own memories set the thresholds (quantiles of their answers' confidence). From 200,
