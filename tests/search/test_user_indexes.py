@@ -101,6 +101,30 @@ def exact_top(corpus: dict[str, Any], q: np.ndarray[Any, Any], k: int, tier: str
     return [f"m{i}" for i in order[:k]]
 
 
+# A walk of the user's graph as semantic_search takes one: the best `limit` by sketch distance to a vector,
+# with their similarity to the query (content: m<i>).
+_WALK = (
+    "select c.messages -> 0 ->> 'content',"
+    " 1 - (c.embedding operator(extensions.<=>) %s::extensions.vector)"
+    " from (select messages, embedding from public.conversations where user_id = %s"
+    " and embedding is not null and not is_deleted order by embedding_sketch operator(extensions.<~>)"
+    " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c"
+)
+
+
+def sketch_walk(
+    admin: psycopg.Connection[Any], user: uuid.UUID, towards: str, query: str, ef: int, limit: int
+) -> dict[str, float]:
+    """The walk for ``towards`` (a vector's text) with a list of ``ef``: its best ``limit`` candidates'
+    similarity to ``query``, as semantic_search's walks set the graph search up."""
+    with admin.transaction():
+        admin.execute(f"set local hnsw.ef_search = {ef}")
+        admin.execute("set local hnsw.iterative_scan = relaxed_order")
+        admin.execute("set local enable_sort = off")
+        rows = admin.execute(_WALK, (query, user, towards, limit), prepare=False).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
 #: An entry's search settings, which the tests below change and put back.
 SEARCH_SETTINGS = (
     "ef_search",
@@ -381,36 +405,11 @@ def test_a_hard_query_on_a_graph_with_a_first_walk_also_walks_aside(
     rng = np.random.default_rng(13)
     pairs = rng.integers(0, N, size=(1000, 2))
     probes = unit(vectors[pairs[:, 0]] + vectors[pairs[:, 1]])
-    # A walk as the function takes it: the list's best `limit` by sketch, ranked exactly (content: m<i>).
-    walk = (
-        "select c.messages -> 0 ->> 'content',"
-        " 1 - (c.embedding operator(extensions.<=>) %s::extensions.vector)"
-        " from (select messages, embedding from public.conversations where user_id = %s"
-        " and embedding is not null and not is_deleted order by embedding_sketch operator(extensions.<~>)"
-        " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c"
-    )
     call = (
         "select messages -> 0 ->> 'content', similarity"
         " from public.semantic_search(%s::extensions.vector, 10)"
     )
     scans = "select idx_scan from pg_stat_user_indexes where indexrelname = %s"
-
-    def walked(
-        admin: psycopg.Connection[Any],
-        towards: np.ndarray[Any, Any],
-        q: np.ndarray[Any, Any],
-        ef: int,
-        limit: int,
-    ) -> dict[str, float]:
-        """The walk for ``towards``'s sketch: its candidates' similarity to ``q``."""
-        with admin.transaction():
-            admin.execute(f"set local hnsw.ef_search = {ef}")
-            admin.execute("set local hnsw.iterative_scan = relaxed_order")
-            admin.execute("set local enable_sort = off")
-            rows = admin.execute(
-                walk, (vector_text(q), owner, vector_text(towards), limit), prepare=False
-            ).fetchall()
-        return {r[0]: r[1] for r in rows}
 
     def best(*candidates: dict[str, float]) -> list[str]:
         merged = {m: s for c in candidates for m, s in c.items()}
@@ -419,11 +418,12 @@ def test_a_hard_query_on_a_graph_with_a_first_walk_also_walks_aside(
     with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
         expected, without = [], []
         for q in probes:
-            first = walked(admin, q, q, 40, 50)
-            second = walked(admin, q, q, 400, 100)
+            text = vector_text(q)
+            first = sketch_walk(admin, owner, text, text, 40, 50)
+            second = sketch_walk(admin, owner, text, text, 400, 100)
             centre = vectors[[int(m[1:]) for m in best(first)]].mean(axis=0)
-            aside = q - (q @ centre) / (centre @ centre) * centre
-            expected.append(best(first, second, walked(admin, aside, q, 40, 20)))
+            aside = vector_text(q - (q @ centre) / (centre @ centre) * centre)
+            expected.append(best(first, second, sketch_walk(admin, owner, aside, text, 40, 20)))
             without.append(best(first, second))
         admin.execute("select pg_stat_force_next_flush()")
         admin.execute(
@@ -467,22 +467,13 @@ def test_the_search_tells_a_hard_answer_by_its_confidence_as_tune_computes_it(
     pairs = rng.integers(0, N, size=(60, 2))
     probes = [vector_text(q) for q in unit(corpus["vectors"][pairs[:, 0]] + corpus["vectors"][pairs[:, 1]])]
     ef = 80
-    # The first walk as the function takes it: the list's best rerank_pool by sketch, ranked exactly.
-    walk = (
-        "select 1 - (c.embedding operator(extensions.<=>) %s::extensions.vector)"
-        " from (select embedding from public.conversations where user_id = %s and embedding is not null"
-        " and not is_deleted order by embedding_sketch operator(extensions.<~>)"
-        " public.embedding_sketch(%s::extensions.vector)::bit(2304) limit %s) c order by 1 desc"
-    )
     scans = "select idx_scan from pg_stat_user_indexes where indexrelname = %s"
     with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
-        similarities = []
-        with admin.transaction():
-            admin.execute(f"set local hnsw.ef_search = {ef}")
-            admin.execute("set local enable_sort = off")
-            for text in probes:
-                rows = admin.execute(walk, (text, owner, text, rerank_pool(ef, 10)), prepare=False).fetchall()
-                similarities.append([r[0] for r in rows])
+        # The first walk as the function takes it: the list's best rerank_pool by sketch, ranked exactly.
+        similarities = [
+            sorted(sketch_walk(admin, owner, text, text, ef, rerank_pool(ef, 10)).values(), reverse=True)
+            for text in probes
+        ]
         # These walks count on the index too: flushed now, before the count the search's walks are taken from.
         admin.execute("select pg_stat_force_next_flush()")
         confidence = np.array([answer_confidence(s, 10) for s in similarities])
