@@ -451,6 +451,51 @@ def test_a_hard_query_on_a_graph_with_a_first_walk_also_walks_aside(
         ).sum()
 
 
+def test_an_uncertain_answer_walks_again_with_at_least_twice_the_first_walk(
+    db_url: str, corpus: dict[str, Any]
+) -> None:
+    """Where an entry's list is less than twice its first walk's (50 after 40 here), an uncertain answer
+    walks again with twice the first walk's list (80), not with the entry's: a list a little longer than the
+    first is no second opinion. Reproduced walk by walk on midpoint probes: the answer is the best k of the
+    walk of 40 and the walk of 80, which for some probes differs from what a second walk of 50 gives."""
+    from phase3_sdk.embeddings import vector_text
+
+    owner = corpus["owner"]
+    vectors = corpus["vectors"]
+    rng = np.random.default_rng(17)
+    pairs = rng.integers(0, N, size=(600, 2))
+    probes = unit(vectors[pairs[:, 0]] + vectors[pairs[:, 1]])
+    call = (
+        "select messages -> 0 ->> 'content', similarity"
+        " from public.semantic_search(%s::extensions.vector, 10)"
+    )
+
+    def best(*candidates: dict[str, float]) -> list[str]:
+        merged = {m: s for c in candidates for m, s in c.items()}
+        return sorted(merged, key=lambda m: (-merged[m], m))[:10]
+
+    with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
+        doubled, listed = [], []
+        for q in probes:
+            text = vector_text(q)
+            first = sketch_walk(admin, owner, text, text, 40, 50)
+            doubled.append(best(first, sketch_walk(admin, owner, text, text, 80, 50)))
+            listed.append(best(first, sketch_walk(admin, owner, text, text, 50, 50)))
+        # Every answer uncertain (its k-th hit less similar than 2), none hard.
+        admin.execute(
+            "update memory_search_indexes set ef_search = 50, first_ef_search = 40, fallback_below = null,"
+            " retry_below = 2, confidence_spread = null where user_id = %s",
+            (owner,),
+        )
+        differ = [i for i, (a, b) in enumerate(zip(doubled, listed, strict=True)) if set(a) != set(b)]
+        assert differ, "a walk of 80 found nothing a walk of 50 did not: this data shows nothing"
+        with psycopg.connect(db_url, autocommit=True) as conn, conn.transaction():
+            as_user(conn, owner)
+            got = [[r[0] for r in conn.execute(call, (vector_text(q),)).fetchall()] for q in probes]
+    # As sets: the two memories a midpoint lies between are equally similar to it, and ranked by id.
+    assert [set(g) for g in got] == [set(d) for d in doubled]
+
+
 def test_the_search_tells_a_hard_answer_by_its_confidence_as_tune_computes_it(
     db_url: str, corpus: dict[str, Any]
 ) -> None:

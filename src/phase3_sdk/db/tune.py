@@ -5,17 +5,17 @@ re-ranked exactly; for a user with many (:data:`DEFAULT_MIN_MEMORIES`), :func:`t
 pgvector HNSW index over that user's memories alone (a partial index, ``where user_id = '<user>'``, over
 the 2,304-bit sketch every memory stores, with Hamming distance), calibrates how many candidates a query
 takes from it (:func:`calibrate`; where that list is long, a query walks a shorter one first and the whole
-one only when its answer looks uncertain: :data:`FIRST_EF_SEARCH`; where it is not, an uncertain answer
-walks three times it: :data:`RETRY_QUANTILE`; a hard query walks again with a longer one: :func:`hard_walk`;
-all told by :func:`answer_confidence`), and records it all in ``memory_search_indexes``; a query re-ranks
-those candidates by exact cosine distance. See
+one, at least twice the first, only when its answer looks uncertain: :data:`FIRST_EF_SEARCH`; where it is
+not, an uncertain answer walks three times it: :data:`RETRY_QUANTILE`; a hard query walks again with a
+longer one: :func:`hard_walk`; all told by :func:`answer_confidence`), and records it all in
+``memory_search_indexes``; a query re-ranks those candidates by exact cosine distance. See
 ``supabase/migrations/20260202001500_search_user_indexes.sql`` for the query side and why this replaced the
 search cells (measured on real text, they lost recall), ``20260202001800_search_sketch_graph.sql`` for why
 the graph links sketches, ``20260202002100_search_first_walk.sql`` for the first walk,
 ``20260202002500_search_hard_query_walks.sql`` for a hard query's second walk,
 ``20260202002600_search_answer_confidence.sql`` for how a hard or uncertain answer is told and
 ``20260202002700_search_walks_aside.sql`` for the uncertain walk of an entry with one list and a hard query's
-walk aside.
+walk aside, ``20260202002800_search_uncertain_walk_doubled.sql`` for an uncertain walk's shortest list.
 
 Memories written after a build enter the graph as they are inserted, so search does not degrade between runs;
 a run still has work when a user crosses the size threshold (``new``), has grown or shrunk far from what the
@@ -141,7 +141,11 @@ FALLBACK_QUANTILE = 0.35
 #: a first walk of 80 costs more (mean 0.9720 against 0.9775 for one walk at 160, 200 probes) than on
 #: held-out queries (0.9970 against 0.9981): midpoints of unrelated memories are harder than what users ask
 #: (see :data:`EF_LADDER`). So this list is fixed, measured on real queries, and the calibrated one still
-#: decides every query that looks uncertain.
+#: decides every query that looks uncertain. That walk is at least twice this list
+#: (20260202002800_search_uncertain_walk_doubled.sql): calibration chose 100, 120 and 160 at 100,000
+#: memories across the search benchmark's builds, and on one graph (3,000 held-out queries, the SQL function
+#: taking turns) an uncertain walk of 160 instead of the list left 3 below 0.9 instead of 5 at a list of
+#: 100 and 4 at 120, mean +0.13 ms.
 FIRST_EF_SEARCH = 80
 #: See :data:`FIRST_EF_SEARCH`: above :data:`FALLBACK_QUANTILE`, so a hard query is uncertain too (it walks
 #: again with :func:`hard_walk`'s list instead, which is longer). 35% when the tests read the k-th hit alone:
