@@ -54,8 +54,10 @@ recall@10 is against the exact top 10 by cosine similarity (numpy; a hit as simi
 counts, since duplicate texts tie), as the mean, the worst single query and how many queries fell below
 0.9. It is measured untimed, after the timings, on ``--recall-queries`` held-out queries (1,000; the same
 for every method): a worst query over the 100-300 timed ones is a coin toss when a few queries in 1,000
-fall to 0.8, as the SDK's do at 100,000 memories (near ties: its 10th hit 0.002-0.02 less similar than the
-true 10th). A method slower than 50 ms a query scans, and keeps the recall of its timed
+fall to 0.8, as the SDK's do at 100,000 memories. Those are queries that join two topics ("The result is
+deliberately discarded to ensure that all cycles are found."): the graph walk returns one topic's memories
+and misses two of the other's, the 3rd most similar among them, while its 10th hit is only 0.003-0.01 less
+similar than the true 10th. A method slower than 50 ms a query scans, and keeps the recall of its timed
 queries. Latency is wall time per call from Python, round trip included; p50 and p95.
 """
 

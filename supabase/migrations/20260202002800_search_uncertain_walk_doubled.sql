@@ -15,7 +15,13 @@
 -- ms): a list of 100, 5 -> 3, 0.9973 -> 0.9977, 3.27 -> 3.36 / 6.27 -> 6.40; of 120, 4 -> 3,
 -- 0.9975 -> 0.9977, 3.35 -> 3.31 / 6.23 -> 6.36; the entry's own list of 160 on that graph, 3. Offline on the
 -- same queries' cached candidates, an uncertain walk of 250 instead of 160 left the same 3: answers more
--- confident than retry_below, which walk once (a walk of 400 finds their missing neighbours).
+-- confident than retry_below, which walk once (a walk of 400 finds their missing neighbours). Each is a query
+-- that joins two topics ("The result is deliberately discarded to ensure that all cycles are found."): the
+-- walk returns one topic's memories, the 3rd most similar memory is the other's. A walk aside (see
+-- 20260202002700_search_walks_aside.sql) finds what they miss, as it does for the one such query left at
+-- 20,000 memories and the one at 5,000 (4,000 queries each), but no cheap test tells them from confident
+-- answers: among the answers more confident than retry_below, their confidence ranks at 0.8%, 2.3%, 13%, 10%
+-- and 38% from the bottom, the query's similarity to the mean of its 10 hits at 0.2% to 37%.
 --
 -- Same signature and result as before: replaced in place, callers and grants unchanged; the version guard is
 -- as in 20260202001700_search_rerank_once.sql.
