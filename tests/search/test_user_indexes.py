@@ -125,6 +125,12 @@ def sketch_walk(
     return {r[0]: r[1] for r in rows}
 
 
+def best(*candidates: dict[str, float]) -> list[str]:
+    """The 10 most similar of the walks' candidates (ties by id), as semantic_search merges its walks."""
+    merged = {m: s for c in candidates for m, s in c.items()}
+    return sorted(merged, key=lambda m: (-merged[m], m))[:10]
+
+
 #: An entry's search settings, which the tests below change and put back.
 SEARCH_SETTINGS = (
     "ef_search",
@@ -411,10 +417,6 @@ def test_a_hard_query_on_a_graph_with_a_first_walk_also_walks_aside(
     )
     scans = "select idx_scan from pg_stat_user_indexes where indexrelname = %s"
 
-    def best(*candidates: dict[str, float]) -> list[str]:
-        merged = {m: s for c in candidates for m, s in c.items()}
-        return sorted(merged, key=lambda m: (-merged[m], m))[:10]
-
     with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
         expected, without = [], []
         for q in probes:
@@ -469,10 +471,6 @@ def test_an_uncertain_answer_walks_again_with_at_least_twice_the_first_walk(
         "select messages -> 0 ->> 'content', similarity"
         " from public.semantic_search(%s::extensions.vector, 10)"
     )
-
-    def best(*candidates: dict[str, float]) -> list[str]:
-        merged = {m: s for c in candidates for m, s in c.items()}
-        return sorted(merged, key=lambda m: (-merged[m], m))[:10]
 
     with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
         doubled, listed = [], []
