@@ -131,6 +131,26 @@ def best(*candidates: dict[str, float]) -> list[str]:
     return sorted(merged, key=lambda m: (-merged[m], m))[:10]
 
 
+def midpoints(vectors: np.ndarray[Any, Any], count: int, seed: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """``count`` probes, each the midpoint of two random memories: a query between two groups."""
+    pairs = np.random.default_rng(seed).integers(0, N, size=(count, 2))
+    return unit(vectors[pairs[:, 0]] + vectors[pairs[:, 1]])
+
+
+def answered(db_url: str, user: uuid.UUID, probes: np.ndarray[Any, Any]) -> list[list[str]]:
+    """Each probe's semantic_search answer for ``user`` (content: m<i>), best first; the session's
+    statistics are flushed before it ends, so that a caller can count the walks on the user's index."""
+    from phase3_sdk.embeddings import vector_text
+
+    call = "select messages -> 0 ->> 'content' from public.semantic_search(%s::extensions.vector, 10)"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        with conn.transaction():
+            as_user(conn, user)
+            got = [[r[0] for r in conn.execute(call, (vector_text(q),)).fetchall()] for q in probes]
+        conn.execute("select pg_stat_force_next_flush()")
+    return got
+
+
 #: An entry's search settings, which the tests below change and put back.
 SEARCH_SETTINGS = (
     "ef_search",
@@ -319,9 +339,7 @@ def test_an_uncertain_first_walk_walks_again_with_the_whole_list(db_url: str, co
     from phase3_sdk.embeddings import vector_text
 
     owner = corpus["owner"]
-    rng = np.random.default_rng(11)
-    pairs = rng.integers(0, N, size=(40, 2))
-    probes = unit(corpus["vectors"][pairs[:, 0]] + corpus["vectors"][pairs[:, 1]])
+    probes = midpoints(corpus["vectors"], 40, 11)
     call = "select similarity, search_method, id from public.semantic_search(%s::extensions.vector, 10)"
     settings = (
         "update memory_search_indexes set ef_search = %s, first_ef_search = %s, fallback_below = %s,"
@@ -408,13 +426,7 @@ def test_a_hard_query_on_a_graph_with_a_first_walk_also_walks_aside(
 
     owner = corpus["owner"]
     vectors = corpus["vectors"]
-    rng = np.random.default_rng(13)
-    pairs = rng.integers(0, N, size=(1000, 2))
-    probes = unit(vectors[pairs[:, 0]] + vectors[pairs[:, 1]])
-    call = (
-        "select messages -> 0 ->> 'content', similarity"
-        " from public.semantic_search(%s::extensions.vector, 10)"
-    )
+    probes = midpoints(vectors, 1000, 13)
     scans = "select idx_scan from pg_stat_user_indexes where indexrelname = %s"
 
     with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
@@ -434,11 +446,7 @@ def test_a_hard_query_on_a_graph_with_a_first_walk_also_walks_aside(
             (owner,),
         )
         before = admin.execute(scans, (index_name(owner),)).fetchone()
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            with conn.transaction():
-                as_user(conn, owner)
-                got = [[r[0] for r in conn.execute(call, (vector_text(q),)).fetchall()] for q in probes]
-            conn.execute("select pg_stat_force_next_flush()")
+        got = answered(db_url, owner, probes)
         after = admin.execute(scans, (index_name(owner),)).fetchone()
     assert before is not None
     assert after is not None
@@ -464,13 +472,7 @@ def test_an_uncertain_answer_walks_again_with_at_least_twice_the_first_walk(
 
     owner = corpus["owner"]
     vectors = corpus["vectors"]
-    rng = np.random.default_rng(17)
-    pairs = rng.integers(0, N, size=(600, 2))
-    probes = unit(vectors[pairs[:, 0]] + vectors[pairs[:, 1]])
-    call = (
-        "select messages -> 0 ->> 'content', similarity"
-        " from public.semantic_search(%s::extensions.vector, 10)"
-    )
+    probes = midpoints(vectors, 600, 17)
 
     with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
         doubled, listed = [], []
@@ -487,9 +489,7 @@ def test_an_uncertain_answer_walks_again_with_at_least_twice_the_first_walk(
         )
         differ = [i for i, (a, b) in enumerate(zip(doubled, listed, strict=True)) if set(a) != set(b)]
         assert differ, "a walk of 80 found nothing a walk of 50 did not: this data shows nothing"
-        with psycopg.connect(db_url, autocommit=True) as conn, conn.transaction():
-            as_user(conn, owner)
-            got = [[r[0] for r in conn.execute(call, (vector_text(q),)).fetchall()] for q in probes]
+        got = answered(db_url, owner, probes)
     # As sets: the two memories a midpoint lies between are equally similar to it, and ranked by id.
     assert [set(g) for g in got] == [set(d) for d in doubled]
 
@@ -506,9 +506,7 @@ def test_the_search_tells_a_hard_answer_by_its_confidence_as_tune_computes_it(
     from phase3_sdk.embeddings import vector_text
 
     owner = corpus["owner"]
-    rng = np.random.default_rng(12)
-    pairs = rng.integers(0, N, size=(60, 2))
-    probes = [vector_text(q) for q in unit(corpus["vectors"][pairs[:, 0]] + corpus["vectors"][pairs[:, 1]])]
+    probes = [vector_text(q) for q in midpoints(corpus["vectors"], 60, 12)]
     ef = 80
     scans = "select idx_scan from pg_stat_user_indexes where indexrelname = %s"
     with psycopg.connect(db_url, autocommit=True) as admin, kept_entry(admin, owner):
