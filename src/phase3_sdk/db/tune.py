@@ -157,6 +157,15 @@ FIRST_EF_SEARCH = 80
 #: 0.9, p50 ms): 5,000 memories, 4,000 queries, 4 -> 1, +0.03; 20,000, 4,000 queries, 6 -> 2, +0.15-0.2.
 #: Calibration does not score this walk: it only adds to what the calibrated list answers.
 RETRY_QUANTILE = 0.45
+# Measured and dropped: a third threshold, the 55% quantile of the same confidence, below which an answer at
+# least as confident as retry_below walks aside too, where the entry has a first walk (a list of 2k for the
+# query minus its projection on the mean of its first k hits, its best k ranked exactly). It was aimed at the
+# queries still answered with 8 of 10 at 100,000 memories: confident answers to queries that join two topics,
+# which a longer walk for the query does not fix and a walk aside does. On one graph of the search benchmark's
+# real text (100,000 memories, the first 1,000 held-out queries, the SQL function taking turns): 3 -> 0 below
+# 0.9, p50 3.39 -> 3.75 ms, 10% of queries walking aside. In the benchmark's own build: 4 -> 2 of 1,000
+# below 0.9, and the SDK's p50 above pgvector HNSW's (6.33 against 5.60 ms, where it had been 4.99 against
+# 5.47): each walk aside costs about 1 ms (the mean's 10 rows read, a walk planned, the candidates merged).
 #: How much the fall-off behind an answer's k-th hit adds to its confidence (:func:`answer_confidence`;
 #: memory_search_indexes.confidence_spread). The queries a graph walk still answers badly are mostly not
 #: those with a dissimilar 10th hit: their 10th hit is as similar as most, but so are the candidates behind
